@@ -1,0 +1,44 @@
+# bgad — the plain commands. `make test` is THE test command (README, .ci/run).
+#
+#   make deps    install what is missing: apt packages (as root) and Python test requirements
+#   make build   release build of libbgad.so with the Swift runtime linked statically
+#   make test    deps + build + XCTest (release) + pytest
+#   make demo    the main job (see README)
+
+PYTHON ?= python3
+SWIFT  ?= swift
+APT_PACKAGES = libopenblas-dev libpng-dev python3-dev
+TEST_SCRATCH = .build-test
+
+.PHONY: deps build test swift-test py-test demo bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+
+build:
+	$(SWIFT) build -c release --product bgad -Xswiftc -static-stdlib
+	@if ldd .build/release/libbgad.so | grep -E 'libswift|libFoundation'; then \
+	  echo "error: libbgad.so links the Swift runtime dynamically"; exit 1; fi
+
+swift-test:
+	$(SWIFT) test -c release --scratch-path $(TEST_SCRATCH)
+
+py-test: build
+	cd python && BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so $(PYTHON) -m pytest -q tests
+
+test: deps build swift-test py-test
+
+demo: deps build
+	PYTHONPATH=python $(PYTHON) examples/metrics_example.py
+
+bench: build
+	PYTHONPATH=python $(PYTHON) bench/metrics.py
+
+clean:
+	rm -rf .build $(TEST_SCRATCH) build python/bgad/libbgad.so

@@ -1,0 +1,43 @@
+// swift-tools-version:5.9
+// bgad: BGAD supervised anomaly detection (CVPR 2023) as a Swift engine behind a C ABI.
+//
+// Data flow (see ARCHITECTURE in the README): images → backbone → flows → scores → metrics.
+// - BGADCore: the engine, pure Swift + Glibc (no Foundation).
+// - BGAD: the C ABI only (`@_cdecl` entry points), built as `libbgad.so`.
+// Build the shared library for Python with:
+//   swift build -c release -Xswiftc -static-stdlib
+import PackageDescription
+
+let package = Package(
+    name: "bgad",
+    products: [
+        .library(name: "bgad", type: .dynamic, targets: ["BGAD"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            path: "CInterop/CBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CPNG",
+            path: "CInterop/CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .target(
+            name: "BGADCore",
+            dependencies: ["CBLAS", "CPNG"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "BGAD",
+            dependencies: ["BGADCore"],
+            swiftSettings: [.unsafeFlags(["-wmo"], .when(configuration: .release))]
+        ),
+        .testTarget(
+            name: "BGADCoreTests",
+            dependencies: ["BGADCore"]
+        ),
+    ]
+)

@@ -1,0 +1,44 @@
+import BGADCore
+
+/// Library-wide entry points: version, ABI version, last error, threads.
+
+/// Statically allocated version string (never freed).
+private let versionCString: UnsafeMutablePointer<CChar> = strdupStatic(bgadVersionString)
+
+private func strdupStatic(_ s: String) -> UnsafeMutablePointer<CChar> {
+    let utf8 = Array(s.utf8CString)
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
+    p.initialize(from: utf8, count: utf8.count)
+    return p
+}
+
+@_cdecl("bgad_version")
+public func bgad_version() -> UnsafePointer<CChar> {
+    UnsafePointer(versionCString)
+}
+
+@_cdecl("bgad_abi_version")
+public func bgad_abi_version() -> Int32 {
+    bgadABIVersion
+}
+
+@_cdecl("bgad_last_error")
+public func bgad_last_error() -> UnsafePointer<CChar>? {
+    if let p = pthreadLastError() { return p }
+    return UnsafePointer(noErrorCString)
+}
+
+private let noErrorCString: UnsafeMutablePointer<CChar> = strdupStatic("")
+
+@_cdecl("bgad_set_num_threads")
+public func bgad_set_num_threads(_ n: Int32) -> Int32 {
+    guarded { () throws(BGADError) in
+        guard n >= 1 else { throw .invalid("number of threads must be ≥ 1, got \(n)") }
+        blasThreadCount = Int(n)
+    }
+}
+
+@_cdecl("bgad_get_num_threads")
+public func bgad_get_num_threads() -> Int32 {
+    Int32(blasThreadCount)
+}

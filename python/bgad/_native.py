@@ -1,0 +1,149 @@
+"""Loading of ``libbgad.so`` and the ctypes plumbing shared by every module.
+
+The library is searched, in order:
+
+1. the path in the environment variable ``BGAD_LIBRARY``;
+2. ``libbgad.so`` next to this file (an installed package);
+3. the SwiftPM build folders of a development tree (``.build/release``, then
+   ``.build/debug``, relative to the repository root).
+
+Each module of the package declares the signatures it uses with :func:`declare`
+(mirroring ``CInterop/include/bgad.h``) and wraps every call in :func:`check`, which
+turns a non-zero status into :class:`BGADError` with the library's own message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+#: The ABI version this binding was written for (``BGAD_ABI_VERSION`` in ``bgad.h``).
+ABI_VERSION = 1
+
+_STATUS_NAMES = {
+    1: "invalid argument",
+    2: "I/O error",
+    3: "format error",
+    4: "cancelled",
+    5: "internal error",
+    6: "out of memory",
+}
+
+
+class BGADError(RuntimeError):
+    """An error reported by the bgad engine (bad input, bad file, cancellation...).
+
+    Attributes:
+        status: the engine's status code (see ``bgad.h``), or 0 for errors raised by the
+            Python layer itself.
+    """
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
+
+def _candidates() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    found = []
+    env = os.environ.get("BGAD_LIBRARY")
+    if env:
+        found.append(Path(env))
+    found.append(here / "libbgad.so")
+    root = here.parent.parent
+    for config in ("release", "debug"):
+        found.append(root / ".build" / config / "libbgad.so")
+    return found
+
+
+def _load() -> ctypes.CDLL:
+    tried = []
+    env = os.environ.get("BGAD_LIBRARY")
+    for path in _candidates():
+        if path.is_file():
+            return ctypes.CDLL(str(path))
+        tried.append(str(path))
+        if env and str(path) == env:
+            raise ImportError(f"BGAD_LIBRARY={env} does not name a file")
+    raise ImportError(
+        "libbgad.so not found; tried: " + ", ".join(tried)
+        + ". Install the package with `pip install .` or build it with "
+        "`swift build -c release -Xswiftc -static-stdlib`."
+    )
+
+
+lib = _load()
+lib_path = lib._name
+
+lib.bgad_version.restype = ctypes.c_char_p
+lib.bgad_version.argtypes = []
+lib.bgad_abi_version.restype = ctypes.c_int32
+lib.bgad_abi_version.argtypes = []
+lib.bgad_last_error.restype = ctypes.c_char_p
+lib.bgad_last_error.argtypes = []
+
+_abi = lib.bgad_abi_version()
+if _abi != ABI_VERSION:
+    raise ImportError(
+        f"{lib_path} has ABI version {_abi}, but this bgad package needs {ABI_VERSION}; "
+        "rebuild the library from the same source tree."
+    )
+
+
+def declare(name: str, argtypes: Sequence[Any], restype: Any = ctypes.c_int) -> Any:
+    """Declares the signature of the C function ``name`` and returns it."""
+    fn = getattr(lib, name)
+    fn.argtypes = list(argtypes)
+    fn.restype = restype
+    return fn
+
+
+def check(status: int) -> None:
+    """Raises :class:`BGADError` with the native message when ``status`` is non-zero."""
+    if status != 0:
+        message = lib.bgad_last_error().decode("utf-8", "replace")
+        kind = _STATUS_NAMES.get(status, f"status {status}")
+        raise BGADError(message or kind, status)
+
+
+# Pointer types used in declarations.
+c_double_p = ctypes.POINTER(ctypes.c_double)
+c_float_p = ctypes.POINTER(ctypes.c_float)
+c_uint8_p = ctypes.POINTER(ctypes.c_uint8)
+c_int32_p = ctypes.POINTER(ctypes.c_int32)
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
+
+
+def ptr(array: np.ndarray, ctype: Any) -> Any:
+    """A ctypes pointer to the data of a C-contiguous ``array`` (kept alive by the caller)."""
+    assert array.flags["C_CONTIGUOUS"], "internal: array must be C-contiguous"
+    return array.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+def as_array(value: Any, dtype: Any, name: str, ndim: Optional[int] = None) -> np.ndarray:
+    """Converts ``value`` to a C-contiguous array of ``dtype``.
+
+    Raises :class:`BGADError` naming ``name`` when the value cannot be converted or has
+    the wrong number of dimensions. Floats converted from other dtypes keep their values;
+    integer conversions are checked for loss.
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise BGADError(f"{name}: cannot be converted to an array ({exc})") from None
+    if arr.dtype == object:
+        raise BGADError(f"{name}: expected numbers, got objects")
+    if ndim is not None and arr.ndim != ndim:
+        raise BGADError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise BGADError(f"{name}: expected numbers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def version() -> str:
+    """Version string of the loaded native library."""
+    return lib.bgad_version().decode()
