@@ -17,8 +17,12 @@ extension Metrics {
         guard masks.count == total, maps.count == total else {
             throw .invalid("masks and maps must both hold \(count)×\(height)×\(width) = \(total) values (got \(masks.count) and \(maps.count))")
         }
-        for i in 0..<total where masks[i] > 1 {
-            throw .invalid("masks: element \(i) is \(masks[i]); mask values must be 0 (normal) or 1 (anomalous)")
+        var maxMask: UInt8 = 0
+        for v in masks { maxMask = max(maxMask, v) }  // branch-free scan, vectorised
+        if maxMask > 1 {
+            for i in 0..<total where masks[i] > 1 {
+                throw .invalid("masks: element \(i) is \(masks[i]); mask values must be 0 (normal) or 1 (anomalous)")
+            }
         }
         try requireFinite(maps, "maps")
     }
@@ -112,6 +116,8 @@ extension Metrics {
         defer { anomalous.deallocate(); anomalousScratch.deallocate(); normal.deallocate(); normalScratch.deallocate() }
         var ia = 0, inorm = 0
         var regionOffset = 0
+        // Histogram of the normal keys' top 11 bits (used below to skip pixels past the limit).
+        var histogram = [Int](repeating: 0, count: 2048)
         for img in 0..<count {
             let base = img * plane
             if let cc = componentsOfImage[img] {
@@ -124,6 +130,7 @@ extension Metrics {
                             ia += 1
                         } else {
                             normal[inorm] = k
+                            histogram[Int(k >> 21)] += 1
                             inorm += 1
                         }
                     }
@@ -131,20 +138,46 @@ extension Metrics {
                 regionOffset += cc.count
             } else {
                 for p in 0..<plane {
-                    normal[inorm] = orderedKey(maps[base + p])
+                    let k = orderedKey(maps[base + p])
+                    normal[inorm] = k
+                    histogram[Int(k >> 21)] += 1
                     inorm += 1
                 }
             }
         }
-        radixSortByHighWord(anomalous, scratch: anomalousScratch)
-        radixSort(normal, scratch: normalScratch)
+        // Only thresholds down to FPR = fprLimit matter. A histogram of the keys' top
+        // 11 bits finds the bucket where the normal count from the top reaches the limit;
+        // pixels in lower buckets are never reached by the walk below, so they are
+        // dropped before sorting (a 1/limit saving of the sort's work).
+        let needed = Int((fprLimit * Double(negatives)).rounded(.up))
+        var cut = 2047
+        var above = 0
+        while cut > 0 {
+            above += histogram[cut]
+            if above >= needed { break }
+            cut -= 1
+        }
+        let cutKey = UInt32(cut) << 21
+        var keptNormal = 0
+        for i in 0..<negatives {  // branch-free compaction
+            let k = normal[i]
+            normal[keptNormal] = k
+            keptNormal += k >= cutKey ? 1 : 0
+        }
+        var keptAnomalous = 0
+        for i in 0..<positives where UInt32(truncatingIfNeeded: anomalous[i] >> 32) >= cutKey {
+            anomalous[keptAnomalous] = anomalous[i]
+            keptAnomalous += 1
+        }
+        radixSortByHighWord(UnsafeMutableBufferPointer(rebasing: anomalous[0..<keptAnomalous]), scratch: anomalousScratch)
+        radixSort(UnsafeMutableBufferPointer(rebasing: normal[0..<keptNormal]), scratch: normalScratch)
 
         // Weight of one anomalous pixel of region r in the mean over regions.
         let regions = Double(regionArea.count)
         let weight = regionArea.map { 1.0 / (Double($0) * regions) }
 
         // Walk thresholds from the highest score down.
-        var a = positives - 1, b = negatives - 1
+        var a = keptAnomalous - 1, b = keptNormal - 1
         var fp = 0
         var pro = 0.0
         var prevF = 0.0, prevP = 0.0
@@ -171,7 +204,7 @@ extension Metrics {
             prevF = f
             prevP = pro
         }
-        // Unreachable: the last threshold counts every normal pixel, so f reaches 1 ≥ limit.
+        // Unreachable: the kept normal pixels number at least ⌈limit · negatives⌉, so f reaches the limit.
         throw BGADError(.internal, "au_pro: the FPR never reached the limit")
     }
 }

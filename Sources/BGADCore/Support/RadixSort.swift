@@ -8,8 +8,11 @@
 /// `a == b ⇔ key(a) == key(b)` (so `-0.0` and `+0.0` share one key, as they compare equal).
 @inlinable @inline(__always)
 public func orderedKey(_ value: Float) -> UInt32 {
-    let bits = (value == 0 ? Float(0) : value).bitPattern
-    return (bits & 0x8000_0000) != 0 ? ~bits : bits | 0x8000_0000
+    // `+ 0` turns -0.0 into +0.0 (IEEE), so both zeros share a key; branch-free so
+    // that the loops building keys vectorise.
+    let bits = (value + 0).bitPattern
+    let negative = UInt32(bitPattern: Int32(bitPattern: bits) >> 31)  // all ones if negative
+    return bits ^ (negative | 0x8000_0000)
 }
 
 /// Inverse of `orderedKey`.

@@ -25,3 +25,17 @@ where C.Element: BinaryFloatingPoint {
         i += 1
     }
 }
+
+/// Throws unless every `Float` of `values` is finite. Branch-free scan first (vectorised),
+/// then a second pass only to name the first bad element.
+public func requireFinite(_ values: UnsafeBufferPointer<Float>, _ name: String) throws(BGADError) {
+    var exponentAllOnes: UInt32 = 0
+    for v in values {
+        let e = v.bitPattern & 0x7F80_0000
+        exponentAllOnes |= e == 0x7F80_0000 ? 1 : 0
+    }
+    if exponentAllOnes == 0 { return }
+    for (i, v) in values.enumerated() where !v.isFinite {
+        throw .invalid("\(name): element \(i) is \(v.isNaN ? "NaN" : "infinite")")
+    }
+}
