@@ -14,13 +14,18 @@ Prints each time (best of a few runs), the ratio, and checks that the values agr
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
 import bgad
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python" / "tests"))
+from test_metrics import au_pro_reference  # noqa: E402  (the slow, obviously-correct reference)
 
 
 def synthetic(n, size, seed=0):
@@ -30,7 +35,7 @@ def synthetic(n, size, seed=0):
     yy, xx = np.mgrid[:size, :size]
     for i in range(0, n, 3):
         for _ in range(rng.integers(1, 4)):
-            cy, cx, r = rng.integers(0, size, 2).tolist() + [int(rng.integers(4, size // 8))]
+            cy, cx, r = rng.integers(0, size, 2).tolist() + [int(rng.integers(2, max(3, size // 8)))]
             masks[i][(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 1
     maps = (rng.normal(size=masks.shape) + 1.5 * masks).astype(np.float32)
     return masks, maps
@@ -98,6 +103,15 @@ def main():
     assert abs(v_ours - v_peer) < 1e-9, (v_ours, v_peer)
     print(f"AU-PRO@0.3, {len(maps)} maps of {args.size}x{args.size}: bgad {t_ours*1e3:.1f} ms, "
           f"exact numpy/scipy {t_peer*1e3:.1f} ms, ratio {t_peer/t_ours:.1f}x (value {v_ours:.6f})")
+
+    # The tests' reference evaluates every threshold on every pixel (O(pixels x thresholds)):
+    # it is only feasible on a small stack.
+    small_m, small_s = synthetic(6, 32, seed=1)
+    t_ours, v_ours = best_time(lambda: bgad.metrics.au_pro(small_m, small_s), args.repeat)
+    t_peer, v_peer = best_time(lambda: au_pro_reference(small_m, small_s), 1)
+    assert abs(v_ours - v_peer) < 1e-9, (v_ours, v_peer)
+    print(f"AU-PRO@0.3, 6 maps of 32x32: bgad {t_ours*1e3:.2f} ms, the tests' all-thresholds reference "
+          f"{t_peer*1e3:.0f} ms, ratio {t_peer/t_ours:.0f}x")
 
 
 if __name__ == "__main__":
