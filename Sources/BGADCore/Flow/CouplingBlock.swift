@@ -1,0 +1,237 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One affine coupling block of the flow, FrEIA 0.2's `AllInOneBlock` in BGAD's
+/// configuration (`FLOW.md`, "One block"). Rows are vectors; `C` = `dim`.
+///
+/// ```
+/// x1, x2 = x[:, :len1], x[:, len1:]                 len1 = ⌈C/2⌉, len2 = ⌊C/2⌋
+/// r      = ReLU([x1, c]·W1ᵀ + b1)                   W1: hid × (len1 + D), hid = 2(len1 + D)
+/// a      = 0.1·(r·W2ᵀ + b2)                         W2: 2len2 × hid
+/// s      = clamp·tanh(a[:, :len2]),  t = a[:, len2:]
+/// u      = [x1, x2 ⊙ exp(s) + t]
+/// σ      = 0.2·log(1 + exp(g/2))                    (softplus with β = ½, scaled by 0.1)
+/// y      = (u ⊙ σ + o)·Wpᵀ = u·M + o·Wpᵀ,  M = diag(σ)·Wpᵀ
+/// logdet = Σ s + Σ log σ
+/// ```
+/// The condition's share of the first layer, `c·W1cᵀ + b1` (W1c = the last `D` columns
+/// of W1), depends only on the position, so it is computed once per condition row
+/// (`conditionShare`) and gathered per vector; its weight gradient is accumulated per
+/// condition row and multiplied once (`backward`).
+///
+/// The block owns no memory: it is the geometry (sizes and offsets into the flow's flat
+/// parameter buffer) plus the kernels of the forward, inverse and backward passes.
+public struct CouplingBlock {
+    /// Input width `C`.
+    public let dim: Int
+    /// Width of the condition `D`.
+    public let condDim: Int
+    /// Passive half `⌈C/2⌉`.
+    public let len1: Int
+    /// Active half `⌊C/2⌋`.
+    public let len2: Int
+    /// Subnet input width `len1 + D`.
+    public let inDim: Int
+    /// Subnet hidden width `2·inDim`.
+    public let hidden: Int
+    /// Subnet output width `2·len2`.
+    public let outDim: Int
+    /// Clamp α of `s = α·tanh(·)`.
+    public let clamp: Float
+    /// Offsets of W1, b1, W2, b2, g, o in the flat trainable buffer.
+    public let w1: Int, b1: Int, w2: Int, b2: Int, g: Int, o: Int
+    /// Number of trainable floats of this block.
+    public let trainableCount: Int
+
+    /// Creates the geometry of a block whose trainable parameters start at `offset`.
+    public init(dim: Int, condDim: Int, clamp: Float, offset: Int) {
+        self.dim = dim
+        self.condDim = condDim
+        self.clamp = clamp
+        len1 = dim - dim / 2
+        len2 = dim / 2
+        inDim = len1 + condDim
+        hidden = 2 * inDim
+        outDim = 2 * len2
+        w1 = offset
+        b1 = w1 + hidden * inDim
+        w2 = b1 + hidden
+        b2 = w2 + outDim * hidden
+        g = b2 + outDim
+        o = g + dim
+        trainableCount = o + dim - offset
+    }
+
+    /// σ = 0.2·log(1 + exp(g/2)) — PyTorch's `0.1·Softplus(β=0.5)`, linear when g/2 > 20.
+    @inline(__always)
+    static func globalScale(_ g: Float) -> Float {
+        let h = g / 2
+        return h > 20 ? 0.1 * g : 0.2 * log1pf(expf(h))
+    }
+
+    /// dσ/dg = 0.1·sigmoid(g/2) (0.1 on the linear branch, as PyTorch's softplus backward).
+    @inline(__always)
+    static func globalScaleDerivative(_ g: Float) -> Float {
+        let h = g / 2
+        return h > 20 ? 0.1 : 0.1 / (1 + expf(-h))
+    }
+
+    /// Fills `m` (C × C) with `diag(σ)·Wpᵀ`, `ob` (C) with `o·Wpᵀ`, `sigma` (C) with σ and
+    /// returns `Σ log σ`.
+    func prepareAffine(
+        params: UnsafePointer<Float>, wp: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, ob: UnsafeMutablePointer<Float>, sigma: UnsafeMutablePointer<Float>
+    ) -> Float {
+        var logSum: Double = 0
+        for k in 0..<dim {
+            sigma[k] = CouplingBlock.globalScale(params[g + k])
+            logSum += Double(logf(sigma[k]))
+        }
+        for k in 0..<dim {
+            for j in 0..<dim { m[k * dim + j] = sigma[k] * wp[j * dim + k] }
+        }
+        for j in 0..<dim {
+            var acc: Float = 0
+            for k in 0..<dim { acc += params[o + k] * wp[j * dim + k] }
+            ob[j] = acc
+        }
+        return Float(logSum)
+    }
+
+    /// `share = condTable·W1cᵀ + b1` (`rows × hidden`): the condition's part of the first layer.
+    func conditionShare(
+        params: UnsafePointer<Float>, condTable: UnsafePointer<Float>, rows: Int,
+        share: UnsafeMutablePointer<Float>
+    ) {
+        for r in 0..<rows { (share + r * hidden).update(from: params + b1, count: hidden) }
+        sgemm(transB: true, m: rows, n: hidden, k: condDim,
+              condTable, lda: condDim, params + w1 + len1, ldb: inDim,
+              beta: 1, share, ldc: hidden)
+    }
+
+    /// The subnet up to `a`: `r = ReLU(x1·W1xᵀ + share[index])` (n × hidden) and
+    /// `q = r·W2ᵀ + b2` (n × outDim, so that `a = 0.1·q`). `x` has row stride `dim`.
+    func subnet(
+        params: UnsafePointer<Float>, x: UnsafePointer<Float>, count n: Int,
+        share: UnsafePointer<Float>, index: UnsafePointer<Int32>,
+        r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>
+    ) {
+        gatherRows(share, tableStride: hidden, index: index, rows: n, cols: hidden, r, dstStride: hidden)
+        sgemm(transB: true, m: n, n: hidden, k: len1, x, lda: dim, params + w1, ldb: inDim,
+              beta: 1, r, ldc: hidden)
+        reluInPlace(r, count: n * hidden)
+        for i in 0..<n { (q + i * outDim).update(from: params + b2, count: outDim) }
+        sgemm(transB: true, m: n, n: outDim, k: hidden, r, lda: hidden, params + w2, ldb: hidden,
+              beta: 1, q, ldc: outDim)
+    }
+
+    /// Affine coupling in place on `x` (n × dim): `x2 ← x2 ⊙ exp(s) + t`; adds `Σ s` to
+    /// `logdet`. When `tanhOut`/`expOut` are given, stores `tanh(a_s)` and `exp(s)` (n × len2).
+    func couple(
+        x: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, count n: Int,
+        logdet: UnsafeMutablePointer<Float>,
+        tanhOut: UnsafeMutablePointer<Float>? = nil, expOut: UnsafeMutablePointer<Float>? = nil
+    ) {
+        for i in 0..<n {
+            let qi = q + i * outDim, xi = x + i * dim + len1
+            var sum: Float = 0
+            for j in 0..<len2 {
+                let th = tanhf(0.1 * qi[j])
+                let s = clamp * th
+                let e = expf(s)
+                xi[j] = xi[j] * e + 0.1 * qi[len2 + j]
+                sum += s
+                if let t = tanhOut { t[i * len2 + j] = th }
+                if let ex = expOut { ex[i * len2 + j] = e }
+            }
+            logdet[i] += sum
+        }
+    }
+
+    /// Inverse coupling in place on `v` (n × dim): `x2 ← (v2 − t) ⊙ exp(−s)`; subtracts `Σ s`.
+    func uncouple(
+        v: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, count n: Int,
+        logdet: UnsafeMutablePointer<Float>
+    ) {
+        for i in 0..<n {
+            let qi = q + i * outDim, vi = v + i * dim + len1
+            var sum: Float = 0
+            for j in 0..<len2 {
+                let s = clamp * tanhf(0.1 * qi[j])
+                vi[j] = (vi[j] - 0.1 * qi[len2 + j]) * expf(-s)
+                sum += s
+            }
+            logdet[i] -= sum
+        }
+    }
+
+    /// Backward of one block.
+    ///
+    /// - Parameters:
+    ///   - dy: dL/dy (n × dim); overwritten (used as scratch).
+    ///   - dLogdet: dL/d(logdet) per vector (n).
+    ///   - x: the block's input (n × dim), r: stored ReLU output, th/ex: stored tanh(a_s)/exp(s),
+    ///     u: stored coupling output (n × dim).
+    ///   - grads: flat gradient buffer; this block's slots are OVERWRITTEN.
+    ///   - dx: receives dL/dx (n × dim).
+    ///   - dq: scratch n × outDim; dr: scratch n × hidden; perRow: scratch condRows × hidden.
+    func backward(
+        params: UnsafePointer<Float>, wp: UnsafePointer<Float>, sigma: UnsafePointer<Float>,
+        count n: Int, condTable: UnsafePointer<Float>, condRows: Int, index: UnsafePointer<Int32>,
+        dy: UnsafeMutablePointer<Float>, dLogdet: UnsafePointer<Float>,
+        x: UnsafePointer<Float>, r: UnsafePointer<Float>, th: UnsafePointer<Float>, ex: UnsafePointer<Float>,
+        u: UnsafePointer<Float>,
+        grads: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dr: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>
+    ) {
+        // dv = dy·Wp (y = v·Wpᵀ); written to dx as scratch, then du = dv ⊙ σ in place.
+        sgemm(m: n, n: dim, k: dim, dy, lda: dim, wp, ldb: dim, beta: 0, dx, ldc: dim)
+        let dg = grads + g, dof = grads + o
+        dg.update(repeating: 0, count: dim)
+        dof.update(repeating: 0, count: dim)
+        var sumDLogdet: Double = 0
+        for i in 0..<n {
+            let dvi = dx + i * dim, ui = u + i * dim
+            for k in 0..<dim {
+                dof[k] += dvi[k]
+                dg[k] += dvi[k] * ui[k]
+                dvi[k] *= sigma[k]
+            }
+            sumDLogdet += Double(dLogdet[i])
+        }
+        for k in 0..<dim {
+            let dSigma = dg[k] + Float(sumDLogdet) / sigma[k]
+            dg[k] = dSigma * CouplingBlock.globalScaleDerivative(params[g + k])
+        }
+        // Coupling: dx2 = du2 ⊙ e;  ds = du2 ⊙ x2 ⊙ e + dlogdet;  dq = 0.1·[ds·α(1−th²), du2].
+        for i in 0..<n {
+            let du2 = dx + i * dim + len1, x2 = x + i * dim + len1
+            let thi = th + i * len2, ei = ex + i * len2, dqi = dq + i * outDim
+            let dl = dLogdet[i]
+            for j in 0..<len2 {
+                let e = ei[j], g2 = du2[j]
+                let ds = g2 * x2[j] * e + dl
+                dqi[j] = 0.1 * ds * clamp * (1 - thi[j] * thi[j])
+                dqi[len2 + j] = 0.1 * g2
+                du2[j] = g2 * e
+            }
+        }
+        // Second layer: dW2 = dqᵀ·r, db2 = Σ dq, dr = dq·W2 masked by r > 0.
+        sgemm(transA: true, m: outDim, n: hidden, k: n, dq, lda: outDim, r, ldb: hidden,
+              beta: 0, grads + w2, ldc: hidden)
+        columnSums(dq, stride: outDim, rows: n, cols: outDim, into: grads + b2)
+        sgemm(m: n, n: hidden, k: outDim, dq, lda: outDim, params + w2, ldb: hidden, beta: 0, dr, ldc: hidden)
+        for i in 0..<(n * hidden) where r[i] <= 0 { dr[i] = 0 }
+        // First layer, x1 part: dW1x = drᵀ·x1; dx1 += dr·W1x.
+        sgemm(transA: true, m: hidden, n: len1, k: n, dr, lda: hidden, x, ldb: dim,
+              beta: 0, grads + w1, ldc: inDim)
+        sgemm(m: n, n: len1, k: hidden, dr, lda: hidden, params + w1, ldb: inDim, beta: 1, dx, ldc: dim)
+        // Condition part: accumulate dr per condition row, then dW1c = perRowᵀ·condTable, db1 = Σ perRow.
+        perRow.update(repeating: 0, count: condRows * hidden)
+        scatterAddRows(dr, srcStride: hidden, index: index, rows: n, cols: hidden, perRow, tableStride: hidden)
+        sgemm(transA: true, m: hidden, n: condDim, k: condRows, perRow, lda: hidden, condTable, ldb: condDim,
+              beta: 0, grads + w1 + len1, ldc: inDim)
+        columnSums(perRow, stride: hidden, rows: condRows, cols: hidden, into: grads + b1)
+    }
+}

@@ -1,0 +1,401 @@
+import XCTest
+@testable import BGADCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An independent Double-precision forward pass of the flow, written from the FLOW.md
+/// equations (one vector at a time, no folding, no shared condition), used as the reference.
+struct ReferenceFlow {
+    var dim: Int, condDim: Int, blocks: Int, clamp: Double
+    /// Per block: W1 (hid × in), b1, W2 (out × hid), b2, g, o, Wp (C × C).
+    var tensors: [[String: [Double]]]
+
+    init(_ flow: ConditionalFlow) throws {
+        dim = flow.dim; condDim = flow.condDim; blocks = flow.blockCount; clamp = Double(flow.clamp)
+        tensors = []
+        for k in 0..<blocks {
+            var t: [String: [Double]] = [:]
+            for s in ["subnet.0.weight", "subnet.0.bias", "subnet.2.weight", "subnet.2.bias", "global_scale", "global_offset", "w_perm"] {
+                t[s] = try flow.parameter("module_list.\(k).\(s)").map(Double.init)
+            }
+            tensors.append(t)
+        }
+    }
+
+    /// z and logdet of one vector.
+    func forward(_ x: [Double], _ c: [Double]) -> (z: [Double], logdet: Double) {
+        let len1 = dim - dim / 2, len2 = dim / 2, inDim = len1 + condDim, hid = 2 * inDim, out = 2 * len2
+        var v = x
+        var logdet = 0.0
+        for k in 0..<blocks {
+            let t = tensors[k]
+            let w1 = t["subnet.0.weight"]!, b1 = t["subnet.0.bias"]!, w2 = t["subnet.2.weight"]!, b2 = t["subnet.2.bias"]!
+            let g = t["global_scale"]!, o = t["global_offset"]!, wp = t["w_perm"]!
+            let h = Array(v[0..<len1]) + c
+            var r = [Double](repeating: 0, count: hid)
+            for i in 0..<hid {
+                var acc = b1[i]
+                for j in 0..<inDim { acc += w1[i * inDim + j] * h[j] }
+                r[i] = max(acc, 0)
+            }
+            var a = [Double](repeating: 0, count: out)
+            for i in 0..<out {
+                var acc = b2[i]
+                for j in 0..<hid { acc += w2[i * hid + j] * r[j] }
+                a[i] = 0.1 * acc
+            }
+            var u = v
+            for j in 0..<len2 {
+                let s = clamp * tanh(a[j])
+                u[len1 + j] = v[len1 + j] * exp(s) + a[len2 + j]
+                logdet += s
+            }
+            var y = [Double](repeating: 0, count: dim)
+            for kk in 0..<dim {
+                let sigma = 0.1 * 2 * log(1 + exp(0.5 * g[kk]))
+                logdet += log(sigma)
+                u[kk] = u[kk] * sigma + o[kk]
+            }
+            for j in 0..<dim {
+                var acc = 0.0
+                for kk in 0..<dim { acc += u[kk] * wp[j * dim + kk] }
+                y[j] = acc
+            }
+            v = y
+        }
+        return (v, logdet)
+    }
+
+    /// ℓ = log p / C.
+    func ell(_ x: [Double], _ c: [Double]) -> Double {
+        let (z, ld) = forward(x, c)
+        let sq = z.reduce(0) { $0 + $1 * $1 }
+        return (-0.5 * Double(dim) * log(2 * Double.pi) - 0.5 * sq + ld) / Double(dim)
+    }
+
+    mutating func perturb(block k: Int, tensor: String, index: Int, by h: Double) {
+        tensors[k][tensor]![index] += h
+    }
+}
+
+/// Gaussian floats from a fixed seed (test data).
+func gaussianFloats(_ n: Int, seed: UInt64, scale: Double = 1) -> [Float] {
+    var rng = FlowRandom(seed: seed)
+    return (0..<n).map { _ in Float(rng.gaussian() * scale) }
+}
+
+final class FlowTests: XCTestCase {
+    /// A flow with non-trivial g and o (so σ ≠ 1, o ≠ 0 are exercised).
+    func makeFlow(dim: Int, condDim: Int, blocks: Int, seed: UInt64) throws -> ConditionalFlow {
+        let flow = try ConditionalFlow(dim: dim, condDim: condDim, blocks: blocks, seed: seed)
+        var rng = FlowRandom(seed: seed &+ 99)
+        for k in 0..<blocks {
+            let g = try flow.parameter("module_list.\(k).global_scale").map { $0 + Float(rng.uniform(bound: 3)) }
+            try flow.setParameter("module_list.\(k).global_scale", g)
+            let o = (0..<dim).map { _ in Float(rng.uniform(bound: 0.5)) }
+            try flow.setParameter("module_list.\(k).global_offset", o)
+            // Larger second-layer weights so that s and t are far from zero.
+            let w2 = try flow.parameter("module_list.\(k).subnet.2.weight").map { $0 * 8 }
+            try flow.setParameter("module_list.\(k).subnet.2.weight", w2)
+        }
+        return flow
+    }
+
+    func testPositionalEncodingMatchesFormula() {
+        let pe = positionalEncoding(height: 3, width: 5)
+        XCTAssertEqual(pe.count, 15 * 128)
+        for h in 0..<3 {
+            for w in 0..<5 {
+                let row = (h * 5 + w) * 128
+                for k in 0..<32 {
+                    let f = exp(-Double(2 * k) * log(10000.0) / 64)
+                    XCTAssertEqual(Double(pe[row + 2 * k]), sin(Double(w) * f), accuracy: 1e-6)
+                    XCTAssertEqual(Double(pe[row + 2 * k + 1]), cos(Double(w) * f), accuracy: 1e-6)
+                    XCTAssertEqual(Double(pe[row + 64 + 2 * k]), sin(Double(h) * f), accuracy: 1e-6)
+                    XCTAssertEqual(Double(pe[row + 65 + 2 * k]), cos(Double(h) * f), accuracy: 1e-6)
+                }
+            }
+        }
+    }
+
+    func testRotationsAreSpecialOrthogonalAndSeeded() throws {
+        for dim in [2, 5, 8, 24] {
+            var rng = FlowRandom(seed: UInt64(dim))
+            let q = haarRotation(dim: dim, random: &rng).map(Double.init)
+            for i in 0..<dim {
+                for j in 0..<dim {
+                    var dot = 0.0
+                    for c in 0..<dim { dot += q[i * dim + c] * q[j * dim + c] }
+                    XCTAssertEqual(dot, i == j ? 1 : 0, accuracy: 1e-6)
+                }
+            }
+            // det = +1: the product of U's diagonal of an LU without pivots is not robust,
+            // so use the sign function on the (column-major) transpose, same determinant.
+            XCTAssertEqual(determinantSign(columnMajor: q, n: dim), 1)
+        }
+        let a = try ConditionalFlow(dim: 6, condDim: 4, blocks: 2, seed: 7)
+        let b = try ConditionalFlow(dim: 6, condDim: 4, blocks: 2, seed: 7)
+        let c = try ConditionalFlow(dim: 6, condDim: 4, blocks: 2, seed: 8)
+        for name in a.parameterNames { XCTAssertEqual(try a.parameter(name), try b.parameter(name)) }
+        XCTAssertNotEqual(try a.parameter("module_list.1.w_perm"), try c.parameter("module_list.1.w_perm"))
+    }
+
+    func testInitialisationFollowsFrEIA() throws {
+        let flow = try ConditionalFlow(dim: 5, condDim: 4, blocks: 2, seed: 1)
+        XCTAssertEqual(flow.parameterNames.count, 14)
+        XCTAssertEqual(try flow.parameterShape("module_list.0.subnet.0.weight"), [14, 7])
+        XCTAssertEqual(try flow.parameterShape("module_list.0.subnet.2.weight"), [4, 14])
+        XCTAssertEqual(try flow.parameterShape("module_list.1.global_scale"), [1, 5])
+        XCTAssertEqual(try flow.parameterShape("module_list.1.w_perm"), [5, 5])
+        for g in try flow.parameter("module_list.0.global_scale") {
+            XCTAssertEqual(g, Float(2 * log(exp(5.0) - 1)), accuracy: 1e-5)
+            XCTAssertEqual(CouplingBlock.globalScale(g), 1, accuracy: 1e-6)
+        }
+        let w1 = try flow.parameter("module_list.0.subnet.0.weight")
+        XCTAssertLessThanOrEqual(w1.map(abs).max()!, Float(1 / 7.0.squareRoot()))
+        XCTAssertGreaterThan(w1.map(abs).max()!, Float(0.8 / 7.0.squareRoot()))
+        XCTAssertEqual(try flow.parameter("module_list.0.global_offset"), [0, 0, 0, 0, 0])
+    }
+
+    /// Forward, log p and inverse agree with the Double reference; inverse(forward(x)) = x.
+    func checkForwardAndInverse(dim: Int) throws {
+        let condDim = 6, n = 9, rows = 3
+        let flow = try makeFlow(dim: dim, condDim: condDim, blocks: 3, seed: UInt64(dim))
+        let ref = try ReferenceFlow(flow)
+        let x = gaussianFloats(n * dim, seed: 5, scale: 1.5)
+        let table = gaussianFloats(rows * condDim, seed: 6)
+        let index: [Int32] = (0..<n).map { Int32(($0 * 2) % rows) }
+        var z = [Float](repeating: 0, count: n * dim), ld = [Float](repeating: 0, count: n), ell = ld
+        try flow.forward(x: x, count: n, condTable: table, condRows: rows, condIndex: index, z: &z, logdet: &ld)
+        try flow.logLikelihood(x: x, count: n, condTable: table, condRows: rows, condIndex: index, ell: &ell)
+        for i in 0..<n {
+            let xi = (0..<dim).map { Double(x[i * dim + $0]) }
+            let ci = (0..<condDim).map { Double(table[Int(index[i]) * condDim + $0]) }
+            let (zr, ldr) = ref.forward(xi, ci)
+            for j in 0..<dim { XCTAssertEqual(Double(z[i * dim + j]), zr[j], accuracy: 1e-4) }
+            XCTAssertEqual(Double(ld[i]), ldr, accuracy: 1e-4)
+            XCTAssertEqual(Double(ell[i]), ref.ell(xi, ci), accuracy: 1e-5)
+        }
+        XCTAssertGreaterThan(ld.map(abs).max()!, 0.5, "log-det should be far from 0 in this test")
+        var back = [Float](repeating: 0, count: n * dim), ldInv = [Float](repeating: 0, count: n)
+        try flow.inverse(z: z, count: n, condTable: table, condRows: rows, condIndex: index, x: &back, logdet: &ldInv)
+        for i in 0..<(n * dim) { XCTAssertEqual(back[i], x[i], accuracy: 1e-4) }
+        for i in 0..<n { XCTAssertEqual(ldInv[i], -ld[i], accuracy: 1e-4) }
+        // Training forward gives the same ℓ.
+        var ellT = [Float](repeating: 0, count: n)
+        try flow.forwardForTraining(x: x, count: n, condTable: table, condRows: rows, condIndex: index, ell: &ellT)
+        for i in 0..<n { XCTAssertEqual(ellT[i], ell[i], accuracy: 1e-6) }
+    }
+
+    func testForwardInverseMatchReferenceOddDim() throws { try checkForwardAndInverse(dim: 5) }
+    func testForwardInverseMatchReferenceEvenDim() throws { try checkForwardAndInverse(dim: 8) }
+
+    /// log-det equals log|det J| of the Jacobian computed by central differences (Double reference,
+    /// itself checked equal to the engine above).
+    func testLogDetEqualsNumericalJacobian() throws {
+        for dim in [5, 8] {
+            let condDim = 4
+            let flow = try makeFlow(dim: dim, condDim: condDim, blocks: 2, seed: 3)
+            let g = try flow.parameter("module_list.0.global_scale").map { $0 + 2 }   // σ ≈ 1.2: log-det ≈ 0.2·C
+            try flow.setParameter("module_list.0.global_scale", g)
+            let ref = try ReferenceFlow(flow)
+            let x = gaussianFloats(dim, seed: 11).map(Double.init), c = gaussianFloats(condDim, seed: 12).map(Double.init)
+            let h = 1e-6
+            var jac = [Double](repeating: 0, count: dim * dim)   // column-major: column j = dz/dx_j
+            for j in 0..<dim {
+                var xp = x, xm = x
+                xp[j] += h; xm[j] -= h
+                let zp = ref.forward(xp, c).z, zm = ref.forward(xm, c).z
+                for i in 0..<dim { jac[j * dim + i] = (zp[i] - zm[i]) / (2 * h) }
+            }
+            let logAbsDet = logAbsDeterminant(columnMajor: jac, n: dim)
+            var z = [Float](repeating: 0, count: dim), ld: [Float] = [0]
+            try flow.forward(x: x.map(Float.init), count: 1, condTable: c.map(Float.init), condRows: 1, condIndex: [0], z: &z, logdet: &ld)
+            XCTAssertEqual(Double(ld[0]), logAbsDet, accuracy: 1e-4)
+            XCTAssertGreaterThan(abs(logAbsDet), 0.3)
+        }
+    }
+
+    /// Gradients of L = Σ w_i ℓ_i against central differences of the Double reference for
+    /// sampled entries of every tensor of every block, and for every input element.
+    func checkGradients(dim: Int) throws {
+        let condDim = 5, n = 6, rows = 2, blocks = 2
+        let flow = try makeFlow(dim: dim, condDim: condDim, blocks: blocks, seed: 40 + UInt64(dim))
+        let ref = try ReferenceFlow(flow)
+        let x = gaussianFloats(n * dim, seed: 21)
+        let table = gaussianFloats(rows * condDim, seed: 22)
+        let index: [Int32] = [0, 1, 1, 0, 1, 0]
+        let w = gaussianFloats(n, seed: 23)
+        var ell = [Float](repeating: 0, count: n)
+        try flow.forwardForTraining(x: x, count: n, condTable: table, condRows: rows, condIndex: index, ell: &ell)
+        try flow.backward(gradEll: w)
+        func loss(_ r: ReferenceFlow, _ xs: [Double]) -> Double {
+            var l = 0.0
+            for i in 0..<n {
+                let xi = Array(xs[(i * dim)..<((i + 1) * dim)])
+                let ci = (0..<condDim).map { Double(table[Int(index[i]) * condDim + $0]) }
+                l += Double(w[i]) * r.ell(xi, ci)
+            }
+            return l
+        }
+        let xd = x.map(Double.init)
+        let h = 1e-6
+        var rng = FlowRandom(seed: 77)
+        var worst = 0.0
+        for k in 0..<blocks {
+            for name in ["subnet.0.weight", "subnet.0.bias", "subnet.2.weight", "subnet.2.bias", "global_scale", "global_offset"] {
+                let full = "module_list.\(k).\(name)"
+                let grad = try flow.parameterGradient(full).map(Double.init)
+                let scale = grad.map(abs).max()!
+                XCTAssertGreaterThan(scale, 1e-4, "\(full): gradient vanishes, the test would be weak")
+                // Sampled entries, always including the largest one and (for W1) condition columns.
+                var picks = Set((0..<8).map { _ in Int(rng.next() % UInt64(grad.count)) })
+                picks.insert(grad.firstIndex(of: grad.max()!)!)
+                if name == "subnet.0.weight" { picks.insert(grad.count - 1) }
+                for i in picks {
+                    var rp = ref, rm = ref
+                    rp.perturb(block: k, tensor: name, index: i, by: h)
+                    rm.perturb(block: k, tensor: name, index: i, by: -h)
+                    let fd = (loss(rp, xd) - loss(rm, xd)) / (2 * h)
+                    worst = max(worst, abs(grad[i] - fd) / (abs(fd) + 1e-2 * scale))
+                    XCTAssertEqual(grad[i], fd, accuracy: 2e-4 * abs(fd) + 2e-6 * scale, "\(full)[\(i)]")
+                }
+            }
+        }
+        let gx = flow.inputGradient.map(Double.init)
+        XCTAssertEqual(gx.count, n * dim)
+        let scale = gx.map(abs).max()!
+        for i in 0..<(n * dim) {
+            var xp = xd, xm = xd
+            xp[i] += h; xm[i] -= h
+            let fd = (loss(ref, xp) - loss(ref, xm)) / (2 * h)
+            worst = max(worst, abs(gx[i] - fd) / (abs(fd) + 1e-2 * scale))
+            XCTAssertEqual(gx[i], fd, accuracy: 2e-4 * abs(fd) + 2e-6 * scale, "x[\(i)]")
+        }
+        print("gradient check C = \(dim): worst relative error \(worst)")
+    }
+
+    func testGradientsMatchFiniteDifferencesOddDim() throws { try checkGradients(dim: 5) }
+    func testGradientsMatchFiniteDifferencesEvenDim() throws { try checkGradients(dim: 8) }
+
+    func testMaximumLikelihoodLossAndGradient() {
+        let ell: [Float] = [-3, -0.5, 0, 2, 40, -40]
+        var g: [Float] = []
+        let loss = maximumLikelihoodLoss(ell: ell, gradEll: &g)
+        let expected = ell.map { l in -log(1 / (1 + exp(-Double(l)))) }.reduce(0, +) / 6
+        XCTAssertEqual(Double(loss), expected, accuracy: 1e-6)
+        for (i, l) in ell.enumerated() {
+            let h = 1e-4
+            let f = { (v: Double) in -log(1 / (1 + exp(-v))) / 6 }
+            XCTAssertEqual(Double(g[i]), (f(Double(l) + h) - f(Double(l) - h)) / (2 * h), accuracy: 1e-6)
+        }
+    }
+
+    /// Adam's first two steps against PyTorch's rule worked by hand for one scalar.
+    func testAdamFollowsPyTorchRule() throws {
+        let flow = try ConditionalFlow(dim: 2, condDim: 1, blocks: 1, seed: 3)
+        let x: [Float] = [0.3, -0.7, 1.1, 0.4], table: [Float] = [0.5]
+        let name = "module_list.0.global_offset"
+        let p0 = try flow.parameter(name).map(Double.init)
+        _ = try flow.computeGradients(x: x, count: 2, condTable: table, condRows: 1, condIndex: [0, 0])
+        let g1 = try flow.parameterGradient(name).map(Double.init)
+        flow.adamStep(learningRate: 0.01)
+        let p1 = try flow.parameter(name).map(Double.init)
+        for i in 0..<2 {
+            // m̂ = g, v̂ = g² → step = lr·g/(|g| + 1e-8).
+            XCTAssertEqual(p1[i], p0[i] - 0.01 * g1[i] / (abs(g1[i]) + 1e-8), accuracy: 1e-7)
+        }
+        _ = try flow.computeGradients(x: x, count: 2, condTable: table, condRows: 1, condIndex: [0, 0])
+        let g2 = try flow.parameterGradient(name).map(Double.init)
+        flow.adamStep(learningRate: 0.01)
+        let p2 = try flow.parameter(name).map(Double.init)
+        for i in 0..<2 {
+            let m = 0.9 * 0.1 * g1[i] + 0.1 * g2[i], v = 0.999 * 0.001 * g1[i] * g1[i] + 0.001 * g2[i] * g2[i]
+            let mHat = m / (1 - 0.81), denom = (v.squareRoot() / (1 - 0.999 * 0.999).squareRoot()) + 1e-8
+            XCTAssertEqual(p2[i], p1[i] - 0.01 * mHat / denom, accuracy: 1e-6)
+        }
+    }
+
+    /// Maximum-likelihood training on a correlated 8-D Gaussian reaches its entropy (±5 %).
+    func testTrainingReachesGaussianEntropy() throws {
+        let dim = 8, n = 512
+        // Σ = A·Aᵀ with a lower-triangular A; entropy H = ½·log((2πe)^d·det Σ) = d/2·log(2πe) + Σ log A_ii.
+        var rng = FlowRandom(seed: 2024)
+        var a = [Double](repeating: 0, count: dim * dim)
+        for i in 0..<dim {
+            for j in 0...i { a[i * dim + j] = i == j ? 0.4 + 0.3 * Double(i % 3) : 0.8 * rng.gaussian() }
+        }
+        let mean = (0..<dim).map { Double($0) * 0.2 - 0.5 }
+        let entropy = Double(dim) / 2 * log(2 * Double.pi * exp(1.0)) + (0..<dim).map { log(a[$0 * dim + $0]) }.reduce(0, +)
+        func sample(_ count: Int) -> [Float] {
+            var out = [Float](repeating: 0, count: count * dim)
+            for s in 0..<count {
+                let e = (0..<dim).map { _ in rng.gaussian() }
+                for i in 0..<dim {
+                    var v = mean[i]
+                    for j in 0...i { v += a[i * dim + j] * e[j] }
+                    out[s * dim + i] = Float(v)
+                }
+            }
+            return out
+        }
+        let flow = try ConditionalFlow(dim: dim, condDim: 4, blocks: 4, seed: 9)
+        let table: [Float] = [0.1, -0.2, 0.3, 0.4]
+        let index = [Int32](repeating: 0, count: n)
+        var ell = [Float](repeating: 0, count: n)
+        let gradEll = [Float](repeating: -Float(dim) / Float(n), count: n)   // L = mean(−log p) = −C·mean(ℓ)
+        for step in 0..<1500 {
+            let x = sample(n)
+            try flow.forwardForTraining(x: x, count: n, condTable: table, condRows: 1, condIndex: index, ell: &ell)
+            try flow.backward(gradEll: gradEll)
+            flow.adamStep(learningRate: step < 1000 ? 3e-3 : 1e-3)
+        }
+        let test = sample(4096)
+        var testEll = [Float](repeating: 0, count: 4096)
+        try flow.logLikelihood(x: test, count: 4096, condTable: table, condRows: 1,
+                               condIndex: [Int32](repeating: 0, count: 4096), ell: &testEll)
+        let nll = -testEll.map { Double($0) * Double(dim) }.reduce(0, +) / 4096
+        XCTAssertEqual(nll, entropy, accuracy: 0.05 * abs(entropy), "entropy \(entropy)")
+        XCTAssertGreaterThan(abs(entropy), 1)
+    }
+
+    func testBadInputsThrow() throws {
+        XCTAssertThrowsError(try ConditionalFlow(dim: 1))
+        XCTAssertThrowsError(try ConditionalFlow(dim: 4, condDim: 0))
+        XCTAssertThrowsError(try ConditionalFlow(dim: 4, blocks: 0))
+        XCTAssertThrowsError(try ConditionalFlow(dim: 4, clamp: .nan))
+        let flow = try ConditionalFlow(dim: 4, condDim: 2, blocks: 2)
+        var ell: [Float] = [0, 0]
+        let table: [Float] = [1, 2]
+        XCTAssertThrowsError(try flow.logLikelihood(x: [1, 2, .nan, 4, 1, 2, 3, 4], count: 2, condTable: table, condRows: 1, condIndex: [0, 0], ell: &ell))
+        XCTAssertThrowsError(try flow.logLikelihood(x: [1, 2, 3, 4, 1, 2, 3, 4], count: 2, condTable: [1, .infinity], condRows: 1, condIndex: [0, 0], ell: &ell))
+        XCTAssertThrowsError(try flow.logLikelihood(x: [1, 2, 3, 4, 1, 2, 3, 4], count: 2, condTable: table, condRows: 1, condIndex: [0, 1], ell: &ell))
+        XCTAssertThrowsError(try flow.logLikelihood(x: [1, 2, 3, 4, 1, 2, 3, 4], count: 2, condTable: table, condRows: 1, condIndex: [0, -1], ell: &ell))
+        XCTAssertThrowsError(try flow.backward(gradEll: [1, 1]))  // no forwardForTraining yet
+        XCTAssertThrowsError(try flow.setParameter("module_list.0.subnet.0.bias", [1, 2]))
+        XCTAssertThrowsError(try flow.setParameter("module_list.2.subnet.0.bias", [Float](repeating: 0, count: 8)))
+        XCTAssertThrowsError(try flow.setParameter("module_list.0.nope", [1]))
+        XCTAssertThrowsError(try flow.setParameter("module_list.0.global_offset", [1, 2, .nan, 4]))
+        XCTAssertThrowsError(try flow.setParameter("module_list.0.w_perm", [Float](repeating: 0.5, count: 16)))
+        XCTAssertThrowsError(try flow.parameterGradient("module_list.0.w_perm"))
+    }
+}
+
+/// log|det| of an n × n matrix (column-major) by LU with partial pivoting, in Double.
+func logAbsDeterminant(columnMajor m: [Double], n: Int) -> Double {
+    var a = m
+    var total = 0.0
+    for k in 0..<n {
+        var piv = k
+        for i in k..<n where abs(a[k * n + i]) > abs(a[k * n + piv]) { piv = i }
+        if piv != k { for j in 0..<n { a.swapAt(j * n + k, j * n + piv) } }
+        let d = a[k * n + k]
+        total += log(abs(d))
+        for i in (k + 1)..<max(n, k + 1) {
+            let f = a[k * n + i] / d
+            for j in (k + 1)..<n { a[j * n + i] -= f * a[j * n + k] }
+        }
+    }
+    return total
+}
