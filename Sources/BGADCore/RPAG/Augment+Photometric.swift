@@ -1,0 +1,244 @@
+/// Photometric augmentations: they change pixel values only, never the defect mask.
+/// Every result is rounded to the nearest integer and clamped to `0...255`.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Augment {
+    @inlinable @inline(__always)
+    static func clamp8(_ v: Float) -> UInt8 { UInt8(min(255, max(0, v + 0.5))) }
+
+    /// Adds independent `N(0, sigma²)` noise to every sample (all channels), drawn from `rng`.
+    public static func gaussianNoise(_ image: Image, sigma: Double, rng: inout SplitMix64) -> Image {
+        var out = image
+        for i in 0..<out.pixels.count {
+            out.pixels[i] = clamp8(Float(Double(image.pixels[i]) + sigma * rng.normal()))
+        }
+        return out
+    }
+
+    /// Correlates every channel with a `k × k` kernel (row-major, `k` odd), mirroring at
+    /// the border (BORDER_REFLECT_101).
+    public static func filter(_ image: Image, kernel: [Float], size k: Int) -> Image {
+        precondition(k % 2 == 1 && kernel.count == k * k)
+        let h = image.height, w = image.width, c = image.channels, r = k / 2
+        var out = image
+        // Column index tables with the border mirrored, computed once.
+        var colIndex = [Int](repeating: 0, count: w * k)
+        for x in 0..<w { for d in 0..<k { colIndex[x * k + d] = reflect101(x + d - r, w) } }
+        var rowIndex = [Int](repeating: 0, count: k)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<h {
+                    for d in 0..<k { rowIndex[d] = reflect101(y + d - r, h) * w }
+                    for x in 0..<w {
+                        for ch in 0..<c {
+                            var acc: Float = 0
+                            for dy in 0..<k {
+                                let row = rowIndex[dy]
+                                for dx in 0..<k {
+                                    acc += kernel[dy * k + dx] * Float(src[(row + colIndex[x * k + dx]) * c + ch])
+                                }
+                            }
+                            dst[(y * w + x) * c + ch] = clamp8(acc)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Mean of the `k × k` neighbourhood (box blur).
+    public static func boxBlur(_ image: Image, size k: Int) -> Image {
+        filter(image, kernel: [Float](repeating: 1 / Float(k * k), count: k * k), size: k)
+    }
+
+    /// Median of the 3 × 3 neighbourhood of every channel.
+    public static func medianBlur3(_ image: Image) -> Image {
+        let h = image.height, w = image.width, c = image.channels
+        var out = image
+        var window = [UInt8](repeating: 0, count: 9)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                window.withUnsafeMutableBufferPointer { win in
+                    for y in 0..<h {
+                        for x in 0..<w {
+                            for ch in 0..<c {
+                                var n = 0
+                                for dy in -1...1 {
+                                    let row = reflect101(y + dy, h) * w
+                                    for dx in -1...1 {
+                                        // insertion into the sorted window
+                                        let v = src[(row + reflect101(x + dx, w)) * c + ch]
+                                        var j = n
+                                        while j > 0 && win[j - 1] > v { win[j] = win[j - 1]; j -= 1 }
+                                        win[j] = v
+                                        n += 1
+                                    }
+                                }
+                                dst[(y * w + x) * c + ch] = win[4]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The normalised kernel of a straight motion streak of length `k` (odd) through the
+    /// kernel centre at `angle` radians: the cells the segment passes through, equal weights.
+    public static func motionKernel(size k: Int, angle: Double) -> [Float] {
+        var kernel = [Float](repeating: 0, count: k * k)
+        let r = Double(k / 2)
+        let steps = 4 * k
+        for s in 0...steps {
+            let t = -r + 2 * r * Double(s) / Double(steps)
+            let x = Int((r + t * cos(angle)).rounded()), y = Int((r + t * sin(angle)).rounded())
+            kernel[y * k + x] = 1
+        }
+        let total = kernel.reduce(0, +)
+        return kernel.map { $0 / total }
+    }
+
+    /// Sharpening as imgaug's `Sharpen`: the kernel `(1−α)·identity + α·S` with
+    /// `S = [[-1,-1,-1],[-1,8+lightness,-1],[-1,-1,-1]]`.
+    public static func sharpen(_ image: Image, alpha: Double, lightness: Double) -> Image {
+        let a = Float(alpha), l = Float(lightness)
+        var k = [Float](repeating: -a, count: 9)
+        k[4] = (1 - a) + a * (8 + l)
+        return filter(image, kernel: k, size: 3)
+    }
+
+    /// Embossing as imgaug's `Emboss`: `(1−α)·identity + α·E` with
+    /// `E = [[-1-s,-s,0],[-s,1,s],[0,s,1+s]]`, `s` the strength.
+    public static func emboss(_ image: Image, alpha: Double, strength: Double) -> Image {
+        let a = Float(alpha), s = Float(strength)
+        let e: [Float] = [-1 - s, -s, 0, -s, 1, s, 0, s, 1 + s]
+        var k = e.map { a * $0 }
+        k[4] += 1 - a
+        return filter(image, kernel: k, size: 3)
+    }
+
+    /// `alpha · v + beta` on every sample (contrast `alpha`, brightness `beta` in 8-bit units).
+    public static func brightnessContrast(_ image: Image, alpha: Double, beta: Double) -> Image {
+        var lut = [UInt8](repeating: 0, count: 256)
+        for v in 0..<256 { lut[v] = clamp8(Float(alpha * Double(v) + beta)) }
+        var out = image
+        for i in 0..<out.pixels.count { out.pixels[i] = lut[Int(image.pixels[i])] }
+        return out
+    }
+
+    /// Shifts hue (degrees), saturation and value (both in 8-bit units, on the 0–255
+    /// scale of OpenCV's HSV) of an RGB image; a gray image only gets the value shift.
+    public static func hueSaturationValue(_ image: Image, hueShift: Double, saturationShift: Double, valueShift: Double) -> Image {
+        if image.channels == 1 { return brightnessContrast(image, alpha: 1, beta: valueShift) }
+        var out = image
+        let ds = saturationShift / 255, dv = valueShift / 255
+        for i in 0..<(image.height * image.width) {
+            let r = Double(image.pixels[3 * i]) / 255, g = Double(image.pixels[3 * i + 1]) / 255, b = Double(image.pixels[3 * i + 2]) / 255
+            let mx = max(r, g, b), mn = min(r, g, b), delta = mx - mn
+            var hue = 0.0
+            if delta > 0 {
+                if mx == r { hue = 60 * ((g - b) / delta) } else if mx == g { hue = 60 * ((b - r) / delta + 2) } else { hue = 60 * ((r - g) / delta + 4) }
+            }
+            var sat = mx > 0 ? delta / mx : 0
+            var val = mx
+            hue = (hue + hueShift).truncatingRemainder(dividingBy: 360)
+            if hue < 0 { hue += 360 }
+            sat = min(1, max(0, sat + ds))
+            val = min(1, max(0, val + dv))
+            // HSV → RGB
+            let cc = val * sat, hp = hue / 60
+            let xx = cc * (1 - abs(hp.truncatingRemainder(dividingBy: 2) - 1))
+            var (r1, g1, b1) = (0.0, 0.0, 0.0)
+            switch Int(hp) {
+            case 0: (r1, g1, b1) = (cc, xx, 0)
+            case 1: (r1, g1, b1) = (xx, cc, 0)
+            case 2: (r1, g1, b1) = (0, cc, xx)
+            case 3: (r1, g1, b1) = (0, xx, cc)
+            case 4: (r1, g1, b1) = (xx, 0, cc)
+            default: (r1, g1, b1) = (cc, 0, xx)
+            }
+            let m = val - cc
+            out.pixels[3 * i] = clamp8(Float((r1 + m) * 255))
+            out.pixels[3 * i + 1] = clamp8(Float((g1 + m) * 255))
+            out.pixels[3 * i + 2] = clamp8(Float((b1 + m) * 255))
+        }
+        return out
+    }
+
+    /// Contrast-limited adaptive histogram equalisation (Zuiderveld 1994) on `tiles × tiles`
+    /// tiles: each tile's histogram is clipped at `clipLimit · (tile pixels) / 256`, the
+    /// excess spread evenly over all bins, its CDF becomes the tile's mapping, and each
+    /// pixel interpolates bilinearly between the mappings of the four nearest tile centres.
+    /// RGB images are equalised on their luma; the luma change is added to every channel.
+    public static func clahe(_ image: Image, clipLimit: Double, tiles: Int = 8) -> Image {
+        let h = image.height, w = image.width
+        let gray = image.grayscale().pixels
+        let eq = claheChannel(gray, height: h, width: w, clipLimit: clipLimit, tiles: tiles)
+        if image.channels == 1 { return Image(height: h, width: w, channels: 1, unchecked: eq) }
+        var out = image
+        for i in 0..<(h * w) {
+            let d = Float(Int(eq[i]) - Int(gray[i]))
+            for ch in 0..<3 { out.pixels[3 * i + ch] = clamp8(Float(image.pixels[3 * i + ch]) + d) }
+        }
+        return out
+    }
+
+    static func claheChannel(_ src: [UInt8], height h: Int, width w: Int, clipLimit: Double, tiles: Int) -> [UInt8] {
+        let ty = max(1, min(tiles, h)), tx = max(1, min(tiles, w))
+        var luts = [UInt8](repeating: 0, count: ty * tx * 256)
+        var hist = [Int](repeating: 0, count: 256)
+        for a in 0..<ty {
+            let y0 = a * h / ty, y1 = (a + 1) * h / ty
+            for b in 0..<tx {
+                let x0 = b * w / tx, x1 = (b + 1) * w / tx
+                for i in 0..<256 { hist[i] = 0 }
+                for y in y0..<y1 { for x in x0..<x1 { hist[Int(src[y * w + x])] += 1 } }
+                let area = (y1 - y0) * (x1 - x0)
+                let limit = max(1, Int(clipLimit * Double(area) / 256))
+                var excess = 0
+                for i in 0..<256 where hist[i] > limit { excess += hist[i] - limit; hist[i] = limit }
+                let share = excess / 256, rest = excess % 256
+                for i in 0..<256 { hist[i] += share + (i < rest ? 1 : 0) }
+                var cdf = 0
+                let base = (a * tx + b) * 256
+                for i in 0..<256 {
+                    cdf += hist[i]
+                    luts[base + i] = UInt8(min(255, (cdf * 255 + area / 2) / max(area, 1)))
+                }
+            }
+        }
+        var out = [UInt8](repeating: 0, count: h * w)
+        let th = Double(h) / Double(ty), tw = Double(w) / Double(tx)
+        for y in 0..<h {
+            let gy = (Double(y) + 0.5) / th - 0.5
+            let a0 = max(0, min(ty - 1, Int(gy.rounded(.down)))), a1 = min(ty - 1, a0 + 1)
+            let fy = max(0, min(1, gy - Double(a0)))
+            for x in 0..<w {
+                let gx = (Double(x) + 0.5) / tw - 0.5
+                let b0 = max(0, min(tx - 1, Int(gx.rounded(.down)))), b1 = min(tx - 1, b0 + 1)
+                let fx = max(0, min(1, gx - Double(b0)))
+                let v = Int(src[y * w + x])
+                let l00 = Double(luts[(a0 * tx + b0) * 256 + v]), l01 = Double(luts[(a0 * tx + b1) * 256 + v])
+                let l10 = Double(luts[(a1 * tx + b0) * 256 + v]), l11 = Double(luts[(a1 * tx + b1) * 256 + v])
+                let r = (1 - fy) * ((1 - fx) * l00 + fx * l01) + fy * ((1 - fx) * l10 + fx * l11)
+                out[y * w + x] = clamp8(Float(r))
+            }
+        }
+        return out
+    }
+}
+
+extension Image {
+    /// Wraps pixels known to have the right size (internal fast path).
+    init(height: Int, width: Int, channels: Int, unchecked pixels: [UInt8]) {
+        self.height = height
+        self.width = width
+        self.channels = channels
+        self.pixels = pixels
+    }
+}
