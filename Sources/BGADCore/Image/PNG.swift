@@ -74,8 +74,10 @@ public enum PNG {
                       colorType: Int(h.color_type), interlaced: h.interlaced != 0)
     }
 
-    /// Checks that decoding `header` is sane for a file of `byteCount` bytes.
-    static func validate(_ header: Header, byteCount: Int, channels: Int) throws(BGADError) {
+    /// Checks, before any allocation, that decoding `header` is sane for a file of
+    /// `byteCount` bytes: at most `maxPixels` pixels, not empty, and no more raw data
+    /// than deflate can expand `byteCount` bytes to.
+    public static func validate(_ header: Header, byteCount: Int, channels: Int) throws(BGADError) {
         let (pixels, overflow) = header.height.multipliedReportingOverflow(by: header.width)
         if overflow || pixels > maxPixels {
             throw BGADError(.format, "PNG: \(header.width)×\(header.height) exceeds the limit of \(maxPixels) pixels")
@@ -103,12 +105,19 @@ public enum PNG {
     /// Decodes an in-memory PNG into `out`, which must hold exactly
     /// `height * width * channels` bytes (see `header`).
     public static func decode(_ data: UnsafeBufferPointer<UInt8>, into out: inout [UInt8], channels: Int) throws(BGADError) {
-        let status: Int32
+        var failure: BGADError? = nil
+        out.withUnsafeMutableBufferPointer { o in
+            do throws(BGADError) { try decode(data, into: o, channels: channels) } catch { failure = error }
+        }
+        if let f = failure { throw f }
+    }
+
+    /// Decodes an in-memory PNG into caller memory of exactly
+    /// `height * width * channels` bytes.
+    public static func decode(_ data: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>, channels: Int) throws(BGADError) {
         var message = [CChar](repeating: 0, count: 256)
-        status = out.withUnsafeMutableBufferPointer { o in
-            message.withUnsafeMutableBufferPointer { m in
-                bgad_pngshim_decode(data.baseAddress, data.count, Int32(channels), o.baseAddress, o.count, m.baseAddress, m.count)
-            }
+        let status = message.withUnsafeMutableBufferPointer { m in
+            bgad_pngshim_decode(data.baseAddress, data.count, Int32(channels), out.baseAddress, out.count, m.baseAddress, m.count)
         }
         if status != 0 { throw BGADError(.format, "PNG: \(String(cString: message))") }
     }
