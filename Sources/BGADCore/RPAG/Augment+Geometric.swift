@@ -183,8 +183,9 @@ extension Augment {
                             let fx0 = sx.rounded(.down), fy0 = sy.rounded(.down)
                             let fx = sx - fx0, fy = sy - fy0
                             let x0 = Int(fx0), y0 = Int(fy0)
-                            let xa = reflect101(x0, w), xb = reflect101(x0 + 1, w)
-                            let ya = reflect101(y0, h), yb = reflect101(y0 + 1, h)
+                            let inside = x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < h
+                            let xa = inside ? x0 : reflect101(x0, w), xb = inside ? x0 + 1 : reflect101(x0 + 1, w)
+                            let ya = inside ? y0 : reflect101(y0, h), yb = inside ? y0 + 1 : reflect101(y0 + 1, h)
                             let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
                             let p00 = (ya * w + xa) * c, p01 = (ya * w + xb) * c, p10 = (yb * w + xa) * c, p11 = (yb * w + xb) * c
                             for ch in 0..<c {

@@ -63,15 +63,18 @@ public enum Foreground {
         let gray = image.grayscale().pixels
         let t = gray.withUnsafeBufferPointer { otsuThreshold($0) }
         var border = 0, brightBorder = 0
-        for y in 0..<h {
-            for x in 0..<w where y == 0 || y == h - 1 || x == 0 || x == w - 1 {
-                border += 1
-                if Int(gray[y * w + x]) > t { brightBorder += 1 }
-            }
+        for i in borderIndices(h, w) {
+            border += 1
+            if Int(gray[i]) > t { brightBorder += 1 }
         }
         let objectIsBright = 2 * brightBorder <= border
         var m = [UInt8](repeating: 0, count: n)
-        for i in 0..<n { m[i] = ((Int(gray[i]) > t) == objectIsBright) ? 1 : 0 }
+        let level = UInt8(t)
+        gray.withUnsafeBufferPointer { g in
+            m.withUnsafeMutableBufferPointer { o in
+                if objectIsBright { for i in 0..<n { o[i] = g[i] > level ? 1 : 0 } } else { for i in 0..<n { o[i] = g[i] > level ? 0 : 1 } }
+            }
+        }
         let r = max(1, min(h, w) / 128)
         m = erode(dilate(m, h, w, r), h, w, r)   // closing
         m = dilate(erode(m, h, w, r), h, w, r)   // opening
@@ -83,25 +86,31 @@ public enum Foreground {
     /// Max (dilate) or min (erode) over a `(2r+1)²` square, separable; pixels outside
     /// the image are ignored.
     static func morph(_ m: [UInt8], _ h: Int, _ w: Int, _ r: Int, max useMax: Bool) -> [UInt8] {
+        // Shifted-row passes (vectorisable): out[x] = op over d in -r...r of in[x + d],
+        // positions outside the image skipped.
+        @inline(__always) func combine(_ a: UInt8, _ b: UInt8) -> UInt8 { useMax ? max(a, b) : min(a, b) }
         var tmp = m, out = m
-        for y in 0..<h {
-            for x in 0..<w {
-                var v: UInt8 = useMax ? 0 : 1
-                for d in max(0, x - r)...min(w - 1, x + r) {
-                    let s = m[y * w + d]
-                    if useMax { if s > v { v = s } } else if s < v { v = s }
+        m.withUnsafeBufferPointer { src in
+            tmp.withUnsafeMutableBufferPointer { t in
+                for y in 0..<h {
+                    let row = y * w
+                    for d in 1...max(1, r) where d < w {
+                        for x in 0..<(w - d) { t[row + x] = combine(t[row + x], src[row + x + d]) }
+                        for x in d..<w { t[row + x] = combine(t[row + x], src[row + x - d]) }
+                    }
                 }
-                tmp[y * w + x] = v
             }
         }
-        for y in 0..<h {
-            for x in 0..<w {
-                var v: UInt8 = useMax ? 0 : 1
-                for d in max(0, y - r)...min(h - 1, y + r) {
-                    let s = tmp[d * w + x]
-                    if useMax { if s > v { v = s } } else if s < v { v = s }
+        tmp.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBufferPointer { o in
+                for y in 0..<h {
+                    let row = y * w
+                    for x in 0..<w { o[row + x] = t[row + x] }
+                    for d in max(0, y - r)...min(h - 1, y + r) where d != y {
+                        let other = d * w
+                        for x in 0..<w { o[row + x] = combine(o[row + x], t[other + x]) }
+                    }
                 }
-                out[y * w + x] = v
             }
         }
         return out
@@ -110,17 +119,22 @@ public enum Foreground {
     static func dilate(_ m: [UInt8], _ h: Int, _ w: Int, _ r: Int) -> [UInt8] { morph(m, h, w, r, max: true) }
     static func erode(_ m: [UInt8], _ h: Int, _ w: Int, _ r: Int) -> [UInt8] { morph(m, h, w, r, max: false) }
 
+    /// Indices of the outermost ring of pixels, each once.
+    static func borderIndices(_ h: Int, _ w: Int) -> [Int] {
+        var out = [Int]()
+        for x in 0..<w { out.append(x) }
+        if h > 1 { for x in 0..<w { out.append((h - 1) * w + x) } }
+        if h > 2 { for y in 1..<(h - 1) { out.append(y * w); if w > 1 { out.append(y * w + w - 1) } } }
+        return out
+    }
+
     /// Sets to 1 every background component (8-connected) that does not touch the border.
     static func fillHoles(_ m: inout [UInt8], _ h: Int, _ w: Int) {
         let inverse = m.map { $0 == 0 ? UInt8(1) : 0 }
         let cc = ConnectedComponents(mask: inverse, height: h, width: w)
         if cc.count == 0 { return }
         var touches = [Bool](repeating: false, count: cc.count + 1)
-        for y in 0..<h {
-            for x in 0..<w where y == 0 || y == h - 1 || x == 0 || x == w - 1 {
-                touches[Int(cc.labels[y * w + x])] = true
-            }
-        }
+        for i in borderIndices(h, w) { touches[Int(cc.labels[i])] = true }
         for i in 0..<(h * w) {
             let l = Int(cc.labels[i])
             if l != 0 && !touches[l] { m[i] = 1 }
