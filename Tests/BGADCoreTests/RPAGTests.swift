@@ -147,3 +147,43 @@ final class RPAGTests: XCTestCase {
         XCTAssertThrowsError(try g.generate(normal: normal, anomaly: anomaly, anomalyMask: [UInt8](repeating: 0, count: 48 * 48)))
     }
 }
+
+/// Photometric operations against hand-worked values.
+final class RPAGPhotometricTests: XCTestCase {
+    func testHueSaturationValueRoundTripAndPrimaryRotation() throws {
+        var px = [UInt8](repeating: 0, count: 3 * 500)
+        var g = SplitMix64(seed: 5)
+        for i in 0..<px.count { px[i] = UInt8(truncatingIfNeeded: g.next()) }
+        let img = try Image(height: 20, width: 25, channels: 3, pixels: px)
+        // zero shifts: RGB → HSV → RGB returns every pixel unchanged
+        XCTAssertEqual(Augment.hueSaturationValue(img, hueShift: 0, saturationShift: 0, valueShift: 0), img)
+        // +120° turns red into green and green into blue; −120° (= +240°) turns red into blue
+        let rgb = try Image(height: 1, width: 2, channels: 3, pixels: [255, 0, 0, 0, 255, 0])
+        XCTAssertEqual(Augment.hueSaturationValue(rgb, hueShift: 120, saturationShift: 0, valueShift: 0).pixels, [0, 255, 0, 0, 0, 255])
+        XCTAssertEqual(Augment.hueSaturationValue(rgb, hueShift: -120, saturationShift: 0, valueShift: 0).pixels, [0, 0, 255, 255, 0, 0])
+        // saturation −255 gives gray at the value (max channel)
+        let c = try Image(height: 1, width: 1, channels: 3, pixels: [200, 100, 50])
+        XCTAssertEqual(Augment.hueSaturationValue(c, hueShift: 0, saturationShift: -255, valueShift: 0).pixels, [200, 200, 200])
+    }
+
+    func testBrightnessContrastAndKernels() throws {
+        let img = try Image(height: 1, width: 4, channels: 1, pixels: [0, 10, 100, 250])
+        // 1.2·v + 10, rounded, clamped: 10, 22, 130, 255
+        XCTAssertEqual(Augment.brightnessContrast(img, alpha: 1.2, beta: 10).pixels, [10, 22, 130, 255])
+        // On a flat image a kernel acts as its sum: emboss sums to 1 (unchanged); imgaug's
+        // sharpen sums to 1 − α + α·lightness: 77 · (1 − 0.4 + 0.28) = 67.76 → 68.
+        let flat = Image(height: 6, width: 7, channels: 3, fill: 77)
+        XCTAssertEqual(Augment.emboss(flat, alpha: 0.4, strength: 0.5), flat)
+        XCTAssertEqual(Augment.sharpen(flat, alpha: 0.4, lightness: 0.7), Image(height: 6, width: 7, channels: 3, fill: 68))
+        // CLAHE with one tile and no clipping is histogram equalisation, round(255·cdf(v)/n):
+        // counts 0:2, 50:3, 200:2, 255:1 of n = 8 → 64, 159, 223, 255.
+        let ramp = try Image(height: 1, width: 8, channels: 1, pixels: [0, 0, 50, 50, 50, 200, 200, 255])
+        XCTAssertEqual(Augment.clahe(ramp, clipLimit: 100, tiles: 1).pixels, [64, 64, 159, 159, 159, 223, 223, 255])
+        // motion kernels are normalised and symmetric about the centre
+        for k in [3, 5, 7] {
+            let kernel = Augment.motionKernel(size: k, angle: 0.7)
+            XCTAssertEqual(kernel.reduce(0, +), 1, accuracy: 1e-6)
+            XCTAssertEqual(kernel, Array(kernel.reversed()))
+        }
+    }
+}

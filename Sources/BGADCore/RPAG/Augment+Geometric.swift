@@ -176,31 +176,48 @@ extension Augment {
             mask.withUnsafeBufferPointer { m in
                 out.pixels.withUnsafeMutableBufferPointer { dst in
                     outMask.withUnsafeMutableBufferPointer { dm in
-                        for i in 0..<(h * w) {
-                            // Bounded so that a wild map can never trap the Int conversion.
-                            let sx = mapX[i].isFinite ? max(-1e6, min(1e6, mapX[i])) : 0
-                            let sy = mapY[i].isFinite ? max(-1e6, min(1e6, mapY[i])) : 0
-                            let fx0 = sx.rounded(.down), fy0 = sy.rounded(.down)
-                            let fx = sx - fx0, fy = sy - fy0
-                            let x0 = Int(fx0), y0 = Int(fy0)
-                            let inside = x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < h
-                            let xa = inside ? x0 : reflect101(x0, w), xb = inside ? x0 + 1 : reflect101(x0 + 1, w)
-                            let ya = inside ? y0 : reflect101(y0, h), yb = inside ? y0 + 1 : reflect101(y0 + 1, h)
-                            let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
-                            let p00 = (ya * w + xa) * c, p01 = (ya * w + xb) * c, p10 = (yb * w + xa) * c, p11 = (yb * w + xb) * c
-                            for ch in 0..<c {
-                                let v = w00 * Float(src[p00 + ch]) + w01 * Float(src[p01 + ch])
-                                    + w10 * Float(src[p10 + ch]) + w11 * Float(src[p11 + ch])
-                                dst[i * c + ch] = UInt8(min(255, max(0, v + 0.5)))
+                        mapX.withUnsafeBufferPointer { mx in
+                            mapY.withUnsafeBufferPointer { my in
+                                // The channel count as a literal lets the compiler unroll the inner loop.
+                                if c == 3 {
+                                    remapKernel(src, m, dst, dm, mx, my, h, w, 3)
+                                } else {
+                                    remapKernel(src, m, dst, dm, mx, my, h, w, 1)
+                                }
                             }
-                            // Nearest: the closer of the two neighbours on each axis (ties go up).
-                            let nx = fx < 0.5 ? xa : xb, ny = fy < 0.5 ? ya : yb
-                            dm[i] = m[ny * w + nx]
                         }
                     }
                 }
             }
         }
         return (out, outMask)
+    }
+
+    @inline(__always)
+    static func remapKernel(_ src: UnsafeBufferPointer<UInt8>, _ m: UnsafeBufferPointer<UInt8>,
+                            _ dst: UnsafeMutableBufferPointer<UInt8>, _ dm: UnsafeMutableBufferPointer<UInt8>,
+                            _ mapX: UnsafeBufferPointer<Float>, _ mapY: UnsafeBufferPointer<Float>,
+                            _ h: Int, _ w: Int, _ c: Int) {
+        for i in 0..<(h * w) {
+            // Bounded so that a wild map can never trap the Int conversion.
+            let sx = mapX[i].isFinite ? max(-1e6, min(1e6, mapX[i])) : 0
+            let sy = mapY[i].isFinite ? max(-1e6, min(1e6, mapY[i])) : 0
+            let fx0 = sx.rounded(.down), fy0 = sy.rounded(.down)
+            let fx = sx - fx0, fy = sy - fy0
+            let x0 = Int(fx0), y0 = Int(fy0)
+            let inside = x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < h
+            let xa = inside ? x0 : reflect101(x0, w), xb = inside ? x0 + 1 : reflect101(x0 + 1, w)
+            let ya = inside ? y0 : reflect101(y0, h), yb = inside ? y0 + 1 : reflect101(y0 + 1, h)
+            let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
+            let p00 = (ya * w + xa) * c, p01 = (ya * w + xb) * c, p10 = (yb * w + xa) * c, p11 = (yb * w + xb) * c
+            for ch in 0..<c {
+                let v = w00 * Float(src[p00 + ch]) + w01 * Float(src[p01 + ch])
+                    + w10 * Float(src[p10 + ch]) + w11 * Float(src[p11 + ch])
+                dst[i * c + ch] = UInt8(min(255, max(0, v + 0.5)))
+            }
+            // Nearest: the closer of the two neighbours on each axis (ties go up).
+            let nx = fx < 0.5 ? xa : xb, ny = fy < 0.5 ? ya : yb
+            dm[i] = m[ny * w + nx]
+        }
     }
 }

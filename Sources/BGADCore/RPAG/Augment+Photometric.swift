@@ -168,35 +168,41 @@ extension Augment {
         if image.channels == 1 { return brightnessContrast(image, alpha: 1, beta: valueShift) }
         var out = image
         let ds = saturationShift / 255, dv = valueShift / 255
-        for i in 0..<(image.height * image.width) {
-            let r = Double(image.pixels[3 * i]) / 255, g = Double(image.pixels[3 * i + 1]) / 255, b = Double(image.pixels[3 * i + 2]) / 255
-            let mx = max(r, g, b), mn = min(r, g, b), delta = mx - mn
-            var hue = 0.0
-            if delta > 0 {
-                if mx == r { hue = 60 * ((g - b) / delta) } else if mx == g { hue = 60 * ((b - r) / delta + 2) } else { hue = 60 * ((r - g) / delta + 4) }
+        let hueShift = hueShift.isFinite ? hueShift.truncatingRemainder(dividingBy: 360) : 0
+        let n = image.height * image.width
+        out.pixels.withUnsafeMutableBufferPointer { px in
+            for i in 0..<n {
+                let r = Double(px[3 * i]) / 255, g = Double(px[3 * i + 1]) / 255, b = Double(px[3 * i + 2]) / 255
+                let mx = max(r, g, b), mn = min(r, g, b), delta = mx - mn
+                var hue = 0.0
+                if delta > 0 {
+                    if mx == r { hue = 60 * ((g - b) / delta) } else if mx == g { hue = 60 * ((b - r) / delta + 2) } else { hue = 60 * ((r - g) / delta + 4) }
+                }
+                var sat = mx > 0 ? delta / mx : 0
+                var val = mx
+                hue += hueShift  // hue ∈ [-60, 300), |shift| < 360: at most two wraps
+                while hue < 0 { hue += 360 }
+                while hue >= 360 { hue -= 360 }
+                sat = min(1, max(0, sat + ds))
+                val = min(1, max(0, val + dv))
+                // HSV → RGB
+                let cc = val * sat, hp = hue / 60
+                let sector = min(5, Int(hp))
+                let xx = cc * (1 - abs(hp - Double(sector & ~1) - 1))
+                var (r1, g1, b1) = (0.0, 0.0, 0.0)
+                switch sector {
+                case 0: (r1, g1, b1) = (cc, xx, 0)
+                case 1: (r1, g1, b1) = (xx, cc, 0)
+                case 2: (r1, g1, b1) = (0, cc, xx)
+                case 3: (r1, g1, b1) = (0, xx, cc)
+                case 4: (r1, g1, b1) = (xx, 0, cc)
+                default: (r1, g1, b1) = (cc, 0, xx)
+                }
+                let m = val - cc
+                px[3 * i] = clamp8(Float((r1 + m) * 255))
+                px[3 * i + 1] = clamp8(Float((g1 + m) * 255))
+                px[3 * i + 2] = clamp8(Float((b1 + m) * 255))
             }
-            var sat = mx > 0 ? delta / mx : 0
-            var val = mx
-            hue = (hue + hueShift).truncatingRemainder(dividingBy: 360)
-            if hue < 0 { hue += 360 }
-            sat = min(1, max(0, sat + ds))
-            val = min(1, max(0, val + dv))
-            // HSV → RGB
-            let cc = val * sat, hp = hue / 60
-            let xx = cc * (1 - abs(hp.truncatingRemainder(dividingBy: 2) - 1))
-            var (r1, g1, b1) = (0.0, 0.0, 0.0)
-            switch Int(hp) {
-            case 0: (r1, g1, b1) = (cc, xx, 0)
-            case 1: (r1, g1, b1) = (xx, cc, 0)
-            case 2: (r1, g1, b1) = (0, cc, xx)
-            case 3: (r1, g1, b1) = (0, xx, cc)
-            case 4: (r1, g1, b1) = (xx, 0, cc)
-            default: (r1, g1, b1) = (cc, 0, xx)
-            }
-            let m = val - cc
-            out.pixels[3 * i] = clamp8(Float((r1 + m) * 255))
-            out.pixels[3 * i + 1] = clamp8(Float((g1 + m) * 255))
-            out.pixels[3 * i + 2] = clamp8(Float((b1 + m) * 255))
         }
         return out
     }
