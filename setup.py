@@ -64,7 +64,7 @@ setup(
     package_dir={"": "python"},
     packages=["bgad"],
     install_requires=["numpy>=1.21"],
-    extras_require={"test": ["pytest", "scikit-learn", "scipy"]},
+    extras_require={"test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"]},
     cmdclass={"build_py": BuildPyWithSwift},
     zip_safe=False,
     distclass=BinaryDistribution,
