@@ -157,7 +157,10 @@ def elpv_contact_sheet(out_path, seed=0, rows=8):
     root = Path(elpv_dataset.__file__).resolve().parent / "data"
     lines = [l.split() for l in (root / "labels.csv").read_text().splitlines() if l.strip()]
     normals = [root / p for p, prob, kind in lines if float(prob) == 0.0 and kind == "mono"][:40]
-    defective = [root / p for p, prob, kind in lines if float(prob) == 1.0 and kind == "mono"][:4]
+    # defective cells exposed like the normal ones (EL brightness varies a lot between cells)
+    level = np.median([io.read_png(p, "gray").mean() for p in normals])
+    candidates = [root / p for p, prob, kind in lines if float(prob) == 1.0 and kind == "mono"][:80]
+    defective = sorted(candidates, key=lambda p: abs(io.read_png(p, "gray").mean() - level))[:4]
     rng = np.random.default_rng(seed)
     tmp = Path(tempfile.mkdtemp(prefix="bgad-elpv-"))
     anomaly_paths, mask_paths = [], []

@@ -164,8 +164,9 @@ class RPAG:
         self._handle = h
 
     def __del__(self):
-        if getattr(self, "_handle", None) is not None:
-            _free(self._handle)
+        handle = getattr(self, "_handle", None)
+        if handle is not None and _free is not None:  # _free may be gone at interpreter exit
+            _free(handle)
             self._handle = None
 
     def generate(
@@ -215,7 +216,7 @@ class RPAG:
             extra = (null, null, ctypes.POINTER(ctypes.c_int32)(), ctypes.POINTER(ctypes.c_int32)())
         check(_generate(
             self._handle, ptr(n, ctypes.c_uint8), ptr(a, ctypes.c_uint8), ptr(m, ctypes.c_uint8),
-            null if f is None else ptr(f, ctypes.c_uint8), _FG_MODES[self.foreground_mode], h, w, c,
+            null if f is None else ptr(f, ctypes.c_uint8), _fg_mode(self.foreground_mode), h, w, c,
             ptr(out, ctypes.c_uint8), ptr(out_mask, ctypes.c_uint8), *extra,
         ))
         if not return_details:

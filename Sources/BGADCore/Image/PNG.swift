@@ -136,6 +136,10 @@ public enum PNG {
     public static func encode(_ image: Image, compressionLevel: Int = 6) throws(BGADError) -> [UInt8] {
         guard image.height > 0, image.width > 0 else { throw .invalid("PNG: cannot encode an empty \(image.height)×\(image.width) image") }
         guard image.height <= Int(Int32.max), image.width <= Int(Int32.max) else { throw .invalid("PNG: image too large") }
+        guard image.channels == 1 || image.channels == 3 else { throw .invalid("PNG: can encode 1 or 3 channels, got \(image.channels)") }
+        guard image.pixels.count == image.height * image.width * image.channels else {
+            throw .invalid("PNG: \(image.pixels.count) samples do not fill \(image.height)×\(image.width)×\(image.channels)")
+        }
         guard (0...9).contains(compressionLevel) else { throw .invalid("PNG: compression level must be in 0...9, got \(compressionLevel)") }
         var data: UnsafeMutablePointer<UInt8>? = nil
         var size = 0
