@@ -38,6 +38,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import io as _io
+
+# `python -m bgad.rpag` runs this module again as __main__ after the package imported it;
+# runpy's warning about that is harmless here.
+import warnings as _warnings
+
+_warnings.filterwarnings("ignore", message=r"'bgad\.rpag' found in sys\.modules", category=RuntimeWarning)
 from ._native import BGADError, c_int32_p, c_uint8_p, check, declare, ptr
 
 _create = declare("bgad_rpag_create", [ctypes.c_uint64, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p)])
@@ -406,7 +412,13 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m bgad.rpag``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the command on options parsed by :func:`build_parser` (for ``bgad rpag``:
+    ``build_parser(subparsers.add_parser("rpag"))`` then ``run(args)``); returns the
+    exit status."""
     try:
         result = write_samples(args.normal, args.anomalies, args.masks, args.out, args.n, args.seed,
                                foreground_mode=args.foreground, mode=args.mode)
@@ -418,7 +430,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 __all__ = ["RPAG", "foreground_mask", "otsu_threshold", "write_samples", "contact_sheet", "overlay",
-           "AUGMENTATIONS", "GEOMETRIC", "main", "build_parser"]
+           "AUGMENTATIONS", "GEOMETRIC", "main", "run", "build_parser"]
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
