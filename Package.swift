@@ -25,9 +25,16 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // libpng behind setjmp (C): its longjmp errors never cross a Swift frame.
+        .target(
+            name: "CPNGShim",
+            path: "CInterop/PNGShim",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("png16")]
+        ),
         .target(
             name: "BGADCore",
-            dependencies: ["CBLAS", "CPNG"],
+            dependencies: ["CBLAS", "CPNG", "CPNGShim"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         .target(

@@ -66,6 +66,8 @@ setup(
     install_requires=["numpy>=1.21", "tqdm"],
     extras_require={"test": ["pytest", "scikit-learn", "scipy"], "demo": ["elpv-dataset"]},
     entry_points={"console_scripts": ["bgad=bgad.cli:main"]},
+    install_requires=["numpy>=1.21"],
+    extras_require={"test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"]},
     cmdclass={"build_py": BuildPyWithSwift},
     zip_safe=False,
     distclass=BinaryDistribution,

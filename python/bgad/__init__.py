@@ -4,12 +4,15 @@ contrastive learning, Yao et al., CVPR 2023) on a fast Swift engine, no PyTorch 
 Modules:
     metrics  -- image AUROC, average precision, pixel AUROC, AU-PRO, F1-optimal threshold.
     flow     -- the conditional normalizing flow (``bgad.Flow``) and ``bgad.positional_encoding``.
+    io       -- PNG reading and writing (every colour type and bit depth, atomic writes).
+    rpag     -- RandAugment-based pseudo anomaly generation, foreground masks.
 """
 
 from ._native import BGADError, version as native_version
 from . import metrics
 from . import flow
 from .flow import Flow, positional_encoding
+from . import io, rpag
 
 __version__ = "0.1.0"
 
@@ -38,3 +41,4 @@ def get_num_threads() -> int:
 
 
 __all__ = ["BGADError", "metrics", "flow", "Flow", "positional_encoding", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["BGADError", "metrics", "io", "rpag", "set_num_threads", "get_num_threads", "__version__"]
