@@ -196,7 +196,8 @@ public final class EfficientNetLite0 {
     }
 
     private typealias Loader = (Int, UnsafeMutablePointer<Float>, Workspace) -> Void
-    private typealias Emitter = (Int, Int, UnsafePointer<Float>, Int, Int) -> Void
+    /// (image, block, map HWC, h, w, pixels to copy)
+    private typealias Emitter = (Int, Int, UnsafePointer<Float>, Int, Int, Range<Int>) -> Void
 
     private func preprocessedLoader(_ input: UnsafePointer<Float>, _ layout: Layout, _ h: Int, _ w: Int) -> Loader {
         return { n, dst, _ in
@@ -240,12 +241,12 @@ public final class EfficientNetLite0 {
 
     private func emitter(_ plan: LevelPlan, count: Int, height: Int, width: Int) -> Emitter {
         let byBlock = plan.byBlock
-        return { n, block, map, h, w in
+        return { n, block, map, h, w, pixels in
             guard let (out, c) = byBlock[block] else { return }
             // HWC → CHW for image n.
             let dst = out + n * c * h * w
             let plane = h * w
-            for p in 0..<plane {
+            for p in pixels {
                 let row = map + p * c
                 for ch in 0..<c { dst[ch * plane + p] = row[ch] }
             }
@@ -261,7 +262,11 @@ public final class EfficientNetLite0 {
         let resized: UnsafeMutablePointer<UInt8>  // H × W × 3
         let columns: UnsafeMutablePointer<Float>  // stem im2col
         let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>  // block in/out
-        let expanded: UnsafeMutablePointer<Float>, depthwise: UnsafeMutablePointer<Float>
+        func expanded(_ block: Int) -> UnsafeMutablePointer<Float> { block % 2 == 0 ? expandedPair.0 : expandedPair.1 }
+        /// Two expansion buffers used alternately by consecutive blocks, so that a band may
+        /// expand block i + 1 while another band still reads block i's expansion.
+        let expandedPair: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+        let depthwise: UnsafeMutablePointer<Float>
         let pooled: UnsafeMutablePointer<Float>
 
         init(height: Int, width: Int) {
@@ -283,13 +288,13 @@ public final class EfficientNetLite0 {
             columns = .allocate(capacity: stemY.output * stemX.output * 27)
             x = .allocate(capacity: maxXY)
             y = .allocate(capacity: maxXY)
-            expanded = .allocate(capacity: maxE)
+            expandedPair = (.allocate(capacity: maxE), .allocate(capacity: maxE))
             depthwise = .allocate(capacity: maxD)
-            pooled = .allocate(capacity: EfficientNetLite0.headChannels)
+            pooled = .allocate(capacity: EfficientNetLite0.headChannels * 64)  // one row per band
         }
 
         deinit {
-            for p in [input, columns, x, y, expanded, depthwise, pooled] { p.deallocate() }
+            for p in [input, columns, x, y, expandedPair.0, expandedPair.1, depthwise, pooled] { p.deallocate() }
             resized.deallocate()
         }
     }
@@ -317,29 +322,48 @@ public final class EfficientNetLite0 {
         count: Int, height: Int, width: Int, deepest: Int, classify: Bool,
         load: @escaping Loader, emit: Emitter?, logits: UnsafeMutablePointer<Float>?
     ) throws(BGADError) {
-        let threads = max(1, blasThreadCount)
-        let workers = min(count, threads)
-        let body: (Int) -> Void = { worker in
-            let ws = self.acquireWorkspace(height: height, width: width)
-            var n = worker
-            while n < count {
+        let threads = min(64, max(1, blasThreadCount))
+        if threads == 1 {
+            let ws = acquireWorkspace(height: height, width: width)
+            for n in 0..<count {
                 load(n, ws.input, ws)
-                self.forward(ws, image: n, deepest: deepest, classify: classify, emit: emit,
-                             logits: logits.map { $0 + n * EfficientNetLite0.classCount })
-                n += workers
+                forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify, emit: emit,
+                        logits: logits.map { $0 + n * EfficientNetLite0.classCount })
             }
-            self.releaseWorkspace(ws)
-        }
-        if workers == 1 {
-            body(0)
+            releaseWorkspace(ws)
             return
         }
-        // Images in parallel, each worker with single-threaded BLAS.
+        // Every worker calls single-threaded BLAS: either each worker runs whole images
+        // (batches), or the workers share one image in horizontal bands (a single image).
         try EfficientNetLite0.batchLock.locked { () throws(BGADError) in
             let saved = blasThreadCount
             blasThreadCount = 1
-            runOnWorkers(workers, body)
-            blasThreadCount = saved
+            defer { blasThreadCount = saved }
+            if count >= threads {
+                runOnWorkers(threads) { worker in
+                    let ws = self.acquireWorkspace(height: height, width: width)
+                    var n = worker
+                    while n < count {
+                        load(n, ws.input, ws)
+                        self.forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify,
+                                     emit: emit, logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                        n += threads
+                    }
+                    self.releaseWorkspace(ws)
+                }
+            } else {
+                let ws = acquireWorkspace(height: height, width: width)
+                let barrier = Barrier(threads)
+                for n in 0..<count {
+                    load(n, ws.input, ws)
+                    runOnWorkers(threads) { band in
+                        self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
+                                     classify: classify, emit: emit,
+                                     logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                    }
+                }
+                releaseWorkspace(ws)
+            }
         }
     }
 
@@ -365,8 +389,19 @@ public final class EfficientNetLite0 {
         }
     }
 
+    /// Rows `[b·n/bands, (b+1)·n/bands)` of an `n`-row map: band `b`'s share.
+    @inline(__always)
+    private func band(_ n: Int, _ b: Int, _ bands: Int) -> Range<Int> {
+        (b * n / bands)..<((b + 1) * n / bands)
+    }
+
+    /// The forward pass of one image, or of band `b` of `bands` horizontal bands of it.
+    ///
+    /// Every 1×1 convolution, bias and skip is per pixel, so a band computes its own rows
+    /// of every map; only a depthwise convolution (and the stem) reads neighbouring rows,
+    /// so the bands meet at `barrier` once per block, after the expansion.
     private func forward(
-        _ ws: Workspace, image: Int, deepest: Int, classify: Bool,
+        _ ws: Workspace, image: Int, band b: Int, of bands: Int, barrier: Barrier?, deepest: Int, classify: Bool,
         emit: Emitter?, logits: UnsafeMutablePointer<Float>?
     ) {
         let height = ws.height, width = ws.width
@@ -374,7 +409,8 @@ public final class EfficientNetLite0 {
         let py = SamePadding(size: height, kernel: 3, stride: 2), px = SamePadding(size: width, kernel: 3, stride: 2)
         var h = py.output, w = px.output
         let input = ws.input, col = ws.columns
-        for oy in 0..<h {
+        var rows = band(h, b, bands)
+        for oy in rows {
             for ox in 0..<w {
                 let patch = col + (oy * w + ox) * 27
                 for ky in 0..<3 {
@@ -394,39 +430,61 @@ public final class EfficientNetLite0 {
         }
         var x = ws.x, y = ws.y
         let stemC = EfficientNetLite0.stemChannels
-        sgemm(m: h * w, n: stemC, k: 27, col, lda: 27, stem.w, ldb: stemC, x, ldc: stemC)
-        addBias(x, rows: h * w, channels: stemC, bias: stem.b, relu6: true)
+        var p0 = rows.lowerBound * w, np = rows.count * w
+        if np > 0 {
+            sgemm(m: np, n: stemC, k: 27, col + p0 * 27, lda: 27, stem.w, ldb: stemC, x + p0 * stemC, ldc: stemC)
+            addBias(x + p0 * stemC, rows: np, channels: stemC, bias: stem.b, relu6: true)
+        }
 
-        for (i, b) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
+        for (i, blk) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
             let bw = blockWeights[i]
-            let mid = b.middleChannels
+            let mid = blk.middleChannels, cin = blk.inputChannels, cout = blk.outputChannels
             var src = UnsafePointer(x)
             if let e = bw.expand, let eb = bw.expandBias {
-                sgemm(m: h * w, n: mid, k: b.inputChannels, x, lda: b.inputChannels, e, ldb: mid, ws.expanded, ldc: mid)
-                addBias(ws.expanded, rows: h * w, channels: mid, bias: eb, relu6: true)
-                src = UnsafePointer(ws.expanded)
+                let expanded = ws.expanded(i)
+                if np > 0 {
+                    sgemm(m: np, n: mid, k: cin, x + p0 * cin, lda: cin, e, ldb: mid, expanded + p0 * mid, ldc: mid)
+                    addBias(expanded + p0 * mid, rows: np, channels: mid, bias: eb, relu6: true)
+                }
+                src = UnsafePointer(expanded)
             }
-            depthwiseConvolutionReLU6(input: src, height: h, width: w, channels: mid, kernel: b.kernel, stride: b.stride,
-                                      weights: bw.depthwise, bias: bw.depthwiseBias, output: ws.depthwise)
-            h = (h + b.stride - 1) / b.stride
-            w = (w + b.stride - 1) / b.stride
-            sgemm(m: h * w, n: b.outputChannels, k: mid, ws.depthwise, lda: mid, bw.project, ldb: b.outputChannels,
-                  y, ldc: b.outputChannels)
-            addBias(y, rows: h * w, channels: b.outputChannels, bias: bw.projectBias,
-                    skip: b.hasSkip ? UnsafePointer(x) : nil, relu6: false)
+            barrier?.wait()
+            let oh = (h + blk.stride - 1) / blk.stride, ow = (w + blk.stride - 1) / blk.stride
+            rows = band(oh, b, bands)
+            p0 = rows.lowerBound * ow
+            np = rows.count * ow
+            if np > 0 {
+                depthwiseConvolutionReLU6(input: src, height: h, width: w, channels: mid, kernel: blk.kernel, stride: blk.stride,
+                                          weights: bw.depthwise, bias: bw.depthwiseBias, output: ws.depthwise, rows: rows)
+                sgemm(m: np, n: cout, k: mid, ws.depthwise + p0 * mid, lda: mid, bw.project, ldb: cout,
+                      y + p0 * cout, ldc: cout)
+                addBias(y + p0 * cout, rows: np, channels: cout, bias: bw.projectBias,
+                        skip: blk.hasSkip ? UnsafePointer(x + p0 * cout) : nil, relu6: false)
+            }
+            h = oh
+            w = ow
             swap(&x, &y)
-            emit?(image, i, x, h, w)
+            emit?(image, i, x, h, w, p0..<(p0 + np))
         }
         guard classify, let logits else { return }
         let last = EfficientNetLite0.blocks[EfficientNetLite0.blocks.count - 1].outputChannels
         let hc = EfficientNetLite0.headChannels
-        sgemm(m: h * w, n: hc, k: last, x, lda: last, head.w, ldb: hc, ws.expanded, ldc: hc)
-        addBias(ws.expanded, rows: h * w, channels: hc, bias: head.b, relu6: true)
-        let pooled = ws.pooled
+        let pooled = ws.pooled + b * hc
         pooled.update(repeating: 0, count: hc)
-        for p in 0..<(h * w) {
-            let row = ws.expanded + p * hc
-            for ch in 0..<hc { pooled[ch] += row[ch] }
+        let headOut = ws.expanded(EfficientNetLite0.blocks.count)
+        if np > 0 {
+            sgemm(m: np, n: hc, k: last, x + p0 * last, lda: last, head.w, ldb: hc, headOut + p0 * hc, ldc: hc)
+            addBias(headOut + p0 * hc, rows: np, channels: hc, bias: head.b, relu6: true)
+            for p in p0..<(p0 + np) {
+                let row = headOut + p * hc
+                for ch in 0..<hc { pooled[ch] += row[ch] }
+            }
+        }
+        barrier?.wait()
+        guard b == 0 else { return }
+        for other in 1..<max(bands, 1) {
+            let part = ws.pooled + other * hc
+            for ch in 0..<hc { pooled[ch] += part[ch] }
         }
         let inv = 1 / Float(h * w)
         for ch in 0..<hc { pooled[ch] *= inv }

@@ -46,3 +46,12 @@ final class Mutex {
         return try body()
     }
 }
+
+/// A reusable barrier for a fixed number of threads (pthread).
+final class Barrier {
+    private var b = pthread_barrier_t()
+    init(_ count: Int) { pthread_barrier_init(&b, nil, UInt32(count)) }
+    deinit { pthread_barrier_destroy(&b) }
+    /// Blocks until `count` threads have called `wait`.
+    func wait() { pthread_barrier_wait(&b) }
+}
