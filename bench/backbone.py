@@ -1,0 +1,201 @@
+"""Benchmark: EfficientNet-Lite0 features (strides 4, 8, 16) at 256 x 256, images/s.
+
+Peers, measured in the same run with the same weights and the same thread count:
+  (a) numpy -- the same network written here with numpy (channels-last, im2col for the
+      stem, matmul for 1x1 convolutions, shifted-slice sums for the depthwise ones);
+  (b) PyTorch CPU eager (when torch is importable) -- an equivalent nn.Module built here
+      from the converted weights (NCHW, explicit asymmetric 'SAME' padding via F.pad).
+All three take the same preprocessed float input and stop after block 10.
+
+    python bench/backbone.py [--threads 2] [--repeats 5]
+
+Prints one line per (implementation, batch) and the ratios bgad / peer.
+Goals: >= 1.5x PyTorch, >= 3x numpy, >= 20 images/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+_THREADS = "2"
+for i, a in enumerate(sys.argv):
+    if a == "--threads" and i + 1 < len(sys.argv):
+        _THREADS = sys.argv[i + 1]
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = _THREADS  # before numpy / torch load their BLAS
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import bgad  # noqa: E402
+from bgad import weights as W  # noqa: E402
+
+DEEPEST = 10
+LEVEL_BLOCKS = {2: 4, 4: 8, 10: 16}
+
+
+def same(n, k, s):
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return out, total // 2, total - total // 2
+
+
+class NumpyLite0:
+    """EfficientNet-Lite0 up to block 10 in numpy, channels-last, batched."""
+
+    def __init__(self, tensors):
+        it = iter(tensors)
+        self.stem = (next(it).reshape(27, 32), next(it))
+        self.blocks = []
+        for k, s, e, cin, cout in W.BLOCKS:
+            exp = (next(it), next(it)) if e != 1 else None
+            dw = (next(it), next(it))
+            proj = (next(it), next(it))
+            self.blocks.append((k, s, cin == cout and s == 1, exp, dw, proj))
+
+    def __call__(self, x):  # x: (N, H, W, 3)
+        n, h, w, _ = x.shape
+        oh, pt, pb = same(h, 3, 2)
+        ow, pl, pr = same(w, 3, 2)
+        xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        cols = np.empty((n, oh, ow, 3, 3, 3), np.float32)
+        for ky in range(3):
+            for kx in range(3):
+                cols[:, :, :, ky, kx] = xp[:, ky:ky + 2 * oh:2, kx:kx + 2 * ow:2]
+        y = np.clip(cols.reshape(-1, 27) @ self.stem[0] + self.stem[1], 0, 6).reshape(n, oh, ow, 32)
+        feats = []
+        for i, (k, s, skip, exp, dw, proj) in enumerate(self.blocks[:DEEPEST + 1]):
+            x_in = y
+            if exp is not None:
+                c = exp[0].shape[1]
+                y = np.clip(y.reshape(-1, y.shape[3]) @ exp[0] + exp[1], 0, 6).reshape(y.shape[:3] + (c,))
+            _, h, w, c = y.shape
+            oh, pt, pb = same(h, k, s)
+            ow, pl, pr = same(w, k, s)
+            yp = np.pad(y, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+            acc = np.empty((n, oh, ow, c), np.float32)
+            acc[...] = dw[1]
+            for ky in range(k):
+                for kx in range(k):
+                    acc += yp[:, ky:ky + s * oh:s, kx:kx + s * ow:s] * dw[0][ky, kx]
+            np.clip(acc, 0, 6, out=acc)
+            y = (acc.reshape(-1, c) @ proj[0] + proj[1]).reshape(n, oh, ow, -1)
+            if skip:
+                y += x_in
+            if i in LEVEL_BLOCKS:
+                feats.append(y.transpose(0, 3, 1, 2))
+        return feats
+
+
+def torch_module(tensors):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class SameConv(nn.Module):
+        def __init__(self, w, b, stride, groups):
+            super().__init__()
+            self.conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[2], stride, 0, groups=groups, bias=True)
+            self.conv.weight.data = torch.from_numpy(np.ascontiguousarray(w))
+            self.conv.bias.data = torch.from_numpy(np.ascontiguousarray(b))
+            self.k, self.s = w.shape[2], stride
+
+        def forward(self, x):
+            if self.k > 1:
+                _, ph0, ph1 = same(x.shape[2], self.k, self.s)
+                _, pw0, pw1 = same(x.shape[3], self.k, self.s)
+                x = F.pad(x, (pw0, pw1, ph0, ph1))
+            return self.conv(x)
+
+    class Lite0(nn.Module):
+        def __init__(self):
+            super().__init__()
+            it = iter(tensors)
+            w = next(it)
+            self.stem = SameConv(w.transpose(3, 2, 0, 1), next(it), 2, 1)
+            self.blocks = nn.ModuleList()
+            self.meta = []
+            for k, s, e, cin, cout in W.BLOCKS[:DEEPEST + 1]:
+                layers = nn.ModuleList()
+                if e != 1:
+                    we = next(it)
+                    layers.append(SameConv(we.T[:, :, None, None], next(it), 1, 1))
+                wd = next(it)
+                layers.append(SameConv(wd.transpose(2, 0, 1)[:, None], next(it), s, wd.shape[2]))
+                wp = next(it)
+                layers.append(SameConv(wp.T[:, :, None, None], next(it), 1, 1))
+                self.blocks.append(layers)
+                self.meta.append((e != 1, s == 1 and cin == cout))
+
+        def forward(self, x):
+            x = F.relu6(self.stem(x))
+            feats = []
+            for i, (layers, (has_exp, skip)) in enumerate(zip(self.blocks, self.meta)):
+                h = x
+                j = 0
+                if has_exp:
+                    h = F.relu6(layers[0](h))
+                    j = 1
+                h = F.relu6(layers[j](h))
+                h = layers[j + 1](h)
+                x = h + x if skip else h
+                if i in LEVEL_BLOCKS:
+                    feats.append(x)
+            return feats
+
+    return Lite0().eval()
+
+
+def rate(fn, batch, repeats):
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return batch / best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    bgad.set_num_threads(args.threads)
+    net = bgad.backbone.EfficientNetLite0()
+    tensors = W.decode(net.weights_path.read_bytes())
+    ref = np.load(os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "efficientnet-lite0", "chelsea_input_256.npy"))
+    npnet = NumpyLite0(tensors)
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        tnet = torch_module(tensors)
+    except ImportError:
+        torch = None
+    print(f"EfficientNet-Lite0 features (strides 4, 8, 16) at 256x256, {args.threads} threads, best of {args.repeats}")
+    for batch in (1, 16):
+        x = np.ascontiguousarray(np.repeat(ref[None], batch, 0))  # NCHW
+        x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        ours = net.features_preprocessed(x)
+        r_bgad = rate(lambda: net.features_preprocessed(x), batch, args.repeats)
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, npnet(x_nhwc[:1])) if True)
+        r_np = rate(lambda: npnet(x_nhwc), batch, max(2, args.repeats // 2))
+        line = f"batch {batch:2d}: bgad {r_bgad:7.1f} img/s | numpy {r_np:6.1f} img/s ({r_bgad / r_np:4.1f}x, max|diff| {diff:.1e})"
+        if torch is not None:
+            xt = torch.from_numpy(x)
+            with torch.inference_mode():
+                tf = tnet(xt[:1])
+                tdiff = max(float(np.abs(a[:1] - b.numpy()).max()) for a, b in zip(ours, tf))
+                r_t = rate(lambda: tnet(xt), batch, args.repeats)
+            line += f" | torch {torch.__version__} {r_t:6.1f} img/s ({r_bgad / r_t:4.2f}x, max|diff| {tdiff:.1e})"
+        else:
+            line += " | torch not importable"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

