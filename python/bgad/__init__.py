@@ -3,10 +3,13 @@ contrastive learning, Yao et al., CVPR 2023) on a fast Swift engine, no PyTorch 
 
 Modules:
     metrics  -- image AUROC, average precision, pixel AUROC, AU-PRO, F1-optimal threshold.
+    model    -- BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
 """
 
 from ._native import BGADError, version as native_version
 from . import metrics
+from . import model
+from .model import BGAD
 
 __version__ = "0.1.0"
 
@@ -34,4 +37,4 @@ def get_num_threads() -> int:
     return int(declare("bgad_get_num_threads", [], ctypes.c_int32)())
 
 
-__all__ = ["BGADError", "metrics", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["BGAD", "BGADError", "metrics", "model", "set_num_threads", "get_num_threads", "__version__"]
