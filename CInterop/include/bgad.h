@@ -145,6 +145,148 @@ int bgad_au_pro(const uint8_t *masks, const float *maps, int64_t count, int64_t 
                 int64_t width, double fpr_limit, double *out);
 
 /* ======================================================================== */
+/*                                   Flow                                   */
+/* ======================================================================== */
+/*
+ * The conditional normalizing flow of BGAD: `blocks` affine coupling blocks identical in
+ * function to FrEIA 0.2's AllInOneBlock (clamp 1.9, softplus global affine, fixed Haar
+ * rotation), conditioned on a `cond_dim`-wide condition (the 128-d positional encoding).
+ * Vectors are rows: x is count × dim, float32, row-major.
+ *
+ * Conditions: either a table of `cond_rows` distinct rows (cond_rows × cond_dim) plus
+ * `cond_index` (count int32 values in [0, cond_rows)), or, when cond_index is NULL, one
+ * row per vector (cond_rows must equal count; identical rows are found and shared).
+ * The condition's share of each first layer is computed once per distinct row, and at
+ * inference cached until the parameters or the table change.
+ *
+ * Parameters are exchanged by FrEIA SequenceINN state-dict names and PyTorch layouts:
+ * for block k, "module_list.{k}.subnet.0.weight" (2(l1+D) × (l1+D)), ".subnet.0.bias",
+ * ".subnet.2.weight" (2·l2 × 2(l1+D)), ".subnet.2.bias", ".global_scale" (1 × dim),
+ * ".global_offset" (1 × dim), ".w_perm" (dim × dim, fixed; w_perm_inv = w_permᵀ),
+ * with l1 = ceil(dim/2), l2 = floor(dim/2), D = cond_dim.
+ *
+ * A flow handle is not thread-safe: use one handle per thread.
+ * Errors (BGAD_ERR_INVALID_ARGUMENT): NULL pointers, negative or overflowing sizes,
+ * NaN/Inf in x, z or cond, an index outside [0, cond_rows), a wrong parameter name or
+ * size, a non-finite parameter value, a non-orthogonal w_perm.
+ */
+
+/*! \brief Opaque handle of a conditional flow. */
+typedef struct bgad_flow bgad_flow_t;
+
+/*! \brief Objectives of bgad_flow_train_step() and bgad_flow_compute_gradients(). */
+#define BGAD_FLOW_PHASE_ONE 0  /*!< BGAD phase-1 loss -mean(log sigmoid(l)), l = log p(x) / dim */
+#define BGAD_FLOW_NLL 1        /*!< mean negative log-likelihood -mean(log p(x)), in nats */
+
+/*!
+ * \brief Creates a flow with FrEIA's initialisation (Linear layers uniform in
+ *        ±1/sqrt(fan_in), global scale 1, offset 0, Haar rotations), all from `seed`.
+ * \param dim input width C >= 2; cond_dim condition width >= 1; blocks >= 1 (BGAD: 8);
+ *        clamp > 0 (BGAD: 1.9); seed any value (same seed, same flow).
+ * \param out receives the handle, to be freed with bgad_flow_free().
+ */
+int bgad_flow_create(int64_t dim, int64_t cond_dim, int64_t blocks, float clamp, uint64_t seed,
+                     bgad_flow_t **out);
+
+/*! \brief Frees a flow; NULL is accepted and ignored. Always returns BGAD_OK. */
+int bgad_flow_free(bgad_flow_t *flow);
+
+/*! \brief Sizes of a flow: input width, condition width, number of blocks. */
+int bgad_flow_shape(const bgad_flow_t *flow, int64_t *dim, int64_t *cond_dim, int64_t *blocks);
+
+/*!
+ * \brief z = flow(x | c) and the per-vector log-determinant of the Jacobian.
+ * \param x count × dim inputs; cond, cond_rows, cond_index: the conditions (see above).
+ * \param z receives count × dim; logdet receives count floats.
+ */
+int bgad_flow_forward(bgad_flow_t *flow, const float *x, int64_t count, const float *cond,
+                      int64_t cond_rows, const int32_t *cond_index, float *z, float *logdet);
+
+/*!
+ * \brief Per-dimension log-likelihood l = log p(x) / dim, with
+ *        log p(x) = -(dim/2) log(2 pi) - |z|^2 / 2 + logdet.
+ * \param ell receives count floats.
+ */
+int bgad_flow_log_likelihood(bgad_flow_t *flow, const float *x, int64_t count, const float *cond,
+                             int64_t cond_rows, const int32_t *cond_index, float *ell);
+
+/*!
+ * \brief x = flow⁻¹(z | c).
+ * \param z count × dim latent vectors.
+ * \param x receives count × dim; logdet receives the log-determinant of the inverse map
+ *        (minus the forward one at x).
+ */
+int bgad_flow_inverse(bgad_flow_t *flow, const float *z, int64_t count, const float *cond,
+                      int64_t cond_rows, const int32_t *cond_index, float *x, float *logdet);
+
+/*!
+ * \brief One training step: forward, loss, backward, one Adam step (PyTorch's rule,
+ *        betas 0.9/0.999, eps 1e-8, no weight decay) with the flow's own optimiser state.
+ * \param count >= 1 vectors; learning_rate finite, >= 0; objective BGAD_FLOW_PHASE_ONE or
+ *        BGAD_FLOW_NLL.
+ * \param loss receives the loss before the update.
+ */
+int bgad_flow_train_step(bgad_flow_t *flow, const float *x, int64_t count, const float *cond,
+                         int64_t cond_rows, const int32_t *cond_index, float learning_rate,
+                         int32_t objective, float *loss);
+
+/*!
+ * \brief Gradients of the objective without updating; read them with
+ *        bgad_flow_get_gradient() and bgad_flow_input_gradient().
+ * \param loss receives the loss.
+ */
+int bgad_flow_compute_gradients(bgad_flow_t *flow, const float *x, int64_t count, const float *cond,
+                                int64_t cond_rows, const int32_t *cond_index, int32_t objective,
+                                float *loss);
+
+/*!
+ * \brief Gradient of the last objective with respect to x.
+ * \param out receives count × dim floats; count must be exactly that size.
+ */
+int bgad_flow_input_gradient(const bgad_flow_t *flow, float *out, int64_t count);
+
+/*! \brief Number of named parameter tensors (7 per block). */
+int bgad_flow_parameter_count(const bgad_flow_t *flow, int64_t *out);
+
+/*!
+ * \brief Name of parameter tensor i (0 <= i < count) as a NUL-terminated string.
+ * \param buffer receives the name; capacity: its size in bytes (64 is always enough).
+ */
+int bgad_flow_parameter_name(const bgad_flow_t *flow, int64_t i, char *buffer, int64_t capacity);
+
+/*!
+ * \brief Shape of a named tensor.
+ * \param shape receives 2 values (the second is 1 when ndim = 1); ndim receives 1 or 2.
+ */
+int bgad_flow_parameter_shape(const bgad_flow_t *flow, const char *name, int64_t *shape,
+                              int32_t *ndim);
+
+/*! \brief Copies a named tensor (row-major) into out, which holds exactly `count` floats. */
+int bgad_flow_get_parameter(const bgad_flow_t *flow, const char *name, float *out, int64_t count);
+
+/*!
+ * \brief Sets a named tensor from `count` floats (row-major). Resets nothing else: the
+ *        Adam state is kept.
+ */
+int bgad_flow_set_parameter(bgad_flow_t *flow, const char *name, const float *values,
+                            int64_t count);
+
+/*!
+ * \brief Gradient of the last objective for a named trainable tensor (not w_perm).
+ * \param out receives exactly `count` floats, the size of the tensor.
+ */
+int bgad_flow_get_gradient(const bgad_flow_t *flow, const char *name, float *out, int64_t count);
+
+/*!
+ * \brief The 2-D sin/cos positional condition of an height × width grid.
+ *        Row (h, w) (rows h-major): channel 2k = sin(w f_k), 2k+1 = cos(w f_k),
+ *        dim/2 + 2k = sin(h f_k), dim/2 + 2k + 1 = cos(h f_k), f_k = exp(-2k ln(1e4) / (dim/2)).
+ * \param dim a positive multiple of 4 (BGAD: 128).
+ * \param out receives height × width × dim floats.
+ */
+int bgad_positional_encoding(int64_t height, int64_t width, int64_t dim, float *out);
+
+/* ======================================================================== */
 /*                      Model: BGAD on feature maps                         */
 /* ======================================================================== */
 /*

@@ -3,11 +3,14 @@ contrastive learning, Yao et al., CVPR 2023) on a fast Swift engine, no PyTorch 
 
 Modules:
     metrics  -- image AUROC, average precision, pixel AUROC, AU-PRO, F1-optimal threshold.
+    flow     -- the conditional normalizing flow (``bgad.Flow``) and ``bgad.positional_encoding``.
     model    -- BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
 """
 
 from ._native import BGADError, version as native_version
 from . import metrics
+from . import flow
+from .flow import Flow, positional_encoding
 from . import model
 from .model import BGAD
 
@@ -37,4 +40,4 @@ def get_num_threads() -> int:
     return int(declare("bgad_get_num_threads", [], ctypes.c_int32)())
 
 
-__all__ = ["BGAD", "BGADError", "metrics", "model", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["BGAD", "BGADError", "metrics", "flow", "Flow", "positional_encoding", "model", "set_num_threads", "get_num_threads", "__version__"]
