@@ -502,6 +502,178 @@ int bgad_resize_nearest_u8(const uint8_t *src, int64_t height, int64_t width, in
 int bgad_resize_nearest_f32(const float *src, int64_t height, int64_t width, int64_t channels,
                             float *dst, int64_t out_height, int64_t out_width);
 
+/* ======================================================================== */
+/*                      Model: BGAD on feature maps                         */
+/* ======================================================================== */
+/*
+ * A model holds one conditional normalizing flow per feature level (any number of
+ * levels, any channel counts), the training hyper-parameters, and after training the
+ * calibration that turns log-likelihoods into anomaly scores (METHOD.md).
+ *
+ * Feature maps are passed per level: `features[l]` points to `n` maps of shape
+ * (channels[l], heights[l], widths[l]), C-contiguous float32 (numpy (N, C, H, W)),
+ * finite. All levels hold the same `n` images. A model handle is not thread-safe:
+ * do not use one handle from two threads at once.
+ *
+ * Scores: for each level, l(h, w) = log p(x) / C; normality exp(l - ref_l) is
+ * upsampled bilinearly (align_corners = true) to the image size and summed over the
+ * levels; the anomaly map is S_max - sum. ref_l and S_max are fixed at the end of
+ * training from the training normal images, so an image's score never depends on
+ * the other images scored with it. Image score = max of its map.
+ *
+ * Default thresholds (the explicit boundary as a decision rule): with the training
+ * normal pixels' summed normality sorted ascending, b = value at index
+ * floor(n * beta), pixel threshold = S_max - b; a pixel is anomalous iff its score is
+ * > threshold, which flags at most a fraction beta of the training normal pixels (at
+ * the calibration map size). The image threshold is the same rule on the training
+ * normal images' scores.
+ */
+
+/*! \brief Opaque handle of a BGAD model. */
+typedef struct bgad_model bgad_model_t;
+
+/*!
+ * \brief Progress callback of bgad_model_fit, called after every optimisation step.
+ * \param step steps done so far (1-based); total: steps of the whole training.
+ * \param loss loss of the step's chunk; user_data: the pointer given to bgad_model_fit.
+ * \return 0 to continue, non-zero to cancel training (bgad_model_fit then returns
+ *         BGAD_ERR_CANCELLED and the model is left untrained).
+ */
+typedef int (*bgad_progress_fn)(int64_t step, int64_t total, double loss, void *user_data);
+
+/*!
+ * \brief Creates an untrained model with the authors' default hyper-parameters.
+ * \param n_levels number of feature levels, 1..1024.
+ * \param channels n_levels channel counts, each 2..65536.
+ * \param out receives the handle; free it with bgad_model_free().
+ */
+int bgad_model_create(int64_t n_levels, const int64_t *channels, bgad_model_t **out);
+
+/*! \brief Frees a model (NULL is accepted and ignored). */
+int bgad_model_free(bgad_model_t *model);
+
+/*!
+ * \brief Sets a hyper-parameter from text, e.g. ("beta", "0.05"), ("variant", "nfad").
+ *
+ * Names: variant (bgad | bgad_wo | nfad), meta_epochs, sub_epochs, lr, warmup_epochs,
+ * decay_rate, batch_size, chunk_size, beta, tau, alpha_n, lam, focal (true/false),
+ * seed, blocks, clamp. Values are range-checked; an unknown name is an error.
+ * Takes effect at the next bgad_model_fit().
+ */
+int bgad_model_set_param(bgad_model_t *model, const char *name, const char *value);
+
+/*!
+ * \brief Reads a hyper-parameter as text.
+ * \param buffer receives the NUL-terminated value when capacity >= *needed.
+ * \param capacity size of buffer in bytes (may be 0 to query the size).
+ * \param needed receives the size needed, NUL included.
+ */
+int bgad_model_get_param(const bgad_model_t *model, const char *name, char *buffer,
+                         int64_t capacity, int64_t *needed);
+
+/*! \brief Number of feature levels of the model. */
+int bgad_model_num_levels(const bgad_model_t *model, int64_t *out);
+
+/*! \brief Channel count of every level; `out` holds n_levels values. */
+int bgad_model_channels(const bgad_model_t *model, int64_t *out);
+
+/*!
+ * \brief Trains the model from scratch (fresh flows from the seed) and calibrates it.
+ *
+ * Meta-epoch 0 trains on the normal images with the maximum-likelihood loss; later
+ * meta-epochs add the BG-SPP loss on the known anomalies (variant bgad), the
+ * semi-pull term alone (bgad_wo) or nothing (nfad). See METHOD.md.
+ * \param normal n_levels pointers, each to n_normal maps of level l (n_normal >= 1).
+ * \param anomalous n_levels pointers to n_anomalous maps (ignored when n_anomalous = 0,
+ *        may then be NULL); same grids as the normal maps.
+ * \param heights, widths: n_levels grid sizes shared by the normal and anomalous maps.
+ * \param masks n_anomalous * mask_height * mask_width bytes at image resolution,
+ *        non-zero = anomalous pixel, downsampled to each level by nearest neighbour;
+ *        NULL = every position of an anomalous image is anomalous.
+ * \param calibration_height, calibration_width: size of the maps the thresholds are
+ *        taken on; 0, 0 = the mask size when masks are given, else the finest grid.
+ * \param progress optional callback (NULL = none); user_data is passed to it.
+ * \return BGAD_ERR_CANCELLED when the callback asked to stop; BGAD_ERR_INVALID_ARGUMENT
+ *         for shapes, NaN/Inf features, or a diverging loss.
+ */
+int bgad_model_fit(bgad_model_t *model,
+                   const float *const *normal, int64_t n_normal,
+                   const float *const *anomalous, int64_t n_anomalous,
+                   const int64_t *heights, const int64_t *widths,
+                   const uint8_t *masks, int64_t mask_height, int64_t mask_width,
+                   int64_t calibration_height, int64_t calibration_width,
+                   bgad_progress_fn progress, void *user_data);
+
+/*!
+ * \brief Anomaly maps of n images at image_height x image_width (higher = more anomalous).
+ * \param features n_levels pointers, each to n maps of level l.
+ * \param heights, widths: n_levels grid sizes (any size; the condition follows the grid).
+ * \param maps receives n * image_height * image_width floats.
+ */
+int bgad_model_score_maps(const bgad_model_t *model, const float *const *features, int64_t n,
+                          const int64_t *heights, const int64_t *widths,
+                          int64_t image_height, int64_t image_width, float *maps);
+
+/*!
+ * \brief Per-level log-likelihood grids l = log p(x) / C of n images.
+ * \param out n_levels pointers; out[l] receives n * heights[l] * widths[l] floats.
+ */
+int bgad_model_log_likelihoods(const bgad_model_t *model, const float *const *features, int64_t n,
+                               const int64_t *heights, const int64_t *widths, float *const *out);
+
+/*!
+ * \brief The calibration of a trained model.
+ * \param pixel_threshold, image_threshold: default thresholds (anomalous iff score > threshold).
+ * \param beta the quantile the thresholds were taken at (false-positive rate <= beta on
+ *        the training normals); max_normality: S_max.
+ * \param height, width: the calibration map size.
+ * \param references n_levels values ref_l.
+ */
+int bgad_model_calibration(const bgad_model_t *model, double *pixel_threshold, double *image_threshold,
+                           double *beta, double *max_normality, int64_t *height, int64_t *width,
+                           double *references);
+
+/*! \brief out = 1 when the model is trained (and calibrated), else 0. */
+int bgad_model_is_trained(const bgad_model_t *model, int32_t *out);
+
+/*!
+ * \brief Writes the model to `path` (versioned binary with a CRC-32, written to a
+ *        temporary file and renamed, so a reader never sees a partial file).
+ */
+int bgad_model_save(const bgad_model_t *model, const char *path);
+
+/*!
+ * \brief Reads a model written by bgad_model_save().
+ * \return BGAD_ERR_IO when the file cannot be read; BGAD_ERR_FORMAT when it is not a
+ *         model file, truncated, corrupted (checksum) or written by a newer version.
+ */
+int bgad_model_load(const char *path, bgad_model_t **out);
+
+/*!
+ * \brief The explicit boundaries of a chunk: b_n = (normal l sorted ascending)[floor(n_normal * beta)] / alpha_n,
+ *        b_a = b_n - tau. Exposed for verification.
+ * \param labels n bytes, 0 = normal, non-zero = abnormal; at least one normal.
+ */
+int bgad_explicit_boundaries(const float *ell, const uint8_t *labels, int64_t n, double beta,
+                             double tau, double alpha_n, float *b_n, float *b_a);
+
+/*!
+ * \brief L = L_ml + lambda (L_n + L_a) for fixed boundaries and weights, and dL/dl.
+ *        Exposed for verification.
+ * \param use_boundaries 0 = L_ml only (b_n, b_a ignored).
+ * \param normal_weights, abnormal_weights: n constant weights each, or NULL for 1.
+ * \param semi_push 0 = leave out L_a (the bgad_wo variant).
+ * \param parts receives 4 doubles: L, L_ml, L_n, L_a (an empty mean is 0).
+ * \param gradient receives n floats dL/dl.
+ */
+int bgad_boundary_guided_loss(const float *ell, const uint8_t *labels, int64_t n, int32_t use_boundaries,
+                              float b_n, float b_a, const float *normal_weights,
+                              const float *abnormal_weights, int32_t semi_push, double alpha_n,
+                              double lambda, double *parts, float *gradient);
+
+/*! \brief The asymmetric focal weights of n values l (normal and abnormal). */
+int bgad_focal_weights(const float *ell, int64_t n, float *normal, float *abnormal);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

@@ -8,6 +8,7 @@ Modules:
     rpag     -- RandAugment-based pseudo anomaly generation, foreground masks.
     backbone -- the built-in ImageNet EfficientNet-Lite0 feature extractor; image resize.
     weights  -- conversion and caching of the backbone's pretrained weights.
+    model    -- BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
 """
 
 from ._native import BGADError, version as native_version
@@ -16,6 +17,8 @@ from . import flow
 from .flow import Flow, positional_encoding
 from . import io, rpag
 from . import backbone, weights
+from . import model
+from .model import BGAD
 
 __version__ = "0.1.0"
 
@@ -46,3 +49,4 @@ def get_num_threads() -> int:
 __all__ = ["BGADError", "metrics", "flow", "Flow", "positional_encoding", "set_num_threads", "get_num_threads", "__version__"]
 __all__ = ["BGADError", "metrics", "io", "rpag", "set_num_threads", "get_num_threads", "__version__"]
 __all__ = ["BGADError", "metrics", "backbone", "weights", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["BGAD", "BGADError", "metrics", "flow", "Flow", "positional_encoding", "model", "set_num_threads", "get_num_threads", "__version__"]

@@ -1,0 +1,276 @@
+import BGADCore
+
+/// C entry points of the BGAD model on feature maps and of its losses (see `bgad.h`,
+/// "Model"). A handle is an `Unmanaged<BGADModel>`; a model is not thread-safe.
+
+/// Progress callback: (step, total steps, loss, user data) → non-zero to cancel.
+public typealias BGADProgressCallback = @convention(c) (Int64, Int64, Double, UnsafeMutableRawPointer?) -> Int32
+
+private func model(_ handle: OpaquePointer?) throws(BGADError) -> BGADModel {
+    guard let h = handle else { throw .invalid("model is NULL") }
+    return Unmanaged<BGADModel>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+}
+
+private func string(_ p: UnsafePointer<CChar>?, _ name: String) throws(BGADError) -> String {
+    guard let p else { throw .invalid("\(name) is NULL") }
+    return String(cString: p)
+}
+
+/// Wraps per-level pointers and grid sizes as `FeatureMaps`, checking every size.
+private func featureMaps(
+    _ model: BGADModel, _ data: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,
+    _ heights: UnsafePointer<Int64>?, _ widths: UnsafePointer<Int64>?, _ name: String
+) throws(BGADError) -> [FeatureMaps] {
+    let n = try requireSize(count, "\(name) count")
+    let d = try require(data, name)
+    let hs = try require(heights, "heights"), ws = try require(widths, "widths")
+    var out: [FeatureMaps] = []
+    for (l, c) in model.channels.enumerated() {
+        let h = try requireSize(hs[l], "height of level \(l)"), w = try requireSize(ws[l], "width of level \(l)")
+        guard h >= 1, w >= 1 else { throw .invalid("level \(l): grid must be at least 1×1, got \(h)×\(w)") }
+        _ = try checkedProduct([n, c, h, w], "\(name), level \(l)")
+        guard let p = d[l] else { throw .invalid("\(name): level \(l) is NULL") }
+        out.append(FeatureMaps(data: p, count: n, channels: c, height: h, width: w))
+    }
+    return out
+}
+
+@_cdecl("bgad_model_create")
+public func bgad_model_create(_ nLevels: Int64, _ channels: UnsafePointer<Int64>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(out, "out")
+        let n = try requireSize(nLevels, "n_levels")
+        guard n >= 1, n <= 1024 else { throw .invalid("n_levels must lie in 1...1024, got \(n)") }
+        let c = try require(channels, "channels")
+        var chans: [Int] = []
+        for l in 0..<n {
+            guard c[l] >= 2, c[l] <= 65536 else { throw .invalid("level \(l): channel count must lie in 2...65536, got \(c[l])") }
+            chans.append(Int(c[l]))
+        }
+        let m = try BGADModel(channels: chans)
+        o.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
+    }
+}
+
+@_cdecl("bgad_model_free")
+public func bgad_model_free(_ handle: OpaquePointer?) -> Int32 {
+    guarded { () throws(BGADError) in
+        guard let h = handle else { return }
+        Unmanaged<BGADModel>.fromOpaque(UnsafeRawPointer(h)).release()
+    }
+}
+
+@_cdecl("bgad_model_set_param")
+public func bgad_model_set_param(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try model(handle).setParameter(try string(name, "name"), try string(value, "value"))
+    }
+}
+
+@_cdecl("bgad_model_get_param")
+public func bgad_model_get_param(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ buffer: UnsafeMutablePointer<CChar>?,
+                                 _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let value = try model(handle).configuration.get(try string(name, "name"))
+        let utf8 = Array(value.utf8CString)
+        try require(needed, "needed").pointee = Int64(utf8.count)
+        let cap = try requireSize(capacity, "capacity")
+        if cap >= utf8.count {
+            let b = try require(buffer, "buffer")
+            for (i, ch) in utf8.enumerated() { b[i] = ch }
+        }
+    }
+}
+
+@_cdecl("bgad_model_num_levels")
+public func bgad_model_num_levels(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try require(out, "out").pointee = Int64(try model(handle).channels.count)
+    }
+}
+
+@_cdecl("bgad_model_channels")
+public func bgad_model_channels(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle), o = try require(out, "out")
+        for (l, c) in m.channels.enumerated() { o[l] = Int64(c) }
+    }
+}
+
+@_cdecl("bgad_model_fit")
+public func bgad_model_fit(
+    _ handle: OpaquePointer?,
+    _ normal: UnsafePointer<UnsafePointer<Float>?>?, _ nNormal: Int64,
+    _ anomalous: UnsafePointer<UnsafePointer<Float>?>?, _ nAnomalous: Int64,
+    _ heights: UnsafePointer<Int64>?, _ widths: UnsafePointer<Int64>?,
+    _ masks: UnsafePointer<UInt8>?, _ maskHeight: Int64, _ maskWidth: Int64,
+    _ calibrationHeight: Int64, _ calibrationWidth: Int64,
+    _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle)
+        let normalMaps = try featureMaps(m, normal, nNormal, heights, widths, "normal features")
+        var anomalousMaps: [FeatureMaps] = []
+        let na = try requireSize(nAnomalous, "n_anomalous")
+        var mh = 0, mw = 0
+        if na > 0 {
+            anomalousMaps = try featureMaps(m, anomalous, nAnomalous, heights, widths, "anomalous features")
+            if masks != nil {
+                mh = try requireSize(maskHeight, "mask_height"); mw = try requireSize(maskWidth, "mask_width")
+                guard mh >= 1, mw >= 1 else { throw .invalid("anomaly masks must be at least 1×1, got \(mh)×\(mw)") }
+                _ = try checkedProduct([na, mh, mw], "anomaly masks")
+            }
+        }
+        let ch = try requireSize(calibrationHeight, "calibration_height"), cw = try requireSize(calibrationWidth, "calibration_width")
+        guard (ch == 0) == (cw == 0) else { throw .invalid("calibration size: give both height and width, or neither (0)") }
+        let data = TrainingSet(normal: normalMaps, anomalous: anomalousMaps, masks: na > 0 ? masks : nil,
+                               maskHeight: mh, maskWidth: mw)
+        var callback: ((TrainingProgress) -> Bool)? = nil
+        if let progress {
+            callback = { p in progress(Int64(p.step), Int64(p.totalSteps), p.loss, userData) == 0 }
+        }
+        try m.fit(data, calibrationHeight: ch == 0 ? nil : ch, calibrationWidth: cw == 0 ? nil : cw, progress: callback)
+    }
+}
+
+@_cdecl("bgad_model_score_maps")
+public func bgad_model_score_maps(
+    _ handle: OpaquePointer?, _ features: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,
+    _ heights: UnsafePointer<Int64>?, _ widths: UnsafePointer<Int64>?,
+    _ imageHeight: Int64, _ imageWidth: Int64, _ maps: UnsafeMutablePointer<Float>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle)
+        let f = try featureMaps(m, features, count, heights, widths, "features")
+        let h = try requireSize(imageHeight, "image_height"), w = try requireSize(imageWidth, "image_width")
+        _ = try checkedProduct([f[0].count, h, w], "maps")
+        let out = try require(maps, "maps")
+        if f[0].count == 0 { return }
+        try m.anomalyMaps(f, height: h, width: w, into: out)
+    }
+}
+
+@_cdecl("bgad_model_log_likelihoods")
+public func bgad_model_log_likelihoods(
+    _ handle: OpaquePointer?, _ features: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,
+    _ heights: UnsafePointer<Int64>?, _ widths: UnsafePointer<Int64>?,
+    _ out: UnsafePointer<UnsafeMutablePointer<Float>?>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle)
+        let f = try featureMaps(m, features, count, heights, widths, "features")
+        let o = try require(out, "out")
+        var outs: [UnsafeMutablePointer<Float>] = []
+        for l in 0..<m.channels.count {
+            guard let p = o[l] else { throw .invalid("out: level \(l) is NULL") }
+            outs.append(p)
+        }
+        if f[0].count == 0 { return }
+        try m.logLikelihoods(f, into: outs)
+    }
+}
+
+@_cdecl("bgad_model_calibration")
+public func bgad_model_calibration(
+    _ handle: OpaquePointer?, _ pixelThreshold: UnsafeMutablePointer<Double>?, _ imageThreshold: UnsafeMutablePointer<Double>?,
+    _ beta: UnsafeMutablePointer<Double>?, _ maxNormality: UnsafeMutablePointer<Double>?,
+    _ height: UnsafeMutablePointer<Int64>?, _ width: UnsafeMutablePointer<Int64>?, _ references: UnsafeMutablePointer<Double>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle)
+        guard let c = m.calibration else { throw .invalid("the model is not trained: call fit first") }
+        try require(pixelThreshold, "pixel_threshold").pointee = Double(c.pixelThreshold)
+        try require(imageThreshold, "image_threshold").pointee = Double(c.imageThreshold)
+        try require(beta, "beta").pointee = c.beta
+        try require(maxNormality, "max_normality").pointee = Double(c.maxNormality)
+        try require(height, "height").pointee = Int64(c.height)
+        try require(width, "width").pointee = Int64(c.width)
+        let r = try require(references, "references")
+        for (l, v) in c.references.enumerated() { r[l] = Double(v) }
+    }
+}
+
+@_cdecl("bgad_model_is_trained")
+public func bgad_model_is_trained(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try require(out, "out").pointee = try model(handle).isTrained ? 1 : 0
+    }
+}
+
+@_cdecl("bgad_model_save")
+public func bgad_model_save(_ handle: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try ModelFile.save(try model(handle), to: try string(path, "path"))
+    }
+}
+
+@_cdecl("bgad_model_load")
+public func bgad_model_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(out, "out")
+        let m = try ModelFile.load(from: try string(path, "path"))
+        o.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
+    }
+}
+
+// MARK: - Losses, exposed for verification against independent implementations
+
+@_cdecl("bgad_explicit_boundaries")
+public func bgad_explicit_boundaries(
+    _ ell: UnsafePointer<Float>?, _ labels: UnsafePointer<UInt8>?, _ n: Int64,
+    _ beta: Double, _ tau: Double, _ alphaN: Double,
+    _ normalBoundary: UnsafeMutablePointer<Float>?, _ abnormalBoundary: UnsafeMutablePointer<Float>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let count = try requireSize(n, "n")
+        let e = UnsafeBufferPointer(start: try require(ell, "ell"), count: count)
+        let l = UnsafeBufferPointer(start: try require(labels, "labels"), count: count)
+        let bn = try require(normalBoundary, "b_n"), ba = try require(abnormalBoundary, "b_a")
+        try requireFinite(e, "ell")
+        var p = BoundaryLossParameters()
+        p.beta = beta; p.tau = tau; p.normalizer = alphaN
+        try p.validate()
+        var scratch = [Float](repeating: 0, count: count)
+        let b = scratch.withUnsafeMutableBufferPointer { explicitBoundaries(ell: e, labels: l, parameters: p, scratch: $0) }
+        guard let b else { throw .invalid("labels: no normal vector (label 0), the normal boundary is undefined") }
+        bn.pointee = b.normal
+        ba.pointee = b.abnormal
+    }
+}
+
+@_cdecl("bgad_boundary_guided_loss")
+public func bgad_boundary_guided_loss(
+    _ ell: UnsafePointer<Float>?, _ labels: UnsafePointer<UInt8>?, _ n: Int64,
+    _ useBoundaries: Int32, _ normalBoundary: Float, _ abnormalBoundary: Float,
+    _ normalWeights: UnsafePointer<Float>?, _ abnormalWeights: UnsafePointer<Float>?, _ semiPush: Int32,
+    _ alphaN: Double, _ lambda: Double, _ parts: UnsafeMutablePointer<Double>?, _ gradient: UnsafeMutablePointer<Float>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let count = try requireSize(n, "n")
+        let e = UnsafeBufferPointer(start: try require(ell, "ell"), count: count)
+        let l = UnsafeBufferPointer(start: try require(labels, "labels"), count: count)
+        try requireFinite(e, "ell")
+        guard alphaN.isFinite, alphaN > 0 else { throw .invalid("alpha_n must be > 0, got \(alphaN)") }
+        guard lambda.isFinite, lambda >= 0 else { throw .invalid("lambda must be ≥ 0, got \(lambda)") }
+        let out = try require(parts, "parts"), g = try require(gradient, "gradient")
+        let b: ExplicitBoundaries? = useBoundaries != 0 ? ExplicitBoundaries(normal: normalBoundary, abnormal: abnormalBoundary) : nil
+        let r = boundaryGuidedLoss(
+            ell: e, labels: l, boundaries: b,
+            normalWeights: normalWeights.map { UnsafeBufferPointer(start: $0, count: count) },
+            abnormalWeights: abnormalWeights.map { UnsafeBufferPointer(start: $0, count: count) },
+            semiPush: semiPush != 0, normalizer: alphaN, lambda: lambda,
+            gradient: UnsafeMutableBufferPointer(start: g, count: count))
+        out[0] = r.total; out[1] = r.maximumLikelihood; out[2] = r.semiPull; out[3] = r.semiPush
+    }
+}
+
+@_cdecl("bgad_focal_weights")
+public func bgad_focal_weights(_ ell: UnsafePointer<Float>?, _ n: Int64, _ normal: UnsafeMutablePointer<Float>?,
+                               _ abnormal: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let count = try requireSize(n, "n")
+        let e = try require(ell, "ell"), nw = try require(normal, "normal"), aw = try require(abnormal, "abnormal")
+        try requireFinite(UnsafeBufferPointer(start: e, count: count), "ell")
+        for i in 0..<count { nw[i] = normalFocalWeight(e[i]); aw[i] = abnormalFocalWeight(e[i]) }
+    }
+}

@@ -1,0 +1,286 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The model file: a versioned, checksummed binary holding the configuration, every flow
+/// parameter (the fixed rotations included) and the calibration.
+///
+/// Layout (little-endian):
+///
+///     offset 0   8 bytes  magic "BGADMODL"
+///            8   u32      format version (currently 1)
+///           12   u32      reserved (0)
+///           16   u64      payload length in bytes
+///           24   u32      CRC-32 (IEEE) of the payload
+///           28   u32      reserved (0)
+///           32   payload:
+///                u32 n, then n × (string name, string value)     hyper-parameters
+///                u32 L, then L × u32                              channels per level
+///                u8 trained; if 1: u32 height, u32 width, f64 beta, f32 S_max,
+///                   f32 pixel threshold, f32 image threshold, u64 pixels, u64 images,
+///                   L × f32 references
+///                L × (u32 blocks, u32 condition dim, f32 clamp,
+///                     u32 m, m × (string name, u32 rank, rank × u32 dims, floats))
+///     strings are u32 byte length + UTF-8.
+///
+/// A file is written to `path.tmp-<pid>` and renamed over `path`, so readers never see a
+/// half-written model. Reading checks the magic (foreign file), the version (newer
+/// writer), the length (truncation) and the checksum (corruption) before parsing, and
+/// every count while parsing.
+public enum ModelFile {
+    /// First bytes of every model file.
+    public static let magic: [UInt8] = Array("BGADMODL".utf8)
+    /// Format version written by this build; files with a larger version are refused.
+    public static let formatVersion: UInt32 = 1
+    static let headerSize = 32
+
+    /// The serialized bytes of `model`.
+    public static func encode(_ model: BGADModel) throws(BGADError) -> [UInt8] {
+        var w = ByteWriter()
+        let names = TrainingConfiguration.parameterNames
+        w.u32(UInt32(names.count))
+        for n in names { w.string(n); w.string(try model.configuration.get(n)) }
+        w.u32(UInt32(model.channels.count))
+        for c in model.channels { w.u32(UInt32(c)) }
+        if let cal = model.calibration {
+            w.u8(1)
+            w.u32(UInt32(cal.height)); w.u32(UInt32(cal.width)); w.f64(cal.beta)
+            w.f32(cal.maxNormality); w.f32(cal.pixelThreshold); w.f32(cal.imageThreshold)
+            w.u64(UInt64(cal.pixelCount)); w.u64(UInt64(cal.imageCount))
+            for r in cal.references { w.f32(r) }
+        } else {
+            w.u8(0)
+        }
+        for flow in model.flows {
+            w.u32(UInt32(flow.blockCount)); w.u32(UInt32(flow.condDim)); w.f32(Float(model.configuration.clamp))
+            let pnames = flow.parameterNames
+            w.u32(UInt32(pnames.count))
+            for n in pnames {
+                let shape = try flow.parameterShape(n)
+                let values = try flow.parameter(n)
+                w.string(n)
+                w.u32(UInt32(shape.count))
+                for d in shape { w.u32(UInt32(d)) }
+                for v in values { w.f32(v) }
+            }
+        }
+        var header = ByteWriter()
+        header.bytes.append(contentsOf: magic)
+        header.u32(formatVersion); header.u32(0)
+        header.u64(UInt64(w.bytes.count)); header.u32(crc32(w.bytes)); header.u32(0)
+        return header.bytes + w.bytes
+    }
+
+    /// A model from serialized bytes; throws `.format` naming what is wrong.
+    public static func decode(_ bytes: [UInt8]) throws(BGADError) -> BGADModel {
+        guard bytes.count >= 8, Array(bytes[0..<8]) == magic else {
+            throw BGADError(.format, "not a bgad model file (the magic bytes 'BGADMODL' are missing)")
+        }
+        guard bytes.count >= headerSize else {
+            throw BGADError(.format, "model file is truncated: \(bytes.count) bytes, the header alone has \(headerSize)")
+        }
+        var h = ByteReader(bytes: bytes, position: 8)
+        let version = try h.u32()
+        guard version <= formatVersion else {
+            throw BGADError(.format, "model file has format version \(version), this bgad reads up to \(formatVersion); upgrade bgad")
+        }
+        guard version >= 1 else { throw BGADError(.format, "model file has an invalid format version 0") }
+        _ = try h.u32()
+        let length = try h.u64()
+        let crc = try h.u32()
+        guard UInt64(bytes.count - headerSize) == length else {
+            if UInt64(bytes.count - headerSize) < length {
+                throw BGADError(.format, "model file is truncated: payload has \(bytes.count - headerSize) of \(length) bytes")
+            }
+            throw BGADError(.format, "model file has \(UInt64(bytes.count - headerSize) - length) unexpected trailing bytes")
+        }
+        let payload = Array(bytes[headerSize...])
+        guard crc32(payload) == crc else { throw BGADError(.format, "model file is corrupted (checksum mismatch)") }
+
+        var r = ByteReader(bytes: payload, position: 0)
+        var cfg = TrainingConfiguration()
+        let nParams = try r.count(max: 1000, "hyper-parameter count")
+        for _ in 0..<nParams {
+            let name = try r.string(), value = try r.string()
+            do { try cfg.set(name, value) } catch { throw BGADError(.format, "model file: \(error.message)") }
+        }
+        do { try cfg.validate() } catch { throw BGADError(.format, "model file: \(error.message)") }
+        let levels = try r.count(max: 1024, "level count")
+        guard levels >= 1 else { throw BGADError(.format, "model file has no feature level") }
+        var channels: [Int] = []
+        for _ in 0..<levels { channels.append(try r.count(max: 65536, "channel count")) }
+        var calibration: Calibration? = nil
+        let trained = try r.u8()
+        if trained == 1 {
+            let height = try r.count(max: 1 << 20, "calibration height"), width = try r.count(max: 1 << 20, "calibration width")
+            let beta = try r.f64()
+            let sMax = try r.f32(), pt = try r.f32(), it = try r.f32()
+            let pixels = try r.u64(), images = try r.u64()
+            var refs: [Float] = []
+            for _ in 0..<levels { refs.append(try r.f32()) }
+            guard sMax.isFinite, pt.isFinite, it.isFinite, refs.allSatisfy({ $0.isFinite }), beta.isFinite,
+                  pixels < UInt64(Int.max), images < UInt64(Int.max) else {
+                throw BGADError(.format, "model file holds a non-finite calibration value")
+            }
+            calibration = Calibration(references: refs, maxNormality: sMax, height: height, width: width, beta: beta,
+                                      pixelThreshold: pt, imageThreshold: it, pixelCount: Int(pixels), imageCount: Int(images))
+        } else if trained != 0 {
+            throw BGADError(.format, "model file: invalid 'trained' flag \(trained)")
+        }
+        var flows: [ConditionalFlow] = []
+        for l in 0..<levels {
+            let blocks = try r.count(max: 64, "block count"), condDim = try r.count(max: 4096, "condition dimension")
+            let clamp = try r.f32()
+            let flow: ConditionalFlow
+            do {
+                flow = try ConditionalFlow(dim: channels[l], condDim: condDim, blocks: blocks, clamp: clamp, seed: 0)
+            } catch { throw BGADError(.format, "model file, level \(l): \(error.message)") }
+            let m = try r.count(max: 100_000, "parameter count")
+            var seen = Set<String>()
+            for _ in 0..<m {
+                let name = try r.string()
+                let rank = try r.count(max: 8, "tensor rank")
+                var shape: [Int] = []
+                var size = 1
+                for _ in 0..<rank {
+                    let d = try r.count(max: 1 << 28, "tensor dimension")
+                    shape.append(d)
+                    let (p, o) = size.multipliedReportingOverflow(by: d)
+                    guard !o, p <= 1 << 30 else { throw BGADError(.format, "model file: tensor '\(name)' is too large") }
+                    size = p
+                }
+                let values = try r.floats(size)
+                do throws(BGADError) {
+                    let expected = try flow.parameterShape(name)
+                    guard expected == shape else {
+                        throw BGADError(.format, "parameter '\(name)' has shape \(shape), expected \(expected)")
+                    }
+                    try flow.setParameter(name, values)
+                } catch {
+                    throw BGADError(.format, "model file, level \(l): \(error.message)")
+                }
+                seen.insert(name)
+            }
+            let missing = flow.parameterNames.filter { !seen.contains($0) }
+            guard missing.isEmpty else { throw BGADError(.format, "model file, level \(l): missing parameters \(missing)") }
+            flows.append(flow)
+        }
+        guard r.position == payload.count else { throw BGADError(.format, "model file: unexpected bytes after the last flow") }
+        return BGADModel(channels: channels, configuration: cfg, flows: flows, calibration: calibration)
+    }
+
+    /// Writes `model` to `path` atomically (temp file + fsync + rename).
+    public static func save(_ model: BGADModel, to path: String) throws(BGADError) {
+        let bytes = try encode(model)
+        let tmp = path + ".tmp-\(getpid())"
+        guard let f = fopen(tmp, "wb") else {
+            throw BGADError(.io, "cannot write '\(path)': \(String(cString: strerror(errno)))")
+        }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
+        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
+        let closed = fclose(f) == 0
+        guard written == bytes.count, flushed, closed else {
+            let msg = String(cString: strerror(errno))
+            unlink(tmp)
+            throw BGADError(.io, "cannot write '\(path)': \(msg)")
+        }
+        guard rename(tmp, path) == 0 else {
+            let msg = String(cString: strerror(errno))
+            unlink(tmp)
+            throw BGADError(.io, "cannot move the model into '\(path)': \(msg)")
+        }
+    }
+
+    /// Reads a model from `path`.
+    public static func load(from path: String) throws(BGADError) -> BGADModel {
+        guard let f = fopen(path, "rb") else {
+            throw BGADError(.io, "cannot open model file '\(path)': \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, 1 << 16, f) }
+            if n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
+            if n < 1 << 16 {
+                if ferror(f) != 0 { throw BGADError(.io, "cannot read model file '\(path)'") }
+                break
+            }
+        }
+        do {
+            return try decode(bytes)
+        } catch {
+            throw BGADError(error.kind, "\(path): \(error.message)")
+        }
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), as zlib's `crc32`.
+public func crc32(_ bytes: [UInt8]) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for b in bytes {
+        crc = crc32Table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8)
+    }
+    return crc ^ 0xFFFF_FFFF
+}
+
+private let crc32Table: [UInt32] = (0..<256).map { i -> UInt32 in
+    var c = UInt32(i)
+    for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+    return c
+}
+
+/// Little-endian byte writer.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+    mutating func u64(_ v: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+    mutating func f32(_ v: Float) { u32(v.bitPattern) }
+    mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func string(_ s: String) { let u = Array(s.utf8); u32(UInt32(u.count)); bytes.append(contentsOf: u) }
+}
+
+/// Little-endian byte reader; every read is bounds-checked and fails with `.format`.
+struct ByteReader {
+    let bytes: [UInt8]
+    var position: Int
+
+    private mutating func take(_ n: Int) throws(BGADError) -> ArraySlice<UInt8> {
+        guard n >= 0, n <= bytes.count - position else {
+            throw BGADError(.format, "model file is truncated or corrupt: a field runs past the end")
+        }
+        defer { position += n }
+        return bytes[position..<(position + n)]
+    }
+    mutating func u8() throws(BGADError) -> UInt8 { try take(1).first! }
+    mutating func u32() throws(BGADError) -> UInt32 {
+        var v: UInt32 = 0
+        for (i, b) in try take(4).enumerated() { v |= UInt32(b) << (8 * i) }
+        return v
+    }
+    mutating func u64() throws(BGADError) -> UInt64 {
+        var v: UInt64 = 0
+        for (i, b) in try take(8).enumerated() { v |= UInt64(b) << (8 * i) }
+        return v
+    }
+    mutating func f32() throws(BGADError) -> Float { Float(bitPattern: try u32()) }
+    mutating func f64() throws(BGADError) -> Double { Double(bitPattern: try u64()) }
+    mutating func count(max: Int, _ what: String) throws(BGADError) -> Int {
+        let v = try u32()
+        guard v <= UInt32(max) else { throw BGADError(.format, "model file: \(what) \(v) is out of range") }
+        return Int(v)
+    }
+    mutating func string() throws(BGADError) -> String {
+        let n = try count(max: 4096, "string length")
+        return String(decoding: try take(n), as: UTF8.self)
+    }
+    mutating func floats(_ n: Int) throws(BGADError) -> [Float] {
+        guard n <= (bytes.count - position) / 4 else {
+            throw BGADError(.format, "model file is truncated or corrupt: a tensor runs past the end")
+        }
+        var out = [Float](repeating: 0, count: n)
+        for i in 0..<n { out[i] = try f32() }
+        return out
+    }
+}

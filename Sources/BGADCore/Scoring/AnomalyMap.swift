@@ -1,0 +1,87 @@
+/// From per-level log-likelihood grids to an anomaly map (paper Sec. 3.4, "Anomaly
+/// scoring"; authors' `convert_to_anomaly_scores`, but with references fixed at training):
+///
+///     normality_l(h, w) = exp(ℓ_l(h, w) − ref_l)
+///     Σ(y, x)           = Σ_l bilinear_align_corners(normality_l)(y, x)
+///     s(y, x)           = S_max − Σ(y, x)
+///
+/// `ref_l` and `S_max` come from the model's calibration, so an image's map never
+/// depends on other images.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Interpolation indices and weights of a 1-D linear resize with `align_corners=True`,
+/// computed as PyTorch does: `src = dst · (in − 1) / (out − 1)` (single precision),
+/// `i0 = ⌊src⌋`, `i1 = i0 + 1` unless `i0` is the last index, `λ1 = src − i0`.
+public struct LinearResizeTable: Sendable {
+    /// Lower source index per output index.
+    public var lower: [Int]
+    /// Upper source index per output index.
+    public var upper: [Int]
+    /// Weight of the upper source per output index (`1 − weight` for the lower one).
+    public var weight: [Float]
+
+    /// The table for resizing `inSize` samples to `outSize` samples.
+    public init(inSize: Int, outSize: Int) {
+        let scale: Float = outSize > 1 ? Float(inSize - 1) / Float(outSize - 1) : 0
+        lower = [Int](repeating: 0, count: outSize)
+        upper = lower
+        weight = [Float](repeating: 0, count: outSize)
+        for d in 0..<outSize {
+            let src = scale * Float(d)
+            let i0 = min(Int(src), inSize - 1)
+            lower[d] = i0
+            upper[d] = i0 < inSize - 1 ? i0 + 1 : i0
+            weight[d] = min(max(src - Float(i0), 0), 1)
+        }
+    }
+}
+
+/// Builds anomaly maps of a fixed output size from per-level `ℓ` grids; interpolation
+/// tables are cached per level grid, so mapping many images allocates nothing.
+public final class AnomalyMapper {
+    /// Output height.
+    public let height: Int
+    /// Output width.
+    public let width: Int
+    private var tables: [Int: (LinearResizeTable, LinearResizeTable)] = [:]
+    private var normality: [Float] = []
+
+    /// A mapper producing `height × width` maps.
+    public init(height: Int, width: Int) {
+        self.height = height
+        self.width = width
+    }
+
+    /// Adds `bilinear(exp(ℓ − reference))` of one level's `gridHeight × gridWidth` grid to
+    /// the normality sum `sum` (`height × width`).
+    public func accumulateNormality(
+        ell: UnsafePointer<Float>, gridHeight: Int, gridWidth: Int, reference: Float,
+        into sum: UnsafeMutablePointer<Float>
+    ) {
+        let key = gridHeight &* 1_000_003 &+ gridWidth
+        if tables[key] == nil {
+            tables[key] = (LinearResizeTable(inSize: gridHeight, outSize: height),
+                           LinearResizeTable(inSize: gridWidth, outSize: width))
+        }
+        let (ty, tx) = tables[key]!
+        let n = gridHeight * gridWidth
+        if normality.count < n { normality = [Float](repeating: 0, count: n) }
+        normality.withUnsafeMutableBufferPointer { v in
+            for i in 0..<n { v[i] = expf(ell[i] - reference) }
+            for y in 0..<height {
+                let r0 = v.baseAddress! + ty.lower[y] * gridWidth
+                let r1 = v.baseAddress! + ty.upper[y] * gridWidth
+                let b = ty.weight[y], a = 1 - b
+                let out = sum + y * width
+                for x in 0..<width {
+                    let c0 = tx.lower[x], c1 = tx.upper[x]
+                    let q = tx.weight[x], p = 1 - q
+                    out[x] += a * (p * r0[c0] + q * r0[c1]) + b * (p * r1[c0] + q * r1[c1])
+                }
+            }
+        }
+    }
+}

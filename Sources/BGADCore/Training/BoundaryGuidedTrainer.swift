@@ -1,0 +1,314 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The training set as the trainer sees it: per level, the normal images' feature maps
+/// and (optionally) the known anomalous images' maps with their pixel masks.
+public struct TrainingSet {
+    /// Per level, the normal images' maps (same image count on every level).
+    public var normal: [FeatureMaps]
+    /// Per level, the anomalous images' maps (same grid as `normal`), or empty.
+    public var anomalous: [FeatureMaps]
+    /// Anomaly masks `(anomalousCount, maskHeight, maskWidth)`, non-zero = anomalous
+    /// pixel; nil = every position of an anomalous image is anomalous.
+    public var masks: UnsafePointer<UInt8>?
+    /// Mask height (image resolution).
+    public var maskHeight: Int
+    /// Mask width (image resolution).
+    public var maskWidth: Int
+
+    /// A training set; see the properties.
+    public init(normal: [FeatureMaps], anomalous: [FeatureMaps] = [], masks: UnsafePointer<UInt8>? = nil,
+                maskHeight: Int = 0, maskWidth: Int = 0) {
+        self.normal = normal
+        self.anomalous = anomalous
+        self.masks = masks
+        self.maskHeight = maskHeight
+        self.maskWidth = maskWidth
+    }
+
+    /// Number of normal images.
+    public var normalCount: Int { normal.first?.count ?? 0 }
+    /// Number of anomalous images.
+    public var anomalousCount: Int { anomalous.first?.count ?? 0 }
+
+    /// Throws unless the levels agree with `channels` and with each other.
+    public func validate(channels: [Int]) throws(BGADError) {
+        guard normal.count == channels.count else {
+            throw .invalid("normal features: expected \(channels.count) levels, got \(normal.count)")
+        }
+        guard anomalous.isEmpty || anomalous.count == channels.count else {
+            throw .invalid("anomalous features: expected \(channels.count) levels, got \(anomalous.count)")
+        }
+        guard normalCount >= 1 else { throw .invalid("normal features: at least one normal image is needed") }
+        for (l, m) in normal.enumerated() {
+            guard m.count == normalCount else {
+                throw .invalid("normal features: level \(l) has \(m.count) images, level 0 has \(normalCount)")
+            }
+            guard m.channels == channels[l] else {
+                throw .invalid("normal features: level \(l) has \(m.channels) channels, the model expects \(channels[l])")
+            }
+            guard m.height >= 1, m.width >= 1 else { throw .invalid("normal features: level \(l) has an empty grid") }
+            try m.requireFinite("normal features, level \(l)")
+        }
+        for (l, m) in anomalous.enumerated() {
+            guard m.count == anomalousCount else {
+                throw .invalid("anomalous features: level \(l) has \(m.count) images, level 0 has \(anomalousCount)")
+            }
+            guard m.channels == channels[l], m.height == normal[l].height, m.width == normal[l].width else {
+                throw .invalid("anomalous features: level \(l) has shape (\(m.channels), \(m.height), \(m.width)), "
+                    + "the normal features (\(normal[l].channels), \(normal[l].height), \(normal[l].width))")
+            }
+            try m.requireFinite("anomalous features, level \(l)")
+        }
+        if masks != nil {
+            guard maskHeight >= 1, maskWidth >= 1 else { throw .invalid("anomaly masks: empty mask size \(maskHeight)×\(maskWidth)") }
+        }
+    }
+}
+
+/// Progress of training, reported after every optimisation step.
+public struct TrainingProgress: Sendable {
+    /// Steps done so far (over all levels).
+    public var step: Int
+    /// Total steps of the whole training.
+    public var totalSteps: Int
+    /// Meta-epoch of the step.
+    public var metaEpoch: Int
+    /// Level whose flow took the step.
+    public var level: Int
+    /// Loss of the step's chunk.
+    public var loss: Double
+    /// Learning rate of the step.
+    public var learningRate: Double
+}
+
+/// Trains one conditional flow per level with BGAD's two-phase recipe (paper Sec. 3.3,
+/// Algorithm: "explicit boundary generating" then "boundary guided optimising").
+///
+/// - Meta-epoch 0 (phase 1): normal images only, `L_ml = mean(−log σ(ℓ))`.
+/// - Meta-epochs ≥ 1 (phase 2), by variant:
+///   `bgad` — normal and anomalous images; a chunk with abnormal vectors takes
+///   `L_ml(normal) + λ(L_n + L_a)`, one without takes `L_ml` (focal-weighted when on);
+///   `bgad_wo` — normal images, `L_ml + λ · L_n`; `nfad` — normal images, `L_ml`.
+/// - Each sub-epoch shuffles the images, cuts them into batches of `batchSize`; per batch and
+///   level the vectors are shuffled and cut into chunks (`chunkBounds`); each chunk is one
+///   step of THAT level's flow with its own Adam state; other levels' flows do not move.
+public final class BoundaryGuidedTrainer {
+    /// The configuration trained with.
+    public let configuration: TrainingConfiguration
+    /// The flows, one per level (trained in place).
+    public let flows: [ConditionalFlow]
+
+    /// A trainer of `flows` (one per level) with `configuration`.
+    public init(configuration: TrainingConfiguration, flows: [ConditionalFlow]) throws(BGADError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.flows = flows
+    }
+
+    /// Per-level state: the vectors of every training image as rows, labels, condition.
+    private struct LevelRows {
+        var rows: [Float]          // (images · positions) × channels
+        var labels: [UInt8]        // images · positions
+        var condition: [Float]     // positions × conditionDimension
+        var positions: Int
+        var channels: Int
+    }
+
+    /// Trains the flows on `data`. `progress` is called after every step; returning false
+    /// cancels training (throws a `.cancelled` error, the flows are then partly trained).
+    public func train(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
+        let cfg = configuration
+        try data.validate(channels: flows.map { $0.dim })
+        let useAnomalies = cfg.variant.usesAnomalies && data.anomalousCount > 0
+        let nNormal = data.normalCount
+        let nImages = nNormal + (useAnomalies ? data.anomalousCount : 0)
+
+        // Rows of every image per level, ordered (image, h, w); labels from the masks.
+        var levels: [LevelRows] = []
+        for (l, maps) in data.normal.enumerated() {
+            let p = maps.positions, c = maps.channels
+            var rows = [Float](repeating: 0, count: nImages * p * c)
+            var labels = [UInt8](repeating: 0, count: nImages * p)
+            rows.withUnsafeMutableBufferPointer { r in
+                for i in 0..<nNormal { maps.transposeImage(i, into: r.baseAddress! + i * p * c) }
+                if useAnomalies {
+                    let a = data.anomalous[l]
+                    for i in 0..<a.count { a.transposeImage(i, into: r.baseAddress! + (nNormal + i) * p * c) }
+                }
+            }
+            if useAnomalies {
+                labels.withUnsafeMutableBufferPointer { lab in
+                    for i in 0..<data.anomalousCount {
+                        let dst = lab.baseAddress! + (nNormal + i) * p
+                        if let m = data.masks {
+                            downsampleMaskNearest(m + i * data.maskHeight * data.maskWidth,
+                                                  height: data.maskHeight, width: data.maskWidth,
+                                                  toHeight: maps.height, toWidth: maps.width, into: dst)
+                        } else {
+                            for q in 0..<p { dst[q] = 1 }
+                        }
+                    }
+                }
+            }
+            let cond = positionalEncoding(height: maps.height, width: maps.width, dim: cfg.conditionDimension)
+            levels.append(LevelRows(rows: rows, labels: labels, condition: cond, positions: p, channels: c))
+        }
+
+        // Exact step counts per (meta-epoch, level): the warm-up and the progress use them.
+        func batchSizes(_ images: Int) -> [Int] {
+            var s: [Int] = []
+            var left = images
+            while left > 0 { s.append(min(cfg.batchSize, left)); left -= cfg.batchSize }
+            return s
+        }
+        func steps(images: Int, level: Int) -> Int {
+            cfg.subEpochs * batchSizes(images).reduce(0) { $0 + chunkBounds(total: $1 * levels[level].positions, chunk: cfg.chunkSize).count }
+        }
+        var stepsPerEpoch = [[Int]](repeating: [], count: cfg.metaEpochs)
+        var totalSteps = 0
+        for e in 0..<cfg.metaEpochs {
+            let n = e == 0 ? nNormal : nImages
+            stepsPerEpoch[e] = (0..<levels.count).map { steps(images: n, level: $0) }
+            totalSteps += stepsPerEpoch[e].reduce(0, +)
+        }
+
+        // Workspaces, sized for the largest chunk, reused by every step.
+        let maxChunk = cfg.chunkSize + cfg.chunkSize / 2 + 2
+        let maxC = levels.map { $0.channels }.max() ?? 1
+        let ws = ChunkWorkspace(capacity: maxChunk, maxChannels: maxC)
+        let order = UnsafeMutableBufferPointer<Int32>.allocate(capacity: cfg.batchSize * (levels.map { $0.positions }.max() ?? 1))
+        defer { order.deallocate() }
+
+        var rng = SeededGenerator(seed: cfg.seed ^ 0x5851_F42D_4C95_7F2D)
+        let schedule = cfg.schedule
+        var done = 0
+        for epoch in 0..<cfg.metaEpochs {
+            let phase1 = epoch == 0
+            var images = Array(0..<(phase1 ? nNormal : nImages))
+            var levelStep = [Int](repeating: 0, count: levels.count)
+            for _ in 0..<cfg.subEpochs {
+                rng.shuffle(&images)
+                var start = 0
+                while start < images.count {
+                    let batch = images[start..<min(start + cfg.batchSize, images.count)]
+                    start += cfg.batchSize
+                    for l in 0..<levels.count {
+                        let flow = flows[l]
+                        let p = levels[l].positions, c = levels[l].channels
+                        let total = batch.count * p
+                        var k = 0
+                        for img in batch { for q in 0..<p { order[k] = Int32(img * p + q); k += 1 } }
+                        rng.shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
+                        for range in chunkBounds(total: total, chunk: cfg.chunkSize) {
+                            let n = range.count
+                            // Gather the chunk's rows, condition indices and labels.
+                            levels[l].rows.withUnsafeBufferPointer { rows in
+                                levels[l].labels.withUnsafeBufferPointer { labs in
+                                    for (j, i) in range.enumerated() {
+                                        let v = Int(order[i])
+                                        (ws.x + j * c).update(from: rows.baseAddress! + v * c, count: c)
+                                        ws.condIndex[j] = Int32(v % p)
+                                        ws.labels[j] = labs[v]
+                                    }
+                                }
+                            }
+                            let rate = schedule.rate(epoch: epoch, step: levelStep[l], stepsInEpoch: stepsPerEpoch[epoch][l])
+                            levelStep[l] += 1
+                            try levels[l].condition.withUnsafeBufferPointer { cb throws(BGADError) in
+                                try flow.forwardForTraining(x: ws.x, count: n, condTable: cb.baseAddress!,
+                                                            condRows: p, condIndex: ws.condIndex, ell: ws.ell)
+                            }
+                            guard let loss = chunkObjective(epoch: epoch, count: n, ws) else {
+                                continue  // no normal vector: no boundary, no step
+                            }
+                            guard loss.total.isFinite else {
+                                throw .invalid("training diverged at meta-epoch \(epoch), level \(l): the loss is not finite; "
+                                    + "lower the learning rate or check the feature scale")
+                            }
+                            try flow.backward(gradEll: ws.gradient)
+                            flow.adamStep(learningRate: Float(rate))
+                            done += 1
+                            if let progress, !progress(TrainingProgress(step: done, totalSteps: totalSteps, metaEpoch: epoch,
+                                                                         level: l, loss: loss.total, learningRate: rate)) {
+                                throw BGADError(.cancelled, "training cancelled by the caller at step \(done) of \(totalSteps)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loss and `dL/dℓ` of one chunk (first `count` entries of the buffers) for the
+    /// phase of `epoch` and the configured variant; nil when the chunk has no normal vector.
+    private func chunkObjective(epoch: Int, count n: Int, _ ws: ChunkWorkspace) -> ChunkLoss? {
+        let p = configuration.loss
+        let variant = configuration.variant
+        let e = UnsafeBufferPointer(start: ws.ell, count: n)
+        let lab = UnsafeBufferPointer(start: ws.labels, count: n)
+        var hasNormal = false, hasAbnormal = false
+        for i in 0..<n { if lab[i] == 0 { hasNormal = true } else { hasAbnormal = true } }
+        if !hasNormal { return nil }
+        let phase1 = epoch == 0
+        // Focal weights apply in phase 2 of BGAD and BGAD w/o (the authors' recipe).
+        let focal = !phase1 && p.focalWeighting && variant != .nfad
+        if focal {
+            for i in 0..<n {
+                ws.normalWeights[i] = normalFocalWeight(e[i])
+                ws.abnormalWeights[i] = abnormalFocalWeight(e[i])
+            }
+        }
+        var boundaries: ExplicitBoundaries? = nil
+        var semiPush = false
+        let scratch = UnsafeMutableBufferPointer(start: ws.scratch, count: n)
+        if !phase1 {
+            switch variant {
+            case .bgad:
+                if hasAbnormal {
+                    boundaries = explicitBoundaries(ell: e, labels: lab, parameters: p, scratch: scratch)
+                    semiPush = true
+                }
+            case .bgadWithoutAnomalies:
+                boundaries = explicitBoundaries(ell: e, labels: lab, parameters: p, scratch: scratch)
+            case .nfad:
+                break
+            }
+        }
+        return boundaryGuidedLoss(
+            ell: e, labels: lab, boundaries: boundaries,
+            normalWeights: focal ? UnsafeBufferPointer(start: ws.normalWeights, count: n) : nil,
+            abnormalWeights: focal ? UnsafeBufferPointer(start: ws.abnormalWeights, count: n) : nil,
+            semiPush: semiPush, normalizer: p.normalizer, lambda: p.lambda,
+            gradient: UnsafeMutableBufferPointer(start: ws.gradient, count: n))
+    }
+}
+
+/// Buffers of one training step, allocated once per training run.
+final class ChunkWorkspace {
+    let x: UnsafeMutablePointer<Float>
+    let condIndex: UnsafeMutablePointer<Int32>
+    let labels: UnsafeMutablePointer<UInt8>
+    let ell: UnsafeMutablePointer<Float>
+    let gradient: UnsafeMutablePointer<Float>
+    let scratch: UnsafeMutablePointer<Float>
+    let normalWeights: UnsafeMutablePointer<Float>
+    let abnormalWeights: UnsafeMutablePointer<Float>
+
+    init(capacity n: Int, maxChannels c: Int) {
+        x = .allocate(capacity: n * c); x.initialize(repeating: 0, count: n * c)
+        condIndex = .allocate(capacity: n); condIndex.initialize(repeating: 0, count: n)
+        labels = .allocate(capacity: n); labels.initialize(repeating: 0, count: n)
+        ell = .allocate(capacity: n); ell.initialize(repeating: 0, count: n)
+        gradient = .allocate(capacity: n); gradient.initialize(repeating: 0, count: n)
+        scratch = .allocate(capacity: n); scratch.initialize(repeating: 0, count: n)
+        normalWeights = .allocate(capacity: n); normalWeights.initialize(repeating: 1, count: n)
+        abnormalWeights = .allocate(capacity: n); abnormalWeights.initialize(repeating: 1, count: n)
+    }
+
+    deinit {
+        x.deallocate(); condIndex.deallocate(); labels.deallocate(); ell.deallocate()
+        gradient.deallocate(); scratch.deallocate(); normalWeights.deallocate(); abnormalWeights.deallocate()
+    }
+}
