@@ -9,6 +9,7 @@ Modules:
     backbone -- the built-in ImageNet EfficientNet-Lite0 feature extractor; image resize.
     weights  -- conversion and caching of the backbone's pretrained weights.
     model    -- BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
+    detector -- images in, anomaly maps out (bgad.Detector); datasets, evaluation, cli, demo.
 """
 
 from ._native import BGADError, version as native_version
@@ -19,6 +20,8 @@ from . import io, rpag
 from . import backbone, weights
 from . import model
 from .model import BGAD
+from . import datasets, evaluation, visualize
+from .detector import Detector, Prediction
 
 __version__ = "0.1.0"
 
@@ -46,7 +49,8 @@ def get_num_threads() -> int:
     return int(declare("bgad_get_num_threads", [], ctypes.c_int32)())
 
 
-__all__ = ["BGADError", "metrics", "flow", "Flow", "positional_encoding", "set_num_threads", "get_num_threads", "__version__"]
-__all__ = ["BGADError", "metrics", "io", "rpag", "set_num_threads", "get_num_threads", "__version__"]
-__all__ = ["BGADError", "metrics", "backbone", "weights", "set_num_threads", "get_num_threads", "__version__"]
-__all__ = ["BGAD", "BGADError", "metrics", "flow", "Flow", "positional_encoding", "model", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = [
+    "BGADError", "BGAD", "Detector", "Prediction", "Flow", "positional_encoding",
+    "metrics", "flow", "io", "rpag", "backbone", "weights", "model", "datasets", "evaluation", "visualize",
+    "set_num_threads", "get_num_threads", "__version__",
+]
