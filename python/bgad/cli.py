@@ -43,6 +43,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sub-epochs", dest="sub_epochs", type=int, default=None, help="sub-epochs per meta-epoch")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--rpag", dest="rpag_per_anomaly", type=int, default=10, help="RPAG samples per known anomaly (0 = off)")
+    p.add_argument("--image-size", dest="image_size", type=int, default=256, help="model input side (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -61,6 +62,7 @@ def _detector(args, variant=None):
         variant=variant or args.variant,
         seed=args.seed,
         rpag_per_anomaly=args.rpag_per_anomaly,
+        image_size=args.image_size,
         progress=not args.quiet,
         **_hyper(args),
     )

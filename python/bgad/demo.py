@@ -129,11 +129,11 @@ def run(args) -> int:
         result = {"seed": seed, "hard_class": hard_class}
         for variant in ("bgad", "nfad"):
             t = time.time()
-            model = BGAD(variant=variant, seed=seed, meta_epochs=meta_epochs, sub_epochs=sub_epochs)
+            model = BGAD(variant=variant, seed=seed, meta_epochs=meta_epochs, sub_epochs=sub_epochs, progress=progress)
             if variant == "bgad":
-                model.fit(f_train, f_anom, anom_masks, progress=progress)
+                model.fit(f_train, f_anom, anom_masks, image_size=size)
             else:
-                model.fit(f_train, progress=progress)
+                model.fit(f_train, image_size=size)
             scores = model.score_images(f_test, (size, size))
             from .metrics import roc_auc
 

@@ -263,8 +263,8 @@ class Detector:
             anomalous_feats = self._features(train_imgs, "features (anomalous)")
             masks = np.stack(train_masks).astype(np.uint8)
 
-        model = BGAD(variant=self.variant, seed=self.seed, **self.hyperparameters)
-        model.fit(normal_feats, anomalous_feats, masks, progress=self.progress)
+        model = BGAD(variant=self.variant, seed=self.seed, progress=self.progress, **self.hyperparameters)
+        model.fit(normal_feats, anomalous_feats, masks, image_size=self.image_size)
         self.model = model
         return self
 
@@ -301,7 +301,7 @@ class Detector:
             feats = self.backbone.features(np.stack(prepared), size=self.image_size)
             amaps = self.model.score_maps(feats, (self.image_size, self.image_size))
             scores = amaps.reshape(len(amaps), -1).max(axis=1)
-            threshold = self.model.threshold
+            threshold = self.model.image_threshold_
             for img, amap, score in zip(originals, amaps, scores):
                 full = None
                 if maps:
@@ -370,7 +370,7 @@ class Detector:
         with tempfile.TemporaryDirectory() as tmp:
             mpath = Path(tmp) / "model.bin"
             mpath.write_bytes(model_bytes)
-            det.model = BGAD.load(mpath)
+            det.model = BGAD.load(mpath, progress=False)
         return det
 
 

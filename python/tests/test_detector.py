@@ -39,7 +39,7 @@ def test_fit_predict_gives_maps_at_each_images_size(fitted):
     for p in preds:
         assert p.anomaly_map.shape == (32, 32) and p.anomaly_map.dtype == np.float32
         assert np.isfinite(p.anomaly_map).all() and np.isfinite(p.score)
-        assert p.is_anomalous == (p.score > det.model.threshold)
+        assert p.is_anomalous == (p.score > det.model.image_threshold_)
     # an image of another size gets a map of its own size
     odd = np.random.default_rng(0).integers(0, 80, (45, 70), dtype=np.uint8)
     (p,) = det.predict([odd])
@@ -85,7 +85,7 @@ def test_seed_makes_training_reproducible(folder):
 
 def test_cli_fit_predict_evaluate(folder, tmp_path):
     model = tmp_path / "m.bgad"
-    common = ["--n-known", "2", "--meta-epochs", "2", "--sub-epochs", "1", "--rpag", "1", "--quiet"]
+    common = ["--n-known", "2", "--image-size", "64", "--meta-epochs", "2", "--sub-epochs", "1", "--rpag", "1", "--quiet"]
     assert cli_main(["fit", str(folder), "--out", str(model), *common]) == 0
     assert model.is_file()
     out = tmp_path / "pred"
