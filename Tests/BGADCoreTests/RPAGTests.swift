@@ -186,4 +186,21 @@ final class RPAGPhotometricTests: XCTestCase {
             XCTAssertEqual(kernel, Array(kernel.reversed()))
         }
     }
+
+    func testGaussianNoiseHasTheRequestedMoments() {
+        // Φ⁻¹ against reference values (e.g. scipy.stats.norm.ppf).
+        XCTAssertEqual(Augment.inverseNormalCDF(0.975), 1.959963984540054, accuracy: 1e-12)
+        XCTAssertEqual(Augment.inverseNormalCDF(0.5), 0, accuracy: 1e-15)
+        XCTAssertEqual(Augment.inverseNormalCDF(1e-5), -4.264890793922825, accuracy: 1e-10)
+        // Noise of σ = 10 on a flat 128 image: mean 0, standard deviation 10 (rounding adds
+        // 1/12 to the variance), within sampling error of 300 000 draws.
+        let flat = Image(height: 300, width: 1000, channels: 1, fill: 128)
+        var g = SplitMix64(seed: 3)
+        let noisy = Augment.gaussianNoise(flat, sigma: 10, rng: &g)
+        var sum = 0.0, sq = 0.0
+        for v in noisy.pixels { let d = Double(v) - 128; sum += d; sq += d * d }
+        let n = Double(noisy.pixels.count), mean = sum / n
+        XCTAssertEqual(mean, 0, accuracy: 0.06)
+        XCTAssertEqual((sq / n - mean * mean).squareRoot(), (100 + 1.0 / 12).squareRoot(), accuracy: 0.05)
+    }
 }

@@ -291,3 +291,13 @@ def test_random_corruptions_never_crash():
 def test_bad_mode_is_rejected(tmp_path):
     with pytest.raises(BGADError, match="mode"):
         io.decode_png(good_png(), "cmyk")
+
+
+def test_pillow_written_16_bit_gray_reads_as_high_byte(tmp_path):
+    """Documented difference: we keep v >> 8; Pillow's I;16 -> L conversion clips at 255."""
+    a = np.array([[0, 255, 256, 1000, 40000, 65535]], np.uint16)
+    path = tmp_path / "g16.png"
+    Image.fromarray(a).save(path)
+    np.testing.assert_array_equal(io.read_png(path), (a >> 8).astype(np.uint8))
+    with Image.open(path) as im:
+        assert np.array(im.convert("L")).tolist() == [[0, 255, 255, 255, 255, 255]]

@@ -128,16 +128,28 @@ public enum Foreground {
         return out
     }
 
-    /// Sets to 1 every background component (8-connected) that does not touch the border.
+    /// Sets to 1 every background pixel not reachable from the border through background
+    /// (the holes of the object; background connectivity 8, as the labelling elsewhere).
     static func fillHoles(_ m: inout [UInt8], _ h: Int, _ w: Int) {
-        let inverse = m.map { $0 == 0 ? UInt8(1) : 0 }
-        let cc = ConnectedComponents(mask: inverse, height: h, width: w)
-        if cc.count == 0 { return }
-        var touches = [Bool](repeating: false, count: cc.count + 1)
-        for i in borderIndices(h, w) { touches[Int(cc.labels[i])] = true }
-        for i in 0..<(h * w) {
-            let l = Int(cc.labels[i])
-            if l != 0 && !touches[l] { m[i] = 1 }
+        // 0 = background not yet reached, 1 = object, 2 = background reached from the border.
+        var stack = [Int]()
+        stack.reserveCapacity(2 * (h + w))
+        m.withUnsafeMutableBufferPointer { p in
+            for i in borderIndices(h, w) where p[i] == 0 { p[i] = 2; stack.append(i) }
+            while let i = stack.popLast() {
+                let y = i / w, x = i % w
+                for dy in -1...1 {
+                    let yy = y + dy
+                    if yy < 0 || yy >= h { continue }
+                    for dx in -1...1 {
+                        let xx = x + dx
+                        if xx < 0 || xx >= w { continue }
+                        let j = yy * w + xx
+                        if p[j] == 0 { p[j] = 2; stack.append(j) }
+                    }
+                }
+            }
+            for i in 0..<p.count { p[i] = p[i] == 2 ? 0 : 1 }
         }
     }
 }
