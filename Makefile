@@ -3,23 +3,29 @@
 #   make deps    install what is missing: apt packages (as root) and Python test requirements
 #   make build   release build of libbgad.so with the Swift runtime linked statically
 #   make test    deps + build + XCTest (release) + pytest
-#   make demo    the main job (see README)
+#   make demo    the main job: `bgad demo` on ELPV (BGAD vs NFAD), after deps + build
+#   make bench   every benchmark under bench/ (ratios against peers measured in the same run)
 
 PYTHON ?= python3
 SWIFT  ?= swift
 APT_PACKAGES = libopenblas-dev libpng-dev python3-dev
 TEST_SCRATCH = .build-test
 
-.PHONY: deps build test swift-test py-test demo bench clean
+.PHONY: deps run-deps apt-deps build test swift-test py-test demo bench clean
 
-deps:
+deps: apt-deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+
+run-deps: apt-deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
+
+apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	fi
-	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-test.txt
 
 build:
 	$(SWIFT) build -c release --product bgad -Xswiftc -static-stdlib
@@ -34,11 +40,12 @@ py-test: build
 
 test: deps build swift-test py-test
 
-demo: deps build
-	PYTHONPATH=python $(PYTHON) examples/metrics_example.py
+DEMO_ARGS ?=
+demo: run-deps build
+	BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so PYTHONPATH=python $(PYTHON) -m bgad demo $(DEMO_ARGS)
 
 bench: build
-	PYTHONPATH=python $(PYTHON) bench/metrics.py
+	for b in bench/*.py; do echo "== $$b"; BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so PYTHONPATH=python $(PYTHON) $$b || exit 1; done
 
 clean:
 	rm -rf .build $(TEST_SCRATCH) build python/bgad/libbgad.so

@@ -85,7 +85,7 @@ def run(args) -> int:
     t0 = time.time()
     progress = not args.quiet
     size = 256
-    meta_epochs = args.meta_epochs if args.meta_epochs is not None else (1 if args.quick else 4)
+    meta_epochs = args.meta_epochs if args.meta_epochs is not None else (2 if args.quick else 4)
     sub_epochs = args.sub_epochs if args.sub_epochs is not None else 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,9 +107,9 @@ def run(args) -> int:
         train, test, labels = split.train_normal, split.test, split.test_labels
         if args.quick:
             rng = np.random.default_rng(seed)
-            train = [train[i] for i in sorted(rng.choice(len(train), 120, replace=False))]
-            pick = np.r_[rng.choice(np.flatnonzero(labels == 0), 40, replace=False),
-                         rng.choice(np.flatnonzero(labels == 1), 40, replace=False)]
+            train = [train[i] for i in sorted(rng.choice(len(train), 60, replace=False))]
+            pick = np.r_[rng.choice(np.flatnonzero(labels == 0), 20, replace=False),
+                         rng.choice(np.flatnonzero(labels == 1), 20, replace=False)]
             test, labels = [test[i] for i in pick], labels[pick]
         plans.append((seed, hard_class, split, train, test, labels))
     paths = list(dict.fromkeys(p for plan in plans for p in plan[3] + plan[4]))
@@ -121,7 +121,7 @@ def run(args) -> int:
         return [level[rows] for level in all_feats]
 
     for seed, hard_class, split, train, test, labels in plans:
-        print(split.summary() + (" [quick: 120 train, 80 test]" if args.quick else ""))
+        print(split.summary() + (" [quick: 60 train, 40 test]" if args.quick else ""))
         f_train = features_of(train)
         f_test = features_of(test)
         anom_imgs, anom_masks = _rpag_images(split.known_anomalies, train, args.rpag, seed, size)
