@@ -186,26 +186,30 @@ public struct CouplingBlock {
         }
     }
 
-    /// Backward of one block.
+    /// Backward of one block over a slice of the vectors.
     ///
     /// - Parameters:
-    ///   - dy: dL/dy (n × dim); overwritten (used as scratch).
+    ///   - dy: dL/dy (n × dim), read only.
     ///   - dLogdet: dL/d(logdet) per vector (n).
     ///   - x: the block's input (n × dim), r: stored ReLU output, th/ex: stored tanh(a_s)/exp(s),
     ///     u: stored coupling output (n × dim).
-    ///   - grads: flat gradient buffer; this block's slots are OVERWRITTEN.
+    ///   - grads: a flat gradient buffer; this block's W1 (first `len1` columns), W2, b2, g, o
+    ///     slots are OVERWRITTEN with this slice's contribution. The condition columns of W1
+    ///     and b1 are left alone: they come from `perRow` (`conditionGradient`).
+    ///   - perRow: condRows × hidden; dL/d(first-layer pre-activation) is ADDED to the row
+    ///     of each vector's condition.
     ///   - dx: receives dL/dx (n × dim).
-    ///   - dq: scratch n × outDim; dr: scratch n × hidden; perRow: scratch condRows × hidden.
+    ///   - dq: scratch n × outDim; dr: scratch n × hidden.
     func backward(
         params: UnsafePointer<Float>, wp: UnsafePointer<Float>, sigma: UnsafePointer<Float>,
-        count n: Int, condTable: UnsafePointer<Float>, condRows: Int, index: UnsafePointer<Int32>,
-        dy: UnsafeMutablePointer<Float>, dLogdet: UnsafePointer<Float>,
+        count n: Int, index: UnsafePointer<Int32>,
+        dy: UnsafePointer<Float>, dLogdet: UnsafePointer<Float>,
         x: UnsafePointer<Float>, r: UnsafePointer<Float>, th: UnsafePointer<Float>, ex: UnsafePointer<Float>,
         u: UnsafePointer<Float>,
-        grads: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
-        dq: UnsafeMutablePointer<Float>, dr: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>
+        grads: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dr: UnsafeMutablePointer<Float>
     ) {
-        // dv = dy·Wp (y = v·Wpᵀ); written to dx as scratch, then du = dv ⊙ σ in place.
+        // dv = dy·Wp (y = v·Wpᵀ), written to dx; then do += dv, dσ += dv ⊙ u, du = dv ⊙ σ in place.
         sgemm(m: n, n: dim, k: dim, dy, lda: dim, wp, ldb: dim, beta: 0, dx, ldc: dim)
         let dg = grads + g, dof = grads + o
         dg.update(repeating: 0, count: dim)
@@ -213,10 +217,19 @@ public struct CouplingBlock {
         var sumDLogdet: Double = 0
         for i in 0..<n {
             let dvi = dx + i * dim, ui = u + i * dim
-            for k in 0..<dim {
+            var k = 0
+            while k + 8 <= dim {
+                let dv = load8(dvi + k)
+                store8(load8(dof + k) + dv, dof + k)
+                store8(load8(dg + k) + dv * load8(ui + k), dg + k)
+                store8(dv * load8(sigma + k), dvi + k)
+                k += 8
+            }
+            while k < dim {
                 dof[k] += dvi[k]
                 dg[k] += dvi[k] * ui[k]
                 dvi[k] *= sigma[k]
+                k += 1
             }
             sumDLogdet += Double(dLogdet[i])
         }
@@ -243,15 +256,20 @@ public struct CouplingBlock {
         columnSums(dq, stride: outDim, rows: n, cols: outDim, into: grads + b2)
         sgemm(m: n, n: hidden, k: outDim, dq, lda: outDim, params + w2, ldb: hidden, beta: 0, dr, ldc: hidden)
         // ReLU mask, fused with the per-condition-row accumulation of the first layer's gradient.
-        perRow.update(repeating: 0, count: condRows * hidden)
         reluMaskScatter(dr, r: r, index: index, rows: n, cols: hidden, perRow)
         // First layer, x1 part: dW1x = drᵀ·x1; dx1 += dr·W1x.
         sgemm(transA: true, m: hidden, n: len1, k: n, dr, lda: hidden, x, ldb: dim,
               beta: 0, grads + w1, ldc: inDim)
         sgemm(m: n, n: len1, k: hidden, dr, lda: hidden, params + w1, ldb: inDim, beta: 1, dx, ldc: dim)
-        // Condition part: accumulate dr per condition row, then dW1c = perRowᵀ·condTable, db1 = Σ perRow.
-        sgemm(transA: true, m: hidden, n: condDim, k: condRows, perRow, lda: hidden, condTable, ldb: condDim,
+    }
+
+    /// Condition part of the first layer's gradient from the per-row sums of dL/d(pre-activation):
+    /// `dW1c = perRowᵀ·condTable` (written to W1's last `condDim` columns), `db1 = Σ perRow`.
+    func conditionGradient(
+        perRow: UnsafePointer<Float>, condTable: UnsafePointer<Float>, rows: Int, grads: UnsafeMutablePointer<Float>
+    ) {
+        sgemm(transA: true, m: hidden, n: condDim, k: rows, perRow, lda: hidden, condTable, ldb: condDim,
               beta: 0, grads + w1 + len1, ldc: inDim)
-        columnSums(perRow, stride: hidden, rows: condRows, cols: hidden, into: grads + b1)
+        columnSums(perRow, stride: hidden, rows: rows, cols: hidden, into: grads + b1)
     }
 }
