@@ -210,6 +210,7 @@ final class FlowTests: XCTestCase {
 
     func testForwardInverseMatchReferenceOddDim() throws { try checkForwardAndInverse(dim: 5) }
     func testForwardInverseMatchReferenceEvenDim() throws { try checkForwardAndInverse(dim: 8) }
+    func testForwardInverseMatchReferenceWideDim() throws { try checkForwardAndInverse(dim: 21) }
 
     /// log-det equals log|det J| of the Jacobian computed by central differences (Double reference,
     /// itself checked equal to the engine above).
@@ -298,6 +299,8 @@ final class FlowTests: XCTestCase {
 
     func testGradientsMatchFiniteDifferencesOddDim() throws { try checkGradients(dim: 5) }
     func testGradientsMatchFiniteDifferencesEvenDim() throws { try checkGradients(dim: 8) }
+    /// C = 21: len2 = 10, one full group of 8 channels plus an overlapping tail group.
+    func testGradientsMatchFiniteDifferencesWideDim() throws { try checkGradients(dim: 21) }
 
     /// The multi-threaded passes (vectors split over workers, partial gradients reduced) give
     /// the single-threaded results, which the finite-difference tests check.

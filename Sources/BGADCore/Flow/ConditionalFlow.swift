@@ -30,7 +30,7 @@ public final class ConditionalFlow {
     public let trainableCount: Int
 
     /// Rows a worker processes at once at inference (bounds the workspaces).
-    static let chunk = 2048
+    static let chunk = 512
     /// Fewest vectors per worker thread worth a thread of its own.
     static let minRowsPerWorker = 256
 
@@ -438,7 +438,7 @@ public final class ConditionalFlow {
             wk.dl.reserve(slice); wk.dy.reserve(slice * dim); wk.dx.reserve(slice * dim)
             wk.dq.reserve(slice * max(outDim, 1)); wk.dr.reserve(slice * hidden)
             wk.grads.reserve(trainableCount)
-            wk.perRow.zero(blockCount * rows * hidden)
+            wk.perRow.reserve(blockCount * rows * hidden)
         }
         let gx = inputGrad.reserve(n * dim)
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
@@ -449,6 +449,7 @@ public final class ConditionalFlow {
             let m = range.count, o = range.lowerBound
             if m == 0 { return }
             let wk = workers[w]
+            wk.perRow.pointer.update(repeating: 0, count: blockCount * rows * hidden)
             // ℓ = log p / C: d log p = gradEll / C; dz = −z·d log p; every block's logdet gets d log p.
             let dl = wk.dl.pointer
             for i in 0..<m { dl[i] = gradEll[o + i] / Float(dim) }

@@ -133,31 +133,46 @@ public struct CouplingBlock {
         tanhOut: UnsafeMutablePointer<Float>? = nil, expOut: UnsafeMutablePointer<Float>? = nil
     ) {
         let alpha = SIMD8<Float>(repeating: clamp)
+        let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        let len2 = self.len2
+        // One group of 8 channels starting at j: returns s, stores y (and th, e).
+        @inline(__always)
+        func group(_ qs: SIMD8<Float>, _ qt: SIMD8<Float>, _ x2: SIMD8<Float>, row i: Int, at j: Int,
+                   _ xi: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+            let th = tanhVector(qs * 0.1)
+            let s = alpha * th
+            let e = expVector(s)
+            store8(x2 * e + qt * 0.1, xi + j)
+            if let o = tanhOut { store8(th, o + i * len2 + j) }
+            if let o = expOut { store8(e, o + i * len2 + j) }
+            return s
+        }
         for i in 0..<n {
             let qi = q + i * outDim, xi = x + i * dim + len1
             var sum = SIMD8<Float>(repeating: 0)
-            var j = 0
-            while j < len2 {
-                let w = min(8, len2 - j)
-                let full = w == 8
-                let a = (full ? load8(qi + j) : loadPartial(qi + j, w)) * 0.1
-                let t = (full ? load8(qi + len2 + j) : loadPartial(qi + len2 + j, w)) * 0.1
-                let x2 = full ? load8(xi + j) : loadPartial(xi + j, w)
-                let th = tanhVector(a)
-                let s = alpha * th     // zero in unused lanes (a = 0 there)
-                let e = expVector(s)
-                let y = x2 * e + t
-                if full {
-                    store8(y, xi + j)
-                    if let o = tanhOut { store8(th, o + i * len2 + j) }
-                    if let o = expOut { store8(e, o + i * len2 + j) }
-                } else {
-                    storePartial(y, xi + j, w)
-                    if let o = tanhOut { storePartial(th, o + i * len2 + j, w) }
-                    if let o = expOut { storePartial(e, o + i * len2 + j, w) }
+            if len2 >= 8 {
+                // Full groups, then one last group ending at len2 that overlaps the previous
+                // one; its inputs are read before anything is written, so the overlap is
+                // rewritten with identical values and counted once in Σ s.
+                let tail = len2 - 8
+                let tqs = load8(qi + tail), tqt = load8(qi + len2 + tail), tx2 = load8(xi + tail)
+                var j = 0
+                while j + 8 <= len2 {
+                    sum += group(load8(qi + j), load8(qi + len2 + j), load8(xi + j), row: i, at: j, xi)
+                    j += 8
                 }
-                sum += s
-                j += 8
+                if j < len2 {
+                    let s = group(tqs, tqt, tx2, row: i, at: tail, xi)
+                    sum += s.replacing(with: 0, where: lanes .< SIMD8<Float>(repeating: Float(j - tail)))
+                }
+            } else {
+                let th = tanhVector(loadPartial(qi, len2) * 0.1)
+                let s = alpha * th     // zero in unused lanes
+                let e = expVector(s)
+                storePartial(loadPartial(xi, len2) * e + loadPartial(qi + len2, len2) * 0.1, xi, len2)
+                if let o = tanhOut { storePartial(th, o + i * len2, len2) }
+                if let o = expOut { storePartial(e, o + i * len2, len2) }
+                sum = s
             }
             logdet[i] += sum.sum()
         }
