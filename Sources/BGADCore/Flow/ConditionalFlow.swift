@@ -49,7 +49,7 @@ public final class ConditionalFlow {
     /// Workspaces of one worker thread.
     final class Worker {
         let a = FloatBuffer(), b = FloatBuffer(), r = FloatBuffer(), q = FloatBuffer(), logdet = FloatBuffer()
-        let grads = FloatBuffer(), perRow = FloatBuffer(), dl = FloatBuffer()
+        let grads = FloatBuffer(), carry = FloatBuffer(), dl = FloatBuffer()
         let dy = FloatBuffer(), dx = FloatBuffer(), dq = FloatBuffer(), dr = FloatBuffer()
     }
     var workers: [Worker] = [Worker()]
@@ -61,8 +61,11 @@ public final class ConditionalFlow {
     // Training tape (valid after forwardForTraining until backward or a parameter change).
     let tape = FloatBuffer()
     let tapeTable = FloatBuffer()
-    var tapeIndex: [Int32] = []
+    var tapeIndex: [Int32] = []      // condition row of each sorted vector (non-decreasing)
+    var tapePerm: [Int32] = []       // original position of each sorted vector
     var rowMap: [Int32] = []
+    var rowStart: [Int] = []
+    let tapePerRow = FloatBuffer()
     var tapeCount = 0, tapeRows = 0, tapeVersion = -1, tapeWorkers = 1
     let trainShare = FloatBuffer()
     let tapeLogdet = FloatBuffer()
@@ -363,31 +366,49 @@ public final class ConditionalFlow {
         let hidden = b0.hidden, len2 = b0.len2, dim = self.dim, condDim = self.condDim
         let step = tapeStride(n)
         let t = tape.reserve(blockCount * step + n * dim)
-        // Keep only the condition rows this batch uses (renumbered in order of first use):
-        // the condition's first-layer work and its weight gradient scale with their number.
-        if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n) }
+        // Keep only the condition rows this batch uses (renumbered in order of first use),
+        // and process the vectors sorted by condition row (a counting sort): the condition's
+        // first-layer work and weight gradient then scale with the number of rows, and the
+        // per-row gradient sums are written row after row, with no scatter.
+        if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n); tapePerm = tapeIndex }
         if rowMap.count < condRows { rowMap = [Int32](repeating: -1, count: condRows) }
+        if rowStart.count < min(condRows, n) + 1 { rowStart = [Int](repeating: 0, count: min(condRows, n) + 1) }
         var used = 0
         let table = tapeTable.reserve(min(condRows, n) * condDim)
         rowMap.withUnsafeMutableBufferPointer { map in
             tapeIndex.withUnsafeMutableBufferPointer { idx in
-                for i in 0..<n {
-                    let r = Int(condIndex[i])
-                    if map[r] < 0 {
-                        map[r] = Int32(used)
-                        (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
-                        used += 1
+                tapePerm.withUnsafeMutableBufferPointer { perm in
+                    rowStart.withUnsafeMutableBufferPointer { start in
+                        for i in 0..<n {
+                            let r = Int(condIndex[i])
+                            if map[r] < 0 {
+                                map[r] = Int32(used)
+                                (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
+                                start[used] = 0
+                                used += 1
+                            }
+                            start[Int(map[r])] += 1
+                        }
+                        var acc = 0
+                        for r in 0..<used { let c = start[r]; start[r] = acc; acc += c }
+                        for i in 0..<n {
+                            let r = Int(map[Int(condIndex[i])])
+                            let p = start[r]
+                            start[r] = p + 1
+                            perm[p] = Int32(i)
+                            idx[p] = Int32(r)
+                        }
+                        for i in 0..<n { map[Int(condIndex[i])] = -1 }
                     }
-                    idx[i] = map[r]
                 }
-                for i in 0..<n { map[Int(condIndex[i])] = -1 }
             }
         }
         let rows = used
         let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
+        let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
         let share = trainShare.reserve(blockCount * rows * hidden)
         computeShares(condTable: table, rows: rows, share: share)
-        t.update(from: x, count: n * dim)
+        for p in 0..<n { (t + p * dim).update(from: x + Int(perm[p]) * dim, count: dim) }
         let parts = workerCount(n)
         for w in 0..<parts { workers[w].q.reserve((n / parts + 1) * max(b0.outDim, 1)) }
         let ld = tapeLogdet.reserve(n)
@@ -411,7 +432,9 @@ public final class ConditionalFlow {
                 let ls = logSigmaSums[k]
                 for i in 0..<m { ldw[i] += ls }
             }
-            ConditionalFlow.writeEll(dim: dim, z: t + blockCount * step + o * dim, logdet: ldw, count: m, ell: ell + o)
+            let ellw = workers[w].q.pointer   // q is free now
+            ConditionalFlow.writeEll(dim: dim, z: t + blockCount * step + o * dim, logdet: ldw, count: m, ell: ellw)
+            for i in 0..<m { ell[Int(perm[o + i])] = ellw[i] }
         }
         tapeCount = n
         tapeRows = rows
@@ -438,8 +461,10 @@ public final class ConditionalFlow {
             wk.dl.reserve(slice); wk.dy.reserve(slice * dim); wk.dx.reserve(slice * dim)
             wk.dq.reserve(slice * max(outDim, 1)); wk.dr.reserve(slice * hidden)
             wk.grads.reserve(trainableCount)
-            wk.perRow.reserve(blockCount * rows * hidden)
+            wk.carry.reserve(blockCount * hidden)
         }
+        let perRow = tapePerRow.reserve(blockCount * rows * hidden)
+        let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
         let gx = inputGrad.reserve(n * dim)
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let rotations = self.rotations.pointer, sigmas = self.sigmas.pointer, blockCount = self.blockCount
@@ -449,10 +474,11 @@ public final class ConditionalFlow {
             let m = range.count, o = range.lowerBound
             if m == 0 { return }
             let wk = workers[w]
-            wk.perRow.pointer.update(repeating: 0, count: blockCount * rows * hidden)
+            // A first condition row shared with the previous slice is summed into `carry`.
+            let continued = o > 0 && index[o] == index[o - 1]
             // ℓ = log p / C: d log p = gradEll / C; dz = −z·d log p; every block's logdet gets d log p.
             let dl = wk.dl.pointer
-            for i in 0..<m { dl[i] = gradEll[o + i] / Float(dim) }
+            for i in 0..<m { dl[i] = gradEll[Int(perm[o + i])] / Float(dim) }
             var dy = wk.dy.pointer, dx = wk.dx.pointer
             let z = t + blockCount * step + o * dim
             for i in 0..<m {
@@ -465,11 +491,12 @@ public final class ConditionalFlow {
                 b.backward(params: params, wp: rotations + k * dim * dim, sigma: sigmas + k * dim,
                            count: m, index: index + o, dy: dy, dLogdet: dl,
                            x: xb + o * dim, r: r + o * hidden, th: th + o * len2, ex: ex + o * len2, u: u + o * dim,
-                           grads: wk.grads.pointer, perRow: wk.perRow.pointer + k * rows * hidden, dx: dx,
+                           grads: wk.grads.pointer, perRow: perRow + k * rows * hidden,
+                           carry: continued ? wk.carry.pointer + k * hidden : nil, dx: dx,
                            dq: wk.dq.pointer, dr: wk.dr.pointer)
                 swap(&dy, &dx)
             }
-            (gx + o * dim).update(from: dy, count: m * dim)
+            for i in 0..<m { (gx + Int(perm[o + i]) * dim).update(from: dy + i * dim, count: dim) }
         }
         // Reduce: parameter gradients summed over workers, then the condition part per block
         // from the per-row sums (one GEMM per block over the distinct condition rows).
@@ -481,8 +508,13 @@ public final class ConditionalFlow {
         runParallel(blockParts) { w in
             var k = w
             while k < blockCount {
-                let sum = workers[0].perRow.pointer + k * rows * hidden
-                for v in 1..<max(parts, 1) { addInPlace(sum, workers[v].perRow.pointer + k * rows * hidden, count: rows * hidden) }
+                let sum = perRow + k * rows * hidden
+                for v in 1..<max(parts, 1) {
+                    let o = partRange(v, of: parts, total: n).lowerBound
+                    if o > 0 && o < n && index[o] == index[o - 1] {
+                        addInPlace(sum + Int(index[o]) * hidden, workers[v].carry.pointer + k * hidden, count: hidden)
+                    }
+                }
                 blocks[k].conditionGradient(perRow: sum, condTable: table, rows: rows, grads: g)
                 k += blockParts
             }

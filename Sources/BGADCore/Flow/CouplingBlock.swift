@@ -211,8 +211,10 @@ public struct CouplingBlock {
     ///   - grads: a flat gradient buffer; this block's W1 (first `len1` columns), W2, b2, g, o
     ///     slots are OVERWRITTEN with this slice's contribution. The condition columns of W1
     ///     and b1 are left alone: they come from `perRow` (`conditionGradient`).
-    ///   - perRow: condRows × hidden; dL/d(first-layer pre-activation) is ADDED to the row
-    ///     of each vector's condition.
+    ///   - index: condition row of each vector, non-decreasing (vectors sorted by condition row).
+    ///   - perRow: condRows × hidden; receives, for each condition row of this slice, the sum of
+    ///     dL/d(first-layer pre-activation) over its vectors (`carry` instead for a first row
+    ///     continued from the previous slice).
     ///   - dx: receives dL/dx (n × dim).
     ///   - dq: scratch n × outDim; dr: scratch n × hidden.
     func backward(
@@ -221,7 +223,8 @@ public struct CouplingBlock {
         dy: UnsafePointer<Float>, dLogdet: UnsafePointer<Float>,
         x: UnsafePointer<Float>, r: UnsafePointer<Float>, th: UnsafePointer<Float>, ex: UnsafePointer<Float>,
         u: UnsafePointer<Float>,
-        grads: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        grads: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>, carry: UnsafeMutablePointer<Float>?,
+        dx: UnsafeMutablePointer<Float>,
         dq: UnsafeMutablePointer<Float>, dr: UnsafeMutablePointer<Float>
     ) {
         // dv = dy·Wp (y = v·Wpᵀ), written to dx; then do += dv, dσ += dv ⊙ u, du = dv ⊙ σ in place.
@@ -270,8 +273,8 @@ public struct CouplingBlock {
               beta: 0, grads + w2, ldc: hidden)
         columnSums(dq, stride: outDim, rows: n, cols: outDim, into: grads + b2)
         sgemm(m: n, n: hidden, k: outDim, dq, lda: outDim, params + w2, ldb: hidden, beta: 0, dr, ldc: hidden)
-        // ReLU mask, fused with the per-condition-row accumulation of the first layer's gradient.
-        reluMaskScatter(dr, r: r, index: index, rows: n, cols: hidden, perRow)
+        // ReLU mask, fused with the per-condition-row sums of the first layer's gradient.
+        reluMaskGroupSum(dr, r: r, index: index, rows: n, cols: hidden, perRow, carry: carry)
         // First layer, x1 part: dW1x = drᵀ·x1; dx1 += dr·W1x.
         sgemm(transA: true, m: hidden, n: len1, k: n, dr, lda: hidden, x, ldb: dim,
               beta: 0, grads + w1, ldc: inDim)
