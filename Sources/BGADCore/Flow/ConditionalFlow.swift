@@ -158,7 +158,7 @@ public final class ConditionalFlow {
 
     /// Number of worker threads for `n` vectors (the BLAS thread setting, fewer for small batches).
     func workerCount(_ n: Int) -> Int {
-        let w = max(1, min(blasThreadCount, n / ConditionalFlow.minRowsPerWorker))
+        let w = max(1, min(engineThreadCount, n / ConditionalFlow.minRowsPerWorker))
         while workers.count < w { workers.append(Worker()) }
         return w
     }
@@ -166,7 +166,7 @@ public final class ConditionalFlow {
     /// Fills `share` (blocks × rows × hidden) with every block's condition share, rows split over workers.
     func computeShares(condTable: UnsafePointer<Float>, rows: Int, share: UnsafeMutablePointer<Float>) {
         let hidden = blocks[0].hidden
-        let parts = max(1, min(blasThreadCount, rows / 64))
+        let parts = max(1, min(engineThreadCount, rows / 64))
         let params = self.params.pointer, blocks = self.blocks
         runParallel(parts) { w in
             let range = partRange(w, of: parts, total: rows)

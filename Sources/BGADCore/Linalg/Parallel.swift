@@ -13,9 +13,8 @@ public func runParallel(_ count: Int, _ body: @escaping (Int) -> Void) {
         body(0)
         return
     }
-    let saved = blasThreadCount
-    blasThreadCount = 1
-    defer { blasThreadCount = saved }
+    BLASOverride.enter()
+    defer { BLASOverride.leave() }
     var threads: [pthread_t] = []
     var inline: [Int] = []
     for i in 1..<count {
@@ -38,6 +37,47 @@ public func runParallel(_ count: Int, _ body: @escaping (Int) -> Void) {
     for i in inline { body(i) }
     for t in threads { pthread_join(t, nil) }
 }
+
+/// Process-wide override of OpenBLAS's thread count to 1 while any `runParallel` region runs
+/// (regions of different objects may overlap in different threads); the user's setting is
+/// restored when the last region ends.
+enum BLASOverride {
+    nonisolated(unsafe) static var mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    nonisolated(unsafe) static var active = 0
+    nonisolated(unsafe) static var saved = 1
+
+    static func enter() {
+        pthread_mutex_lock(mutex)
+        if active == 0 {
+            saved = blasThreadCount
+            blasThreadCount = 1
+        }
+        active += 1
+        pthread_mutex_unlock(mutex)
+    }
+
+    static func leave() {
+        pthread_mutex_lock(mutex)
+        active -= 1
+        if active == 0 { blasThreadCount = saved }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// The thread count the user configured (not the temporary 1 of an active region).
+    static var configured: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return active > 0 ? saved : blasThreadCount
+    }
+}
+
+/// Number of threads the engine may use: the BLAS thread setting (`bgad_set_num_threads`),
+/// ignoring the temporary single-thread setting inside parallel regions.
+public var engineThreadCount: Int { BLASOverride.configured }
 
 /// The half-open range of `total` items that part `part` of `parts` handles (balanced).
 @inline(__always)
