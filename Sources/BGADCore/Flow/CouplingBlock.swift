@@ -135,18 +135,6 @@ public struct CouplingBlock {
         let alpha = SIMD8<Float>(repeating: clamp)
         let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
         let len2 = self.len2
-        // One group of 8 channels starting at j: returns s, stores y (and th, e).
-        @inline(__always)
-        func group(_ qs: SIMD8<Float>, _ qt: SIMD8<Float>, _ x2: SIMD8<Float>, row i: Int, at j: Int,
-                   _ xi: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-            let th = tanhVector(qs * 0.1)
-            let s = alpha * th
-            let e = expVector(s)
-            store8(x2 * e + qt * 0.1, xi + j)
-            if let o = tanhOut { store8(th, o + i * len2 + j) }
-            if let o = expOut { store8(e, o + i * len2 + j) }
-            return s
-        }
         for i in 0..<n {
             let qi = q + i * outDim, xi = x + i * dim + len1
             var sum = SIMD8<Float>(repeating: 0)
@@ -158,11 +146,13 @@ public struct CouplingBlock {
                 let tqs = load8(qi + tail), tqt = load8(qi + len2 + tail), tx2 = load8(xi + tail)
                 var j = 0
                 while j + 8 <= len2 {
-                    sum += group(load8(qi + j), load8(qi + len2 + j), load8(xi + j), row: i, at: j, xi)
+                    sum += CouplingBlock.group(load8(qi + j), load8(qi + len2 + j), load8(xi + j), alpha, xi + j,
+                                               tanhOut.map { $0 + i * len2 + j }, expOut.map { $0 + i * len2 + j })
                     j += 8
                 }
                 if j < len2 {
-                    let s = group(tqs, tqt, tx2, row: i, at: tail, xi)
+                    let s = CouplingBlock.group(tqs, tqt, tx2, alpha, xi + tail,
+                                               tanhOut.map { $0 + i * len2 + tail }, expOut.map { $0 + i * len2 + tail })
                     sum += s.replacing(with: 0, where: lanes .< SIMD8<Float>(repeating: Float(j - tail)))
                 }
             } else {
@@ -176,6 +166,22 @@ public struct CouplingBlock {
             }
             logdet[i] += sum.sum()
         }
+    }
+
+    /// One group of 8 active channels: `y = x2·e^s + t` stored at `y`; `tanh`, `e^s` stored when
+    /// asked; returns `s`.
+    @inline(__always)
+    static func group(
+        _ qs: SIMD8<Float>, _ qt: SIMD8<Float>, _ x2: SIMD8<Float>, _ alpha: SIMD8<Float>,
+        _ y: UnsafeMutablePointer<Float>, _ thOut: UnsafeMutablePointer<Float>?, _ eOut: UnsafeMutablePointer<Float>?
+    ) -> SIMD8<Float> {
+        let th = tanhVector(qs * 0.1)
+        let s = alpha * th
+        let e = expVector(s)
+        store8(x2 * e + qt * 0.1, y)
+        if let o = thOut { store8(th, o) }
+        if let o = eOut { store8(e, o) }
+        return s
     }
 
     /// Inverse coupling in place on `v` (n × dim): `x2 ← (v2 − t) ⊙ exp(−s)`; subtracts `Σ s`.
