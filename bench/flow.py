@@ -10,7 +10,10 @@ C = 112 on 16×16 — and C = 200 on 16×16, with 8 blocks and the 128-d positio
   run, and the GEMM FLOPs the engine executes per training step as a fraction of it.
 
 When ``torch`` and ``FrEIA`` (0.2) are importable, the same figures are measured for
-FrEIA's ``AllInOneBlock`` × 8 in PyTorch and printed as ratios. Both sides use 2 threads.
+FrEIA's ``AllInOneBlock`` × 8 in PyTorch and printed as ratios. Both sides use 2 threads,
+run the same model (the FrEIA parameters are loaded into the engine; ``Δlog p`` is the
+largest difference of their log p), and are timed alternately; each figure is the best of
+the repeats (see ``interleaved``).
 
 Run:  PYTHONPATH=python python3 bench/flow.py  [--quick]
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
-import statistics
 import time
 
 import numpy as np
@@ -33,8 +35,8 @@ INFER = 32768
 THREADS = 2
 
 
-def median_time(fn, repeats, warmup=2):
-    """Median seconds of `fn` over `repeats` calls after `warmup` calls."""
+def best_time(fn, repeats, warmup=2):
+    """Best seconds of `fn` over `repeats` calls after `warmup` calls."""
     return interleaved([fn], repeats, warmup)[0]
 
 
@@ -51,7 +53,7 @@ def sgemm_gflops():
                                                      ctypes.c_float, fp, ctypes.c_int]
     args = (101, 111, 111, n, n, n, 1.0, a.ctypes.data_as(fp), n, b.ctypes.data_as(fp), n, 0.0,
             c.ctypes.data_as(fp), n)
-    t = median_time(lambda: lib.cblas_sgemm(*args), repeats=7)
+    t = best_time(lambda: lib.cblas_sgemm(*args), repeats=7)
     return 2 * n ** 3 / t / 1e9
 
 
@@ -84,8 +86,10 @@ def freia_flow(dim):
 
 
 def interleaved(fns, repeats, warmup=2):
-    """Median seconds of each function, timed in alternation so that both sides of a ratio
-    see the same machine load (the machine may be shared)."""
+    """Best (minimum) seconds of each function over `repeats` calls, timed in alternation so
+    that both sides of a ratio see the same machine load. The minimum, not the median: on a
+    shared machine a load spike stalls a 2-thread PyTorch much longer than it lasts, and the
+    best time is the figure each side reaches when it gets the cores."""
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -95,7 +99,7 @@ def interleaved(fns, repeats, warmup=2):
             t0 = time.perf_counter()
             fn()
             times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
+    return [min(t) for t in times]
 
 
 def bench_level(dim, height, width, repeats, peer):
@@ -170,7 +174,8 @@ def main():
         peer, peer_name = False, f"none ({exc.__class__.__name__}: {exc})"
     peak = sgemm_gflops()
     print(f"bgad {bgad.__version__}, {THREADS} threads; peer: {peer_name}")
-    print(f"cblas_sgemm 1024³: {peak:.1f} GFLOP/s")
+    print(f"cblas_sgemm 1024³: {peak:.1f} GFLOP/s; times: best of {repeats} (training) / "
+          f"{max(3, repeats // 2)} (inference), engine and peer alternated")
     header = f"{'C':>4} {'grid':>6} | {'train ms':>9} {'infer vec/s':>12} {'GEMM GF/s':>9} {'%sgemm':>6}"
     if peer:
         header += f" | {'torch ms':>9} {'torch vec/s':>12} | {'train ×':>7} {'infer ×':>7} {'Δlog p':>8}"
