@@ -149,6 +149,27 @@ def torch_module(tensors):
     return Lite0().eval()
 
 
+def engine_blas_core():
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")  # the copy libbgad.so loaded
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode() + f" (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})"
+    except (OSError, AttributeError):
+        return "unknown"
+
+
+def numpy_blas():
+    try:
+        import threadpoolctl
+
+        info = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        return ", ".join(f"{i['internal_api']} {i.get('version')} {i.get('architecture', '')}" for i in info) or "unknown"
+    except ImportError:
+        return "unknown"
+
+
 def rate(fn, batch, repeats):
     fn()  # warm-up
     best = float("inf")
@@ -177,6 +198,7 @@ def main():
     except ImportError:
         torch = None
     print(f"EfficientNet-Lite0 features (strides 4, 8, 16) at 256x256, {args.threads} threads, best of {args.repeats}")
+    print(f"engine OpenBLAS kernels: {engine_blas_core()}; numpy BLAS: {numpy_blas()}")
     for batch in (1, 16):
         x = np.ascontiguousarray(np.repeat(ref[None], batch, 0))  # NCHW
         x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))

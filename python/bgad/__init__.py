@@ -7,6 +7,7 @@ Modules:
     weights  -- conversion and caching of the backbone's pretrained weights.
 """
 
+from . import _blas  # noqa: F401  (before _native: selects OpenBLAS kernels, see _blas.py)
 from ._native import BGADError, version as native_version
 from . import metrics
 from . import backbone, weights

@@ -64,7 +64,14 @@ public enum EfficientNetLite0WeightFile {
             let n = dims.reduce(1, *)
             guard offset + 4 * n <= bytes.count else { throw fail("truncated data of tensor \(i)") }
             var t = [Float](repeating: 0, count: n)
+            #if _endian(little)
+            let start = offset
+            t.withUnsafeMutableBytes { dst in
+                bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + 4 * n)])) }
+            }
+            #else
             for j in 0..<n { t[j] = Float(bitPattern: readU32(bytes, offset + 4 * j)) }
+            #endif
             for v in t where !v.isFinite { throw fail("tensor \(i) holds NaN or infinite values") }
             tensors.append(t)
             offset += 4 * n

@@ -367,25 +367,29 @@ public final class EfficientNetLite0 {
         }
     }
 
-    /// Bias (+ optional skip) (+ optional ReLU6) over an `rows × c` matrix, in place.
+    /// `out = ReLU6?(bias + skip? + A · W)` for `rows` pixels: `out` is first filled with
+    /// the bias (plus the skip), then one `sgemm` accumulates into it (β = 1), so no pass
+    /// is spent zeroing the output or adding the bias afterwards.
     @inline(__always)
-    private func addBias(_ m: UnsafeMutablePointer<Float>, rows: Int, channels c: Int, bias: UnsafePointer<Float>,
-                         skip: UnsafePointer<Float>? = nil, relu6: Bool) {
+    private func conv1x1(_ a: UnsafePointer<Float>, rows: Int, inputs k: Int, _ w: UnsafePointer<Float>, outputs c: Int,
+                         bias: UnsafePointer<Float>, skip: UnsafePointer<Float>? = nil, relu6: Bool,
+                         into out: UnsafeMutablePointer<Float>) {
+        if rows == 0 { return }
         if let skip {
             for r in 0..<rows {
-                let row = m + r * c, s = skip + r * c
-                for ch in 0..<c { row[ch] += bias[ch] + s[ch] }
-            }
-        } else if relu6 {
-            for r in 0..<rows {
-                let row = m + r * c
-                for ch in 0..<c { row[ch] = min(max(row[ch] + bias[ch], 0), 6) }
+                let row = out + r * c, s = skip + r * c
+                for ch in 0..<c { row[ch] = bias[ch] + s[ch] }
             }
         } else {
             for r in 0..<rows {
-                let row = m + r * c
-                for ch in 0..<c { row[ch] += bias[ch] }
+                let row = out + r * c
+                for ch in 0..<c { row[ch] = bias[ch] }
             }
+        }
+        sgemm(m: rows, n: c, k: k, a, lda: k, w, ldb: c, beta: 1, out, ldc: c)
+        if relu6 {
+            let n = rows * c
+            for i in 0..<n { out[i] = min(max(out[i], 0), 6) }
         }
     }
 
@@ -432,8 +436,7 @@ public final class EfficientNetLite0 {
         let stemC = EfficientNetLite0.stemChannels
         var p0 = rows.lowerBound * w, np = rows.count * w
         if np > 0 {
-            sgemm(m: np, n: stemC, k: 27, col + p0 * 27, lda: 27, stem.w, ldb: stemC, x + p0 * stemC, ldc: stemC)
-            addBias(x + p0 * stemC, rows: np, channels: stemC, bias: stem.b, relu6: true)
+            conv1x1(col + p0 * 27, rows: np, inputs: 27, stem.w, outputs: stemC, bias: stem.b, relu6: true, into: x + p0 * stemC)
         }
 
         for (i, blk) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
@@ -442,10 +445,7 @@ public final class EfficientNetLite0 {
             var src = UnsafePointer(x)
             if let e = bw.expand, let eb = bw.expandBias {
                 let expanded = ws.expanded(i)
-                if np > 0 {
-                    sgemm(m: np, n: mid, k: cin, x + p0 * cin, lda: cin, e, ldb: mid, expanded + p0 * mid, ldc: mid)
-                    addBias(expanded + p0 * mid, rows: np, channels: mid, bias: eb, relu6: true)
-                }
+                conv1x1(x + p0 * cin, rows: np, inputs: cin, e, outputs: mid, bias: eb, relu6: true, into: expanded + p0 * mid)
                 src = UnsafePointer(expanded)
             }
             barrier?.wait()
@@ -456,10 +456,8 @@ public final class EfficientNetLite0 {
             if np > 0 {
                 depthwiseConvolutionReLU6(input: src, height: h, width: w, channels: mid, kernel: blk.kernel, stride: blk.stride,
                                           weights: bw.depthwise, bias: bw.depthwiseBias, output: ws.depthwise, rows: rows)
-                sgemm(m: np, n: cout, k: mid, ws.depthwise + p0 * mid, lda: mid, bw.project, ldb: cout,
-                      y + p0 * cout, ldc: cout)
-                addBias(y + p0 * cout, rows: np, channels: cout, bias: bw.projectBias,
-                        skip: blk.hasSkip ? UnsafePointer(x + p0 * cout) : nil, relu6: false)
+                conv1x1(ws.depthwise + p0 * mid, rows: np, inputs: mid, bw.project, outputs: cout, bias: bw.projectBias,
+                        skip: blk.hasSkip ? UnsafePointer(x + p0 * cout) : nil, relu6: false, into: y + p0 * cout)
             }
             h = oh
             w = ow
@@ -473,8 +471,7 @@ public final class EfficientNetLite0 {
         pooled.update(repeating: 0, count: hc)
         let headOut = ws.expanded(EfficientNetLite0.blocks.count)
         if np > 0 {
-            sgemm(m: np, n: hc, k: last, x + p0 * last, lda: last, head.w, ldb: hc, headOut + p0 * hc, ldc: hc)
-            addBias(headOut + p0 * hc, rows: np, channels: hc, bias: head.b, relu6: true)
+            conv1x1(x + p0 * last, rows: np, inputs: last, head.w, outputs: hc, bias: head.b, relu6: true, into: headOut + p0 * hc)
             for p in p0..<(p0 + np) {
                 let row = headOut + p * hc
                 for ch in 0..<hc { pooled[ch] += row[ch] }
