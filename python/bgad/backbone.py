@@ -239,10 +239,21 @@ class EfficientNetLite0:
 
     def __init__(self, weights: Optional[Union[str, os.PathLike]] = None):
         self._handle = None
-        path = Path(weights) if weights is not None else _weights.prepare()
         handle = ctypes.c_void_p()
-        check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+        if weights is not None:
+            path = Path(weights)
+            check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+        else:
+            path = _weights.prepare()
+            try:
+                check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+            except BGADError as exc:
+                if exc.status != 3:  # not a format error: nothing to repair
+                    raise
+                path = _weights.prepare(force=True)  # the cached file is corrupt: convert again
+                check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
         self._handle = handle
+        #: Path of the engine weight file in use.
         self.weights_path = path
 
     def __del__(self):

@@ -426,22 +426,30 @@ def weights_path() -> Path:
     return cache_dir() / CACHE_NAME
 
 
-def _valid(path: Path) -> bool:
+def _plausible(path: Path) -> bool:
+    """Cheap check of the header (magic, version, file size); the engine verifies the
+    checksum and the architecture when it loads the file."""
     try:
-        decode(path.read_bytes())
-        return True
-    except (BGADError, OSError, ValueError, struct.error):
+        with open(path, "rb") as f:
+            head = f.read(_HEADER.size)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
         return False
+    if len(head) != _HEADER.size:
+        return False
+    magic, version, _count, payload, _crc, _ = _HEADER.unpack(head)
+    return magic == MAGIC and version == FORMAT_VERSION and payload == size - _HEADER.size
 
 
 def prepare(force: bool = False) -> Path:
     """Makes sure the engine weight file exists in the cache and returns its path.
 
-    Converts the installed PyTorch weights when the file is missing, corrupt, or when
-    ``force`` is true. Safe to call concurrently (the file is replaced atomically).
+    Converts the installed PyTorch weights when the file is missing, has a foreign or
+    truncated header, or when ``force`` is true. Safe to call concurrently (the file is
+    replaced atomically).
     """
     path = weights_path()
-    if force or not path.is_file() or not _valid(path):
+    if force or not _plausible(path):
         convert(source_path(), path)
     return path
 

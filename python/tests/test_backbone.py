@@ -361,6 +361,14 @@ def test_prepare_writes_the_cache_once_and_repairs_it(tmp_path, monkeypatch):
     weights.prepare()
     assert len(weights.decode(path.read_bytes())) == 100
     assert [p.name for p in tmp_path.iterdir()] == [weights.CACHE_NAME]  # no temp files left
+    # a corrupt payload behind a plausible header is detected by the engine and repaired
+    blob = bytearray(path.read_bytes())
+    blob[-5] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    net = backbone.EfficientNetLite0()
+    assert weights.decode(path.read_bytes())  # valid again
+    x = np.load(FIXTURES / "chelsea_input_256.npy")
+    assert np.abs(net.features_preprocessed(x, levels=(16,))[0][0] - np.load(FIXTURES / "chelsea_feats_s16.npy")).max() < 1e-3
 
 
 def test_architecture_file_with_wrong_shape_is_rejected_natively(tmp_path, tensors):
