@@ -399,7 +399,7 @@ def test_architecture_file_with_wrong_shape_is_rejected_natively(tmp_path, tenso
         (lambda n: n.features_preprocessed(np.full((1, 3, 8, 8), np.nan, np.float32)), "NaN"),
         (lambda n: n.features_preprocessed(np.zeros((1, 4, 8, 8), np.float32)), "3 channels"),
         (lambda n: n.features_preprocessed(np.zeros((1, 3, 8, 8)), layout="CHW"), "layout"),
-        (lambda n: n.features(np.zeros((8, 8), np.uint8), size=5000), "exceeds"),
+        (lambda n: n.features(np.zeros((8, 8), np.uint8), size=3000), "exceeds"),
         (lambda n: backbone.resize(np.zeros((0, 4), np.uint8), 3), "empty"),
         (lambda n: backbone.resize(np.zeros((4, 4), np.uint8), 3, mode="cubic"), "mode"),
     ],

@@ -151,7 +151,7 @@ public final class EfficientNetLite0 {
     // MARK: - Validation and plumbing
 
     /// Largest accepted side of the network input.
-    public static let maximumInputSide = 4096
+    public static let maximumInputSide = 2048
 
     private func validateBatch(count: Int, height: Int, width: Int) throws(BGADError) {
         guard count >= 1 else { throw .invalid("backbone: no images given (count \(count))") }
