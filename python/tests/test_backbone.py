@@ -199,6 +199,9 @@ def test_nearest_resize_uses_floor_dst_times_in_over_out():
         np.testing.assert_array_equal(backbone.resize(m, (oh, ow), mode="nearest"), m[ys][:, xs])
         f = m.astype(np.float32) * 0.5
         np.testing.assert_array_equal(backbone.resize(f, (oh, ow), mode="nearest"), f[ys][:, xs])
+        b = backbone.resize(m.astype(bool), (oh, ow), mode="nearest")
+        assert b.dtype == bool
+        np.testing.assert_array_equal(b, m[ys][:, xs].astype(bool))
 
 
 # --------------------------------------------------------------------------------------
