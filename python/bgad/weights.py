@@ -91,8 +91,11 @@ BLOCKS: Tuple[Tuple[int, int, int, int, int], ...] = (
     (5, 1, 6, 192, 192),
     (3, 1, 6, 192, 320),
 )
+#: Output channels of the stem convolution.
 STEM_CHANNELS = 32
+#: Channels of the 1x1 head convolution before the classifier.
 HEAD_CHANNELS = 1280
+#: ImageNet classes of the classifier.
 CLASSES = 1000
 
 
