@@ -96,15 +96,20 @@ def torch_module(tensors):
     from torch import nn
 
     class SameConv(nn.Module):
+        """Conv2d with TF 'SAME' padding: the conv's own (symmetric) padding at stride 1,
+        an explicit asymmetric F.pad only where TF pads asymmetrically (stride 2)."""
+
         def __init__(self, w, b, stride, groups):
             super().__init__()
-            self.conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[2], stride, 0, groups=groups, bias=True)
+            k = w.shape[2]
+            pad = (k - 1) // 2 if stride == 1 else 0
+            self.conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], k, stride, pad, groups=groups, bias=True)
             self.conv.weight.data = torch.from_numpy(np.ascontiguousarray(w))
             self.conv.bias.data = torch.from_numpy(np.ascontiguousarray(b))
-            self.k, self.s = w.shape[2], stride
+            self.k, self.s = k, stride
 
         def forward(self, x):
-            if self.k > 1:
+            if self.k > 1 and self.s > 1:
                 _, ph0, ph1 = same(x.shape[2], self.k, self.s)
                 _, pw0, pw1 = same(x.shape[3], self.k, self.s)
                 x = F.pad(x, (pw0, pw1, ph0, ph1))
@@ -171,6 +176,9 @@ def numpy_blas():
 
 
 def rate(fn, batch, repeats):
+    """Best images/s over `repeats` runs, after a pause that lets the previous peer's
+    spinning BLAS/OpenMP threads go to sleep, and a warm-up run."""
+    time.sleep(0.5)
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -208,12 +216,19 @@ def main():
         r_np = rate(lambda: npnet(x_nhwc), batch, max(2, args.repeats // 2))
         line = f"batch {batch:2d}: bgad {r_bgad:7.1f} img/s | numpy {r_np:6.1f} img/s ({r_bgad / r_np:4.1f}x, max|diff| {diff:.1e})"
         if torch is not None:
+            # the stronger of the two memory formats is the peer
             xt = torch.from_numpy(x)
+            xcl = xt.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 tf = tnet(xt[:1])
                 tdiff = max(float(np.abs(a[:1] - b.numpy()).max()) for a, b in zip(ours, tf))
-                r_t = rate(lambda: tnet(xt), batch, args.repeats)
-            line += f" | torch {torch.__version__} {r_t:6.1f} img/s ({r_bgad / r_t:4.2f}x, max|diff| {tdiff:.1e})"
+                r_nchw = rate(lambda: tnet(xt), batch, args.repeats)
+                tnet_cl = tnet.to(memory_format=torch.channels_last)
+                r_cl = rate(lambda: tnet_cl(xcl), batch, args.repeats)
+                tnet.to(memory_format=torch.contiguous_format)
+            r_t = max(r_nchw, r_cl)
+            line += (f" | torch {torch.__version__} {r_t:6.1f} img/s ({r_bgad / r_t:4.2f}x; NCHW {r_nchw:.1f}, "
+                     f"channels_last {r_cl:.1f}; max|diff| {tdiff:.1e})")
         else:
             line += " | torch not importable"
         print(line, flush=True)
