@@ -14,10 +14,14 @@ import Glibc
 /// - head: 1×1 to 1280 + ReLU6, global average pooling, fully connected 1280 → 1000.
 /// Every convolution pads with TensorFlow's 'SAME' rule (`SamePadding`).
 ///
-/// The forward pass stops after the deepest block a request needs (block 10 for
-/// strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
-/// Images of a batch run on up to `blasThreadCount` threads (each with single-threaded
-/// BLAS and its own reusable workspace); a single image uses multi-threaded BLAS.
+/// Each block runs in tiles of output rows: the expansion of the rows a tile needs (its
+/// depthwise halo included, rows shared with the next tile kept) is followed at once by
+/// the depthwise and projection convolutions, so the 6×-wide expanded map never leaves
+/// the cache. The forward pass stops after the deepest block a request needs (block 10
+/// for strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
+/// With `blasThreadCount` = T > 1 threads, a batch of at least T images runs one image per
+/// thread, and smaller batches run each image in T horizontal bands (one barrier per
+/// block); BLAS is single-threaded inside either way. Workspaces are kept and reused.
 /// An instance is immutable after loading and may be shared between threads.
 public final class EfficientNetLite0 {
     /// Memory layout of a preprocessed input batch.
