@@ -19,9 +19,9 @@ import Glibc
 /// the depthwise and projection convolutions, so the 6×-wide expanded map never leaves
 /// the cache. The forward pass stops after the deepest block a request needs (block 10
 /// for strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
-/// With `blasThreadCount` = T > 1 threads, a batch of at least T images runs one image per
-/// thread, and smaller batches run each image in T horizontal bands (one barrier per
-/// block); BLAS is single-threaded inside either way. Workspaces are kept and reused.
+/// With `blasThreadCount` = T > 1 threads, whole rounds of T images run one image per
+/// thread, and the remaining images run one at a time in T horizontal bands (one barrier
+/// per block); BLAS is single-threaded inside either way. Workspaces are kept and reused.
 /// An instance is immutable after loading and may be shared between threads.
 public final class EfficientNetLite0 {
     /// Memory layout of a preprocessed input batch.
@@ -348,17 +348,18 @@ public final class EfficientNetLite0 {
             releaseWorkspace(ws)
             return
         }
-        // Every worker calls single-threaded BLAS: either each worker runs whole images
-        // (batches), or the workers share one image in horizontal bands (a single image).
+        // Every worker calls single-threaded BLAS. Whole rounds of `threads` images run one
+        // image per worker; the remaining images run one at a time in horizontal bands.
         try EfficientNetLite0.batchLock.locked { () throws(BGADError) in
             let saved = blasThreadCount
             blasThreadCount = 1
             defer { blasThreadCount = saved }
-            if count >= threads {
+            let whole = count - count % threads
+            if whole > 0 {
                 runOnWorkers(threads) { worker in
                     let ws = self.acquireWorkspace(height: height, width: width)
                     var n = worker
-                    while n < count {
+                    while n < whole {
                         load(n, ws.input, ws)
                         self.forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify,
                                      emit: emit, logits: logits.map { $0 + n * EfficientNetLite0.classCount })
@@ -366,10 +367,11 @@ public final class EfficientNetLite0 {
                     }
                     self.releaseWorkspace(ws)
                 }
-            } else {
+            }
+            if whole < count {
                 let ws = acquireWorkspace(height: height, width: width, bands: threads)
                 let barrier = Barrier(threads)
-                for n in 0..<count {
+                for n in whole..<count {
                     load(n, ws.input, ws)
                     runOnWorkers(threads) { band in
                         self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
