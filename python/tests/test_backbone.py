@@ -410,3 +410,22 @@ def test_architecture_file_with_wrong_shape_is_rejected_natively(tmp_path, tenso
 def test_bad_input_raises_bgad_error(net, call, message):
     with pytest.raises(BGADError, match=message):
         call(net)
+
+
+def test_results_do_not_depend_on_the_thread_count(net):
+    """Bands of one image, one image per thread, and the remainder in bands all agree."""
+    rng = np.random.default_rng(11)
+    images = rng.integers(0, 256, (3, 71, 97), dtype=np.uint8)
+    saved = bgad.get_num_threads()
+    try:
+        bgad.set_num_threads(1)
+        ref = net.features(images, levels=(4, 8, 16, 32), size=(71, 97))
+        ref_logits = net.classify(images[:1], size=(71, 97))
+        for threads in (2, 3, 5):
+            bgad.set_num_threads(threads)
+            got = net.features(images, levels=(4, 8, 16, 32), size=(71, 97))
+            for r, g in zip(ref, got):
+                np.testing.assert_allclose(g, r, atol=2e-4)
+            np.testing.assert_allclose(net.classify(images[:1], size=(71, 97)), ref_logits, atol=2e-4)
+    finally:
+        bgad.set_num_threads(saved)
