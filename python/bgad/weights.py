@@ -27,7 +27,8 @@ projection ``(mid, cout)`` + bias; the head ``(320, 1280)`` + bias; the classifi
 
 The file is written atomically (temporary file + rename) into the cache directory
 ``$BGAD_CACHE_DIR`` (default ``~/.cache/bgad``) on first use, or by :func:`prepare`.
-Run ``python -m bgad.weights`` (or this file as a script) to prepare it explicitly.
+Call :func:`prepare` to do it explicitly; ``python python/bgad/weights.py [destination]``
+converts without loading the engine (the Swift tests use it).
 """
 
 from __future__ import annotations
@@ -457,7 +458,7 @@ def prepare(force: bool = False) -> Path:
     return path
 
 
-if __name__ == "__main__":  # python -m bgad.weights [destination]
+if __name__ == "__main__":  # python python/bgad/weights.py [destination]
     if len(sys.argv) > 1:
         print(convert(source_path(), sys.argv[1]))
     else:
