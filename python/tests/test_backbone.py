@@ -6,7 +6,6 @@ import hashlib
 import io
 import pickle
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
