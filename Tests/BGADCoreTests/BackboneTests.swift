@@ -261,7 +261,7 @@ final class BackboneTests: XCTestCase {
         func message(_ body: () throws(BGADError) -> Void) -> String {
             do { try body(); return "no error" } catch { return error.message }
         }
-        try out.withUnsafeMutableBufferPointer { o in
+        out.withUnsafeMutableBufferPointer { o in
             XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 1, height: 16, width: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("NaN"))
             XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 1, height: 16, width: 16, strides: [2], outputs: [o.baseAddress!]) }.contains("stride 2"))
             XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 0, height: 16, width: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("no images"))

@@ -41,6 +41,8 @@ def _choose_blas_kernels() -> None:
 _choose_blas_kernels()
 
 from ._native import BGADError, version as native_version  # noqa: E402
+from . import _blas  # noqa: F401  (before _native: selects OpenBLAS kernels, see _blas.py)
+from ._native import BGADError, version as native_version
 from . import metrics
 from . import flow
 from .flow import Flow, positional_encoding

@@ -102,13 +102,17 @@ def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
             ``F.interpolate(mode="nearest")`` rule ``src = floor(dst * in / out)``, for masks.
 
     Returns:
-        the resized image with the same dtype (uint8 or float32) and number of dimensions.
+        the resized image with the same number of dimensions: uint8 for uint8 input (and
+        for bool with ``"bilinear"``), bool for bool masks with ``"nearest"``, float32
+        otherwise.
     """
     if mode not in ("bilinear", "nearest"):
         raise BGADError(f"resize: mode must be 'bilinear' or 'nearest', got {mode!r}")
     arr = np.asarray(image)
     if arr.ndim not in (2, 3):
         raise BGADError(f"resize: expected an (H, W) or (H, W, C) image, got shape {arr.shape}")
+    if arr.dtype == np.bool_ and mode == "nearest":  # masks keep their dtype
+        return resize(arr.view(np.uint8), size, mode).astype(bool)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     dtype = np.uint8 if arr.dtype == np.uint8 else np.float32
@@ -239,10 +243,21 @@ class EfficientNetLite0:
 
     def __init__(self, weights: Optional[Union[str, os.PathLike]] = None):
         self._handle = None
-        path = Path(weights) if weights is not None else _weights.prepare()
         handle = ctypes.c_void_p()
-        check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+        if weights is not None:
+            path = Path(weights)
+            check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+        else:
+            path = _weights.prepare()
+            try:
+                check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+            except BGADError as exc:
+                if exc.status != 3:  # not a format error: nothing to repair
+                    raise
+                path = _weights.prepare(force=True)  # the cached file is corrupt: convert again
+                check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
         self._handle = handle
+        #: Path of the engine weight file in use.
         self.weights_path = path
 
     def __del__(self):

@@ -27,7 +27,8 @@ projection ``(mid, cout)`` + bias; the head ``(320, 1280)`` + bias; the classifi
 
 The file is written atomically (temporary file + rename) into the cache directory
 ``$BGAD_CACHE_DIR`` (default ``~/.cache/bgad``) on first use, or by :func:`prepare`.
-Run ``python -m bgad.weights`` (or this file as a script) to prepare it explicitly.
+Call :func:`prepare` to do it explicitly; ``python python/bgad/weights.py [destination]``
+converts without loading the engine (the Swift tests use it).
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ BLOCKS: Tuple[Tuple[int, int, int, int, int], ...] = (
     (5, 1, 6, 192, 192),
     (3, 1, 6, 192, 320),
 )
+#: Output channels of the stem convolution.
 STEM_CHANNELS = 32
+#: Channels of the 1x1 head convolution before the classifier.
 HEAD_CHANNELS = 1280
+#: ImageNet classes of the classifier.
 CLASSES = 1000
 
 
@@ -426,27 +430,35 @@ def weights_path() -> Path:
     return cache_dir() / CACHE_NAME
 
 
-def _valid(path: Path) -> bool:
+def _plausible(path: Path) -> bool:
+    """Cheap check of the header (magic, version, file size); the engine verifies the
+    checksum and the architecture when it loads the file."""
     try:
-        decode(path.read_bytes())
-        return True
-    except (BGADError, OSError, ValueError, struct.error):
+        with open(path, "rb") as f:
+            head = f.read(_HEADER.size)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
         return False
+    if len(head) != _HEADER.size:
+        return False
+    magic, version, _count, payload, _crc, _ = _HEADER.unpack(head)
+    return magic == MAGIC and version == FORMAT_VERSION and payload == size - _HEADER.size
 
 
 def prepare(force: bool = False) -> Path:
     """Makes sure the engine weight file exists in the cache and returns its path.
 
-    Converts the installed PyTorch weights when the file is missing, corrupt, or when
-    ``force`` is true. Safe to call concurrently (the file is replaced atomically).
+    Converts the installed PyTorch weights when the file is missing, has a foreign or
+    truncated header, or when ``force`` is true. Safe to call concurrently (the file is
+    replaced atomically).
     """
     path = weights_path()
-    if force or not path.is_file() or not _valid(path):
+    if force or not _plausible(path):
         convert(source_path(), path)
     return path
 
 
-if __name__ == "__main__":  # python -m bgad.weights [destination]
+if __name__ == "__main__":  # python python/bgad/weights.py [destination]
     if len(sys.argv) > 1:
         print(convert(source_path(), sys.argv[1]))
     else:

@@ -26,8 +26,28 @@ public func depthwiseConvolutionReLU6(
     for oy in rowRange {
         let iy0 = oy * s - padY.before
         let ky0 = max(0, -iy0), ky1 = min(k, height - iy0)
-        for ox in 0..<outW {
+        // Interior pairs of output pixels (the whole kernel row inside the input for both)
+        // share each weight load; the rest (borders, odd channel counts) takes the general path.
+        var interiorStart = 0
+        while interiorStart * s - padX.before < 0 { interiorStart += 1 }
+        var ox = 0
+        while ox < outW {
             let ix0 = ox * s - padX.before
+            if c % 8 == 0, ox >= interiorStart, ix0 + s + k <= width, ox + 1 < outW {
+                let rowIn = input + ((iy0 + ky0) * width + ix0) * c
+                let rowW = weights + ky0 * k * c
+                let out0 = output + (oy * outW + ox) * c
+                let n = ky1 - ky0, rowStride = width * c
+                if k == 3 {
+                    depthwisePair3(s, rowIn, n, rowStride, c, rowW, bias, out0)
+                } else if k == 5 {
+                    depthwisePair5(s, rowIn, n, rowStride, c, rowW, bias, out0)
+                } else {
+                    depthwisePair(k, s, rowIn, n, rowStride, c, rowW, bias, out0)
+                }
+                ox += 2
+                continue
+            }
             let kx0 = max(0, -ix0), kx1 = min(k, width - ix0)
             let out = output + (oy * outW + ox) * c
             var ch = 0
@@ -73,6 +93,103 @@ public func depthwiseConvolutionReLU6(
                 out[ch] = min(max(acc, 0), 6)
                 ch += 1
             }
+            ox += 1
         }
+    }
+}
+
+/// Two horizontally adjacent output pixels of a depthwise convolution whose kernel rows
+/// lie inside the input: `rows` kernel rows starting at `input` (pixel 0's first tap),
+/// 8 channels at a time; pixel 1's taps start `s` columns later, so each weight vector
+/// is loaded once for both (and at stride 1 the overlapping input loads are shared).
+@inline(__always)
+private func depthwisePair(
+    _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+    _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+) {
+    let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
+    var ch = 0
+    while ch < c {
+        var a0 = UnsafeRawPointer(bias + ch).loadUnaligned(as: SIMD8<Float>.self)
+        var a1 = a0
+        var pin = input + ch, pw = weights + ch
+        for _ in 0..<rows {
+            for kx in 0..<k {
+                let w = UnsafeRawPointer(pw + kx * c).loadUnaligned(as: SIMD8<Float>.self)
+                a0 += UnsafeRawPointer(pin + kx * c).loadUnaligned(as: SIMD8<Float>.self) * w
+                a1 += UnsafeRawPointer(pin + (kx + s) * c).loadUnaligned(as: SIMD8<Float>.self) * w
+            }
+            pin += rowStride
+            pw += k * c
+        }
+        a0 = a0.replacing(with: zero, where: a0 .< zero).replacing(with: six, where: a0 .> six)
+        a1 = a1.replacing(with: zero, where: a1 .< zero).replacing(with: six, where: a1 .> six)
+        UnsafeMutableRawPointer(out + ch).storeBytes(of: a0, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(out + c + ch).storeBytes(of: a1, as: SIMD8<Float>.self)
+        ch += 8
+    }
+}
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func storeReLU6(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
+    let r = v.replacing(with: zero, where: v .< zero).replacing(with: six, where: v .> six)
+    UnsafeMutableRawPointer(p).storeBytes(of: r, as: SIMD8<Float>.self)
+}
+
+/// `depthwisePair` for k = 3 with the taps of a kernel row written out.
+private func depthwisePair3(
+    _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+    _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+) {
+    let sc = s * c
+    var ch = 0
+    while ch < c {
+        var a0 = load8(bias + ch)
+        var a1 = a0
+        var pin = input + ch, pw = weights + ch
+        for _ in 0..<rows {
+            let w0 = load8(pw), w1 = load8(pw + c), w2 = load8(pw + 2 * c)
+            a0 += load8(pin) * w0 + load8(pin + c) * w1 + load8(pin + 2 * c) * w2
+            let q = pin + sc
+            a1 += load8(q) * w0 + load8(q + c) * w1 + load8(q + 2 * c) * w2
+            pin += rowStride
+            pw += 3 * c
+        }
+        storeReLU6(a0, out + ch)
+        storeReLU6(a1, out + c + ch)
+        ch += 8
+    }
+}
+
+/// `depthwisePair` for k = 5 with the taps of a kernel row written out.
+private func depthwisePair5(
+    _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+    _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+) {
+    let sc = s * c
+    var ch = 0
+    while ch < c {
+        var a0 = load8(bias + ch)
+        var a1 = a0
+        var pin = input + ch, pw = weights + ch
+        for _ in 0..<rows {
+            let w0 = load8(pw), w1 = load8(pw + c), w2 = load8(pw + 2 * c), w3 = load8(pw + 3 * c), w4 = load8(pw + 4 * c)
+            a0 += load8(pin) * w0 + load8(pin + c) * w1 + load8(pin + 2 * c) * w2
+                + load8(pin + 3 * c) * w3 + load8(pin + 4 * c) * w4
+            let q = pin + sc
+            a1 += load8(q) * w0 + load8(q + c) * w1 + load8(q + 2 * c) * w2
+                + load8(q + 3 * c) * w3 + load8(q + 4 * c) * w4
+            pin += rowStride
+            pw += 5 * c
+        }
+        storeReLU6(a0, out + ch)
+        storeReLU6(a1, out + c + ch)
+        ch += 8
     }
 }

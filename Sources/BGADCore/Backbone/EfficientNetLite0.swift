@@ -14,10 +14,14 @@ import Glibc
 /// - head: 1×1 to 1280 + ReLU6, global average pooling, fully connected 1280 → 1000.
 /// Every convolution pads with TensorFlow's 'SAME' rule (`SamePadding`).
 ///
-/// The forward pass stops after the deepest block a request needs (block 10 for
-/// strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
-/// Images of a batch run on up to `blasThreadCount` threads (each with single-threaded
-/// BLAS and its own reusable workspace); a single image uses multi-threaded BLAS.
+/// Each block runs in tiles of output rows: the expansion of the rows a tile needs (its
+/// depthwise halo included, rows shared with the next tile kept) is followed at once by
+/// the depthwise and projection convolutions, so the 6×-wide expanded map never leaves
+/// the cache. The forward pass stops after the deepest block a request needs (block 10
+/// for strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
+/// With `blasThreadCount` = T > 1 threads, whole rounds of T images run one image per
+/// thread, and the remaining images run one at a time in T horizontal bands (one barrier
+/// per block); BLAS is single-threaded inside either way. Workspaces are kept and reused.
 /// An instance is immutable after loading and may be shared between threads.
 public final class EfficientNetLite0 {
     /// Memory layout of a preprocessed input batch.
@@ -151,7 +155,7 @@ public final class EfficientNetLite0 {
     // MARK: - Validation and plumbing
 
     /// Largest accepted side of the network input.
-    public static let maximumInputSide = 4096
+    public static let maximumInputSide = 2048
 
     private func validateBatch(count: Int, height: Int, width: Int) throws(BGADError) {
         guard count >= 1 else { throw .invalid("backbone: no images given (count \(count))") }
@@ -257,56 +261,67 @@ public final class EfficientNetLite0 {
 
     /// Reusable buffers for one image of one input size.
     final class Workspace {
-        let height: Int, width: Int
+        let height: Int, width: Int, bands: Int
         let input: UnsafeMutablePointer<Float>    // H × W × 3
         let resized: UnsafeMutablePointer<UInt8>  // H × W × 3
         let columns: UnsafeMutablePointer<Float>  // stem im2col
         let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>  // block in/out
-        func expanded(_ block: Int) -> UnsafeMutablePointer<Float> { block % 2 == 0 ? expandedPair.0 : expandedPair.1 }
-        /// Two expansion buffers used alternately by consecutive blocks, so that a band may
-        /// expand block i + 1 while another band still reads block i's expansion.
-        let expandedPair: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
-        let depthwise: UnsafeMutablePointer<Float>
-        let pooled: UnsafeMutablePointer<Float>
+        let head: UnsafeMutablePointer<Float>     // head activations (classification)
+        let pooled: UnsafeMutablePointer<Float>   // one row of 1280 per band
+        /// Per band: expanded rows of the current tile (with the depthwise halo) and the
+        /// depthwise output of the tile; both stay in cache.
+        let tileExpanded: [UnsafeMutablePointer<Float>], tileDepthwise: [UnsafeMutablePointer<Float>]
+        /// Output rows per tile, per block.
+        let tileRows: [Int]
 
-        init(height: Int, width: Int) {
+        /// Floats of expanded activations a tile aims to keep (≈ 1 MB, within L2).
+        static let tileBudget = 1 << 18
+
+        init(height: Int, width: Int, bands: Int) {
             self.height = height
             self.width = width
+            self.bands = bands
             let stemY = SamePadding(size: height, kernel: 3, stride: 2), stemX = SamePadding(size: width, kernel: 3, stride: 2)
             var h = stemY.output, w = stemX.output
             var maxXY = h * w * EfficientNetLite0.stemChannels, maxE = 1, maxD = 1
+            var rows: [Int] = []
             for b in EfficientNetLite0.blocks {
-                maxE = max(maxE, h * w * b.middleChannels)
-                h = (h + b.stride - 1) / b.stride
-                w = (w + b.stride - 1) / b.stride
-                maxD = max(maxD, h * w * b.middleChannels)
+                let mid = b.middleChannels
+                let oh = (h + b.stride - 1) / b.stride, ow = (w + b.stride - 1) / b.stride
+                let t = max(1, min(oh, (Workspace.tileBudget / (w * mid) - b.kernel) / b.stride))
+                rows.append(t)
+                maxE = max(maxE, min(h, t * b.stride + b.kernel) * w * mid)
+                maxD = max(maxD, t * ow * mid)
+                h = oh
+                w = ow
                 maxXY = max(maxXY, h * w * b.outputChannels)
             }
-            maxE = max(maxE, h * w * EfficientNetLite0.headChannels)
+            tileRows = rows
             input = .allocate(capacity: height * width * 3)
             resized = .allocate(capacity: height * width * 3)
             columns = .allocate(capacity: stemY.output * stemX.output * 27)
             x = .allocate(capacity: maxXY)
             y = .allocate(capacity: maxXY)
-            expandedPair = (.allocate(capacity: maxE), .allocate(capacity: maxE))
-            depthwise = .allocate(capacity: maxD)
-            pooled = .allocate(capacity: EfficientNetLite0.headChannels * 64)  // one row per band
+            head = .allocate(capacity: h * w * EfficientNetLite0.headChannels)
+            pooled = .allocate(capacity: EfficientNetLite0.headChannels * bands)
+            tileExpanded = (0..<bands).map { _ in .allocate(capacity: maxE) }
+            tileDepthwise = (0..<bands).map { _ in .allocate(capacity: maxD) }
         }
 
         deinit {
-            for p in [input, columns, x, y, expandedPair.0, expandedPair.1, depthwise, pooled] { p.deallocate() }
+            for p in [input, columns, x, y, head, pooled] + tileExpanded + tileDepthwise { p.deallocate() }
             resized.deallocate()
         }
     }
 
-    private func acquireWorkspace(height: Int, width: Int) -> Workspace {
+    private func acquireWorkspace(height: Int, width: Int, bands: Int = 1) -> Workspace {
         let found: Workspace? = try! workspaceLock.locked { () throws(BGADError) -> Workspace? in
-            if let i = workspaces.firstIndex(where: { $0.height == height && $0.width == width }) {
+            if let i = workspaces.firstIndex(where: { $0.height == height && $0.width == width && $0.bands == bands }) {
                 return workspaces.remove(at: i)
             }
             return nil
         }
-        return found ?? Workspace(height: height, width: width)
+        return found ?? Workspace(height: height, width: width, bands: bands)
     }
 
     private func releaseWorkspace(_ ws: Workspace) {
@@ -333,17 +348,18 @@ public final class EfficientNetLite0 {
             releaseWorkspace(ws)
             return
         }
-        // Every worker calls single-threaded BLAS: either each worker runs whole images
-        // (batches), or the workers share one image in horizontal bands (a single image).
+        // Every worker calls single-threaded BLAS. Whole rounds of `threads` images run one
+        // image per worker; the remaining images run one at a time in horizontal bands.
         try EfficientNetLite0.batchLock.locked { () throws(BGADError) in
             let saved = blasThreadCount
             blasThreadCount = 1
             defer { blasThreadCount = saved }
-            if count >= threads {
+            let whole = count - count % threads
+            if whole > 0 {
                 runOnWorkers(threads) { worker in
                     let ws = self.acquireWorkspace(height: height, width: width)
                     var n = worker
-                    while n < count {
+                    while n < whole {
                         load(n, ws.input, ws)
                         self.forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify,
                                      emit: emit, logits: logits.map { $0 + n * EfficientNetLite0.classCount })
@@ -351,10 +367,11 @@ public final class EfficientNetLite0 {
                     }
                     self.releaseWorkspace(ws)
                 }
-            } else {
-                let ws = acquireWorkspace(height: height, width: width)
+            }
+            if whole < count {
+                let ws = acquireWorkspace(height: height, width: width, bands: threads)
                 let barrier = Barrier(threads)
-                for n in 0..<count {
+                for n in whole..<count {
                     load(n, ws.input, ws)
                     runOnWorkers(threads) { band in
                         self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
@@ -367,25 +384,29 @@ public final class EfficientNetLite0 {
         }
     }
 
-    /// Bias (+ optional skip) (+ optional ReLU6) over an `rows × c` matrix, in place.
+    /// `out = ReLU6?(bias + skip? + A · W)` for `rows` pixels: `out` is first filled with
+    /// the bias (plus the skip), then one `sgemm` accumulates into it (β = 1), so no pass
+    /// is spent zeroing the output or adding the bias afterwards.
     @inline(__always)
-    private func addBias(_ m: UnsafeMutablePointer<Float>, rows: Int, channels c: Int, bias: UnsafePointer<Float>,
-                         skip: UnsafePointer<Float>? = nil, relu6: Bool) {
+    private func conv1x1(_ a: UnsafePointer<Float>, rows: Int, inputs k: Int, _ w: UnsafePointer<Float>, outputs c: Int,
+                         bias: UnsafePointer<Float>, skip: UnsafePointer<Float>? = nil, relu6: Bool,
+                         into out: UnsafeMutablePointer<Float>) {
+        if rows == 0 { return }
         if let skip {
             for r in 0..<rows {
-                let row = m + r * c, s = skip + r * c
-                for ch in 0..<c { row[ch] += bias[ch] + s[ch] }
-            }
-        } else if relu6 {
-            for r in 0..<rows {
-                let row = m + r * c
-                for ch in 0..<c { row[ch] = min(max(row[ch] + bias[ch], 0), 6) }
+                let row = out + r * c, s = skip + r * c
+                for ch in 0..<c { row[ch] = bias[ch] + s[ch] }
             }
         } else {
             for r in 0..<rows {
-                let row = m + r * c
-                for ch in 0..<c { row[ch] += bias[ch] }
+                let row = out + r * c
+                for ch in 0..<c { row[ch] = bias[ch] }
             }
+        }
+        sgemm(m: rows, n: c, k: k, a, lda: k, w, ldb: c, beta: 1, out, ldc: c)
+        if relu6 {
+            let n = rows * c
+            for i in 0..<n { out[i] = min(max(out[i], 0), 6) }
         }
     }
 
@@ -397,9 +418,9 @@ public final class EfficientNetLite0 {
 
     /// The forward pass of one image, or of band `b` of `bands` horizontal bands of it.
     ///
-    /// Every 1×1 convolution, bias and skip is per pixel, so a band computes its own rows
-    /// of every map; only a depthwise convolution (and the stem) reads neighbouring rows,
-    /// so the bands meet at `barrier` once per block, after the expansion.
+    /// A band computes its own output rows of every block; the depthwise convolution needs
+    /// a few rows of the block input beyond the band (the halo), which the band expands
+    /// itself, so the bands meet at `barrier` once per block, before it starts.
     private func forward(
         _ ws: Workspace, image: Int, band b: Int, of bands: Int, barrier: Barrier?, deepest: Int, classify: Bool,
         emit: Emitter?, logits: UnsafeMutablePointer<Float>?
@@ -432,35 +453,57 @@ public final class EfficientNetLite0 {
         let stemC = EfficientNetLite0.stemChannels
         var p0 = rows.lowerBound * w, np = rows.count * w
         if np > 0 {
-            sgemm(m: np, n: stemC, k: 27, col + p0 * 27, lda: 27, stem.w, ldb: stemC, x + p0 * stemC, ldc: stemC)
-            addBias(x + p0 * stemC, rows: np, channels: stemC, bias: stem.b, relu6: true)
+            conv1x1(col + p0 * 27, rows: np, inputs: 27, stem.w, outputs: stemC, bias: stem.b, relu6: true, into: x + p0 * stemC)
         }
 
+        let tileE = ws.tileExpanded[b], tileD = ws.tileDepthwise[b]
         for (i, blk) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
+            // The previous block's output must be complete: the halo rows come from the
+            // neighbouring bands.
+            barrier?.wait()
             let bw = blockWeights[i]
             let mid = blk.middleChannels, cin = blk.inputChannels, cout = blk.outputChannels
-            var src = UnsafePointer(x)
-            if let e = bw.expand, let eb = bw.expandBias {
-                let expanded = ws.expanded(i)
-                if np > 0 {
-                    sgemm(m: np, n: mid, k: cin, x + p0 * cin, lda: cin, e, ldb: mid, expanded + p0 * mid, ldc: mid)
-                    addBias(expanded + p0 * mid, rows: np, channels: mid, bias: eb, relu6: true)
-                }
-                src = UnsafePointer(expanded)
-            }
-            barrier?.wait()
-            let oh = (h + blk.stride - 1) / blk.stride, ow = (w + blk.stride - 1) / blk.stride
+            let k = blk.kernel, s = blk.stride
+            let pad = SamePadding(size: h, kernel: k, stride: s)
+            let oh = pad.output, ow = (w + s - 1) / s
             rows = band(oh, b, bands)
+            // Tiles of output rows: expand only the input rows a tile needs (keeping the
+            // rows shared with the next tile), depthwise, project; the expanded map never
+            // leaves the cache.
+            var have = 0..<0  // input rows held in tileE, from its start
+            var r0 = rows.lowerBound
+            while r0 < rows.upperBound {
+                let r1 = min(rows.upperBound, r0 + ws.tileRows[i])
+                let lo = max(0, r0 * s - pad.before), hi = min(h, (r1 - 1) * s - pad.before + k)
+                let dwInput: UnsafePointer<Float>  // virtual origin: row 0 of the expanded map
+                if let e = bw.expand, let eb = bw.expandBias {
+                    if have.contains(lo) && hi >= have.upperBound {
+                        let keep = have.upperBound - lo
+                        if lo > have.lowerBound && keep > 0 {
+                            memmove(tileE, tileE + (lo - have.lowerBound) * w * mid, keep * w * mid * MemoryLayout<Float>.stride)
+                        }
+                        have = lo..<have.upperBound
+                    } else {
+                        have = lo..<lo
+                    }
+                    let fresh = have.upperBound..<hi
+                    conv1x1(x + fresh.lowerBound * w * cin, rows: fresh.count * w, inputs: cin, e, outputs: mid,
+                            bias: eb, relu6: true, into: tileE + (fresh.lowerBound - lo) * w * mid)
+                    have = lo..<hi
+                    dwInput = UnsafePointer(tileE - lo * w * mid)
+                } else {
+                    dwInput = UnsafePointer(x)
+                }
+                depthwiseConvolutionReLU6(input: dwInput, height: h, width: w, channels: mid, kernel: k, stride: s,
+                                          weights: bw.depthwise, bias: bw.depthwiseBias,
+                                          output: tileD - r0 * ow * mid, rows: r0..<r1)
+                let q0 = r0 * ow
+                conv1x1(tileD, rows: (r1 - r0) * ow, inputs: mid, bw.project, outputs: cout, bias: bw.projectBias,
+                        skip: blk.hasSkip ? UnsafePointer(x + q0 * cout) : nil, relu6: false, into: y + q0 * cout)
+                r0 = r1
+            }
             p0 = rows.lowerBound * ow
             np = rows.count * ow
-            if np > 0 {
-                depthwiseConvolutionReLU6(input: src, height: h, width: w, channels: mid, kernel: blk.kernel, stride: blk.stride,
-                                          weights: bw.depthwise, bias: bw.depthwiseBias, output: ws.depthwise, rows: rows)
-                sgemm(m: np, n: cout, k: mid, ws.depthwise + p0 * mid, lda: mid, bw.project, ldb: cout,
-                      y + p0 * cout, ldc: cout)
-                addBias(y + p0 * cout, rows: np, channels: cout, bias: bw.projectBias,
-                        skip: blk.hasSkip ? UnsafePointer(x + p0 * cout) : nil, relu6: false)
-            }
             h = oh
             w = ow
             swap(&x, &y)
@@ -471,10 +514,9 @@ public final class EfficientNetLite0 {
         let hc = EfficientNetLite0.headChannels
         let pooled = ws.pooled + b * hc
         pooled.update(repeating: 0, count: hc)
-        let headOut = ws.expanded(EfficientNetLite0.blocks.count)
+        let headOut = ws.head
         if np > 0 {
-            sgemm(m: np, n: hc, k: last, x + p0 * last, lda: last, head.w, ldb: hc, headOut + p0 * hc, ldc: hc)
-            addBias(headOut + p0 * hc, rows: np, channels: hc, bias: head.b, relu6: true)
+            conv1x1(x + p0 * last, rows: np, inputs: last, head.w, outputs: hc, bias: head.b, relu6: true, into: headOut + p0 * hc)
             for p in p0..<(p0 + np) {
                 let row = headOut + p * hc
                 for ch in 0..<hc { pooled[ch] += row[ch] }
