@@ -181,7 +181,10 @@ public final class BoundaryGuidedTrainer {
         let order = UnsafeMutableBufferPointer<Int32>.allocate(capacity: cfg.batchSize * (levels.map { $0.positions }.max() ?? 1))
         defer { order.deallocate() }
 
+        // One stream for the image order, one per level for its vector order: a level's
+        // training does not depend on how many other levels there are.
         var rng = SeededGenerator(seed: cfg.seed ^ 0x5851_F42D_4C95_7F2D)
+        var levelRng = (0..<levels.count).map { SeededGenerator(seed: (cfg.seed &+ UInt64($0) &* 0x2545_F491_4F6C_DD1D) ^ 0x1405_7B7E_F767_814F) }
         let schedule = cfg.schedule
         var done = 0
         for epoch in 0..<cfg.metaEpochs {
@@ -200,7 +203,7 @@ public final class BoundaryGuidedTrainer {
                         let total = batch.count * p
                         var k = 0
                         for img in batch { for q in 0..<p { order[k] = Int32(img * p + q); k += 1 } }
-                        rng.shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
+                        levelRng[l].shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
                         for range in chunkBounds(total: total, chunk: cfg.chunkSize) {
                             let n = range.count
                             // Gather the chunk's rows, condition indices and labels.
