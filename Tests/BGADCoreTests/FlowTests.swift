@@ -119,6 +119,26 @@ final class FlowTests: XCTestCase {
         }
     }
 
+    func testVectorExpAndTanhAreAccurate() {
+        var worstExp = 0.0, worstTanh = 0.0
+        var x = -87.0
+        while x < 88 {
+            let v = SIMD8<Float>((0..<8).map { Float(x + Double($0) * 0.0137) })
+            let e = expVector(v), t = tanhVector(v * 0.05)
+            for i in 0..<8 {
+                let xi = Double(v[i])
+                worstExp = max(worstExp, abs(Double(e[i]) / exp(xi) - 1))
+                worstTanh = max(worstTanh, abs(Double(t[i]) - tanh(xi * Double(Float(0.05)))))
+            }
+            x += 0.1
+        }
+        XCTAssertLessThan(worstExp, 3e-7)
+        XCTAssertLessThan(worstTanh, 3e-7)
+        XCTAssertEqual(expVector(SIMD8<Float>(repeating: 0))[0], 1)
+        XCTAssertEqual(tanhVector(SIMD8<Float>(repeating: 30))[3], 1)
+        XCTAssertEqual(tanhVector(SIMD8<Float>(repeating: -30))[3], -1)
+    }
+
     func testRotationsAreSpecialOrthogonalAndSeeded() throws {
         for dim in [2, 5, 8, 24] {
             var rng = FlowRandom(seed: UInt64(dim))

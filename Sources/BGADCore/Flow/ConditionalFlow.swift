@@ -53,6 +53,7 @@ public final class ConditionalFlow {
     let tape = FloatBuffer()
     let tapeTable = FloatBuffer()
     var tapeIndex: [Int32] = []
+    var rowMap: [Int32] = []
     var tapeCount = 0, tapeRows = 0, tapeVersion = -1
     let trainShare = FloatBuffer()
     let bwY = FloatBuffer(), bwX = FloatBuffer(), bwQ = FloatBuffer(), bwR = FloatBuffer(), bwRow = FloatBuffer()
@@ -295,11 +296,29 @@ public final class ConditionalFlow {
         let hidden = b0.hidden, len2 = b0.len2
         let step = tapeStride(n)
         let t = tape.reserve(blockCount * step + n * dim)
-        let table = tapeTable.reserve(condRows * condDim)
-        table.update(from: condTable, count: condRows * condDim)
+        // Keep only the condition rows this batch uses (renumbered in order of first use):
+        // the condition's first-layer work and its weight gradient scale with their number.
         if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n) }
-        tapeIndex.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: condIndex, count: n) }
-        let share = trainShare.reserve(condRows * hidden)
+        if rowMap.count < condRows { rowMap = [Int32](repeating: -1, count: condRows) }
+        var used = 0
+        let table = tapeTable.reserve(min(condRows, n) * condDim)
+        rowMap.withUnsafeMutableBufferPointer { map in
+            tapeIndex.withUnsafeMutableBufferPointer { idx in
+                for i in 0..<n {
+                    let r = Int(condIndex[i])
+                    if map[r] < 0 {
+                        map[r] = Int32(used)
+                        (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
+                        used += 1
+                    }
+                    idx[i] = map[r]
+                }
+                for i in 0..<n { map[Int(condIndex[i])] = -1 }
+            }
+        }
+        let rows = used
+        let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
+        let share = trainShare.reserve(rows * hidden)
         let q = wsQ.reserve(n * max(b0.outDim, 1)), ld = wsLogdet.reserve(n)
         ld.update(repeating: 0, count: n)
         t.update(from: x, count: n * dim)
@@ -307,8 +326,8 @@ public final class ConditionalFlow {
             let xb = t + k * step
             let r = xb + n * dim, th = r + n * hidden, ex = th + n * len2, u = ex + n * len2
             let next = t + (k + 1) * step   // the next block's x (or z after the last block)
-            b.conditionShare(params: params.pointer, condTable: table, rows: condRows, share: share)
-            b.subnet(params: params.pointer, x: xb, count: n, share: share, index: condIndex, r: r, q: q)
+            b.conditionShare(params: params.pointer, condTable: table, rows: rows, share: share)
+            b.subnet(params: params.pointer, x: xb, count: n, share: share, index: index, r: r, q: q)
             u.update(from: xb, count: n * dim)
             b.couple(x: u, q: q, count: n, logdet: ld, tanhOut: th, expOut: ex)
             applyAffine(block: k, u: u, count: n, y: next)
@@ -317,7 +336,7 @@ public final class ConditionalFlow {
         }
         writeEll(z: t + blockCount * step, logdet: ld, count: n, ell: ell)
         tapeCount = n
-        tapeRows = condRows
+        tapeRows = rows
         tapeVersion = version
     }
 

@@ -117,10 +117,9 @@ public struct CouplingBlock {
         share: UnsafePointer<Float>, index: UnsafePointer<Int32>,
         r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>
     ) {
-        gatherRows(share, tableStride: hidden, index: index, rows: n, cols: hidden, r, dstStride: hidden)
         sgemm(transB: true, m: n, n: hidden, k: len1, x, lda: dim, params + w1, ldb: inDim,
-              beta: 1, r, ldc: hidden)
-        reluInPlace(r, count: n * hidden)
+              beta: 0, r, ldc: hidden)
+        addRowsRelu(r, table: share, index: index, rows: n, cols: hidden)
         for i in 0..<n { (q + i * outDim).update(from: params + b2, count: outDim) }
         sgemm(transB: true, m: n, n: outDim, k: hidden, r, lda: hidden, params + w2, ldb: hidden,
               beta: 1, q, ldc: outDim)
@@ -133,19 +132,34 @@ public struct CouplingBlock {
         logdet: UnsafeMutablePointer<Float>,
         tanhOut: UnsafeMutablePointer<Float>? = nil, expOut: UnsafeMutablePointer<Float>? = nil
     ) {
+        let alpha = SIMD8<Float>(repeating: clamp)
         for i in 0..<n {
             let qi = q + i * outDim, xi = x + i * dim + len1
-            var sum: Float = 0
-            for j in 0..<len2 {
-                let th = tanhf(0.1 * qi[j])
-                let s = clamp * th
-                let e = expf(s)
-                xi[j] = xi[j] * e + 0.1 * qi[len2 + j]
+            var sum = SIMD8<Float>(repeating: 0)
+            var j = 0
+            while j < len2 {
+                let w = min(8, len2 - j)
+                let full = w == 8
+                let a = (full ? load8(qi + j) : loadPartial(qi + j, w)) * 0.1
+                let t = (full ? load8(qi + len2 + j) : loadPartial(qi + len2 + j, w)) * 0.1
+                let x2 = full ? load8(xi + j) : loadPartial(xi + j, w)
+                let th = tanhVector(a)
+                let s = alpha * th     // zero in unused lanes (a = 0 there)
+                let e = expVector(s)
+                let y = x2 * e + t
+                if full {
+                    store8(y, xi + j)
+                    if let o = tanhOut { store8(th, o + i * len2 + j) }
+                    if let o = expOut { store8(e, o + i * len2 + j) }
+                } else {
+                    storePartial(y, xi + j, w)
+                    if let o = tanhOut { storePartial(th, o + i * len2 + j, w) }
+                    if let o = expOut { storePartial(e, o + i * len2 + j, w) }
+                }
                 sum += s
-                if let t = tanhOut { t[i * len2 + j] = th }
-                if let ex = expOut { ex[i * len2 + j] = e }
+                j += 8
             }
-            logdet[i] += sum
+            logdet[i] += sum.sum()
         }
     }
 
@@ -154,15 +168,21 @@ public struct CouplingBlock {
         v: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, count n: Int,
         logdet: UnsafeMutablePointer<Float>
     ) {
+        let alpha = SIMD8<Float>(repeating: clamp)
         for i in 0..<n {
             let qi = q + i * outDim, vi = v + i * dim + len1
-            var sum: Float = 0
-            for j in 0..<len2 {
-                let s = clamp * tanhf(0.1 * qi[j])
-                vi[j] = (vi[j] - 0.1 * qi[len2 + j]) * expf(-s)
+            var sum = SIMD8<Float>(repeating: 0)
+            var j = 0
+            while j < len2 {
+                let w = min(8, len2 - j)
+                let s = alpha * tanhVector(loadPartial(qi + j, w) * 0.1)
+                let t = loadPartial(qi + len2 + j, w) * 0.1
+                let y = (loadPartial(vi + j, w) - t) * expVector(-s)
+                storePartial(y, vi + j, w)
                 sum += s
+                j += 8
             }
-            logdet[i] -= sum
+            logdet[i] -= sum.sum()
         }
     }
 
@@ -222,14 +242,14 @@ public struct CouplingBlock {
               beta: 0, grads + w2, ldc: hidden)
         columnSums(dq, stride: outDim, rows: n, cols: outDim, into: grads + b2)
         sgemm(m: n, n: hidden, k: outDim, dq, lda: outDim, params + w2, ldb: hidden, beta: 0, dr, ldc: hidden)
-        for i in 0..<(n * hidden) where r[i] <= 0 { dr[i] = 0 }
+        // ReLU mask, fused with the per-condition-row accumulation of the first layer's gradient.
+        perRow.update(repeating: 0, count: condRows * hidden)
+        reluMaskScatter(dr, r: r, index: index, rows: n, cols: hidden, perRow)
         // First layer, x1 part: dW1x = drᵀ·x1; dx1 += dr·W1x.
         sgemm(transA: true, m: hidden, n: len1, k: n, dr, lda: hidden, x, ldb: dim,
               beta: 0, grads + w1, ldc: inDim)
         sgemm(m: n, n: len1, k: hidden, dr, lda: hidden, params + w1, ldb: inDim, beta: 1, dx, ldc: dim)
         // Condition part: accumulate dr per condition row, then dW1c = perRowᵀ·condTable, db1 = Σ perRow.
-        perRow.update(repeating: 0, count: condRows * hidden)
-        scatterAddRows(dr, srcStride: hidden, index: index, rows: n, cols: hidden, perRow, tableStride: hidden)
         sgemm(transA: true, m: hidden, n: condDim, k: condRows, perRow, lda: hidden, condTable, ldb: condDim,
               beta: 0, grads + w1 + len1, ldc: inDim)
         columnSums(perRow, stride: hidden, rows: condRows, cols: hidden, into: grads + b1)

@@ -21,9 +21,7 @@ public func scatterAddRows(
     rows: Int, cols: Int, _ table: UnsafeMutablePointer<Float>, tableStride: Int
 ) {
     for i in 0..<rows {
-        let s = src + i * srcStride
-        let d = table + Int(index[i]) * tableStride
-        for j in 0..<cols { d[j] += s[j] }
+        addInPlace(table + Int(index[i]) * tableStride, src + i * srcStride, count: cols)
     }
 }
 
@@ -34,16 +32,102 @@ public func columnSums(
     into out: UnsafeMutablePointer<Float>, accumulate: Bool = false
 ) {
     if !accumulate { out.update(repeating: 0, count: cols) }
-    for i in 0..<rows {
-        let r = a + i * stride
-        for j in 0..<cols { out[j] += r[j] }
-    }
+    for i in 0..<rows { addInPlace(out, a + i * stride, count: cols) }
+}
+
+/// Eight floats loaded from / stored to unaligned memory (SIMD code the compiler can keep
+/// in vector registers; plain loops over pointers that may alias stay scalar).
+@inline(__always)
+@usableFromInline
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+@usableFromInline
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// `x[i] = max(x[i], 0)` for `count` floats.
 @inlinable
 public func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { x[i] = max(x[i], 0) }
+    var i = 0
+    let zero = SIMD8<Float>(repeating: 0)
+    while i + 8 <= count {
+        let v = load8(x + i)
+        store8(v.replacing(with: zero, where: v .< zero), x + i)
+        i += 8
+    }
+    while i < count {
+        if x[i] < 0 { x[i] = 0 }
+        i += 1
+    }
+}
+
+/// `x[i, :] = max(x[i, :] + table[index[i], :], 0)` for `rows` rows of `cols` floats (stride `cols`):
+/// a gather-add fused with a ReLU.
+@inlinable
+public func addRowsRelu(
+    _ x: UnsafeMutablePointer<Float>, table: UnsafePointer<Float>, index: UnsafePointer<Int32>,
+    rows: Int, cols: Int
+) {
+    let zero = SIMD8<Float>(repeating: 0)
+    for i in 0..<rows {
+        let xi = x + i * cols, t = table + Int(index[i]) * cols
+        var j = 0
+        while j + 8 <= cols {
+            let v = load8(xi + j) + load8(t + j)
+            store8(v.replacing(with: zero, where: v .< zero), xi + j)
+            j += 8
+        }
+        while j < cols {
+            let v = xi[j] + t[j]
+            xi[j] = v < 0 ? 0 : v
+            j += 1
+        }
+    }
+}
+
+/// Backward of a ReLU fused with a scatter-add: for every row i,
+/// `g[i, :] = r[i, :] > 0 ? g[i, :] : 0`, then `table[index[i], :] += g[i, :]`.
+/// `g` and `r` are `rows × cols` (stride `cols`), `table` has stride `cols`.
+@inlinable
+public func reluMaskScatter(
+    _ g: UnsafeMutablePointer<Float>, r: UnsafePointer<Float>, index: UnsafePointer<Int32>,
+    rows: Int, cols: Int, _ table: UnsafeMutablePointer<Float>
+) {
+    let zero = SIMD8<Float>(repeating: 0)
+    for i in 0..<rows {
+        let gi = g + i * cols, ri = r + i * cols, t = table + Int(index[i]) * cols
+        var j = 0
+        while j + 8 <= cols {
+            let v = load8(gi + j).replacing(with: zero, where: load8(ri + j) .<= zero)
+            store8(v, gi + j)
+            store8(load8(t + j) + v, t + j)
+            j += 8
+        }
+        while j < cols {
+            let v = ri[j] > 0 ? gi[j] : 0
+            gi[j] = v
+            t[j] += v
+            j += 1
+        }
+    }
+}
+
+/// `dst[j] += src[j]` for `count` floats.
+@inlinable
+public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    var j = 0
+    while j + 8 <= count {
+        store8(load8(dst + j) + load8(src + j), dst + j)
+        j += 8
+    }
+    while j < count {
+        dst[j] += src[j]
+        j += 1
+    }
 }
 
 /// Index of the first non-finite value among `count` floats, or nil when all are finite.
