@@ -8,6 +8,8 @@ save/load, batching, corrupt files and bad input.
 """
 
 import ctypes
+import os
+import signal
 import struct
 import sys
 import types
@@ -360,7 +362,8 @@ def test_bad_input_raises_bgad_errors(small_data, trained):
         trained.score_maps([normal[0], bad])
 
 
-def test_interrupt_cancels_training_cleanly(monkeypatch, small_data):
+@pytest.mark.parametrize("how", ["exception", "signal"])
+def test_interrupt_cancels_training_cleanly(monkeypatch, small_data, how):
     normal, _, _ = small_data
 
     class FakeBar:
@@ -369,8 +372,10 @@ def test_interrupt_cancels_training_cleanly(monkeypatch, small_data):
 
         def update(self, k):
             self.n += k
-            if self.n >= 3:
-                raise KeyboardInterrupt
+            if self.n == 3:
+                if how == "exception":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C during training
 
         def set_postfix(self, **kw):
             pass
