@@ -186,6 +186,11 @@ def run_peer(sub_epochs):
     return {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
+def _set_threads(n):
+    global THREADS
+    THREADS = n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sub-epochs", type=int, default=1)
@@ -193,8 +198,7 @@ def main():
     ap.add_argument("--threads", type=int, default=THREADS, help="threads of each side (default 2)")
     ap.add_argument("--side", choices=["engine", "peer"], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global THREADS
-    THREADS = args.threads
+    _set_threads(args.threads)
     if args.side:
         fn = run_engine if args.side == "engine" else run_peer
         print(json.dumps(fn(args.sub_epochs)))
