@@ -10,7 +10,10 @@ C = 112 on 16×16 — and C = 200 on 16×16, with 8 blocks and the 128-d positio
   run, and the GEMM FLOPs the engine executes per training step as a fraction of it.
 
 When ``torch`` and ``FrEIA`` (0.2) are importable, the same figures are measured for
-FrEIA's ``AllInOneBlock`` × 8 in PyTorch and printed as ratios. Both sides use 2 threads.
+FrEIA's ``AllInOneBlock`` × 8 in PyTorch and printed as ratios. Both sides use 2 threads,
+run the same model (the FrEIA parameters are loaded into the engine; ``Δlog p`` is the
+largest difference of their log p), and are timed alternately; each figure is the best of
+the repeats (see ``interleaved``).
 
 Run:  PYTHONPATH=python python3 bench/flow.py  [--quick]
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
-import statistics
 import time
 
 import numpy as np
@@ -33,15 +35,9 @@ INFER = 32768
 THREADS = 2
 
 
-def median_time(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def best_time(fn, repeats, warmup=2):
+    """Best seconds of `fn` over `repeats` calls after `warmup` calls."""
+    return interleaved([fn], repeats, warmup)[0]
 
 
 def sgemm_gflops():
@@ -57,7 +53,7 @@ def sgemm_gflops():
                                                      ctypes.c_float, fp, ctypes.c_int]
     args = (101, 111, 111, n, n, n, 1.0, a.ctypes.data_as(fp), n, b.ctypes.data_as(fp), n, 0.0,
             c.ctypes.data_as(fp), n)
-    t = median_time(lambda: lib.cblas_sgemm(*args), repeats=7)
+    t = best_time(lambda: lib.cblas_sgemm(*args), repeats=7)
     return 2 * n ** 3 / t / 1e9
 
 
@@ -89,6 +85,23 @@ def freia_flow(dim):
     return coder
 
 
+def interleaved(fns, repeats, warmup=2):
+    """Best (minimum) seconds of each function over `repeats` calls, timed in alternation so
+    that both sides of a ratio see the same machine load. The minimum, not the median: on a
+    shared machine a load spike stalls a 2-thread PyTorch much longer than it lasts, and the
+    best time is the figure each side reaches when it gets the cores."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [min(t) for t in times]
+
+
 def bench_level(dim, height, width, repeats, peer):
     rng = np.random.default_rng(dim)
     pe = bgad.positional_encoding(height, width)
@@ -100,10 +113,9 @@ def bench_level(dim, height, width, repeats, peer):
     x_inf = rng.normal(size=(images * hw, dim)).astype(np.float32)
 
     flow = bgad.Flow(dim, seed=0)
-    train = median_time(lambda: flow.train_step(x, pe, 2e-4, cond_index=index), repeats)
-    infer = median_time(lambda: flow.log_prob(x_inf, pe, cond_index=index_inf), max(3, repeats // 2))
-    res = {"train_ms": train * 1e3, "infer_vps": len(x_inf) / infer,
-           "gflops": engine_flops_per_step(dim, len(np.unique(index))) / train / 1e9}
+    train = [lambda: flow.train_step(x, pe, 2e-4, cond_index=index)]
+    infer = [lambda: flow.log_prob(x_inf, pe, cond_index=index_inf)]
+    res = {}
     if peer:
         import torch
         coder = freia_flow(dim)
@@ -132,15 +144,24 @@ def bench_level(dim, height, width, repeats, peer):
             z, ld = coder(xi[:1000], c=[ci[:1000]])
             lp_t = (-0.5 * dim * np.log(2 * np.pi) - 0.5 * (z ** 2).sum(1) + ld).numpy()
         res["max_logp_diff"] = float(np.abs(lp - lp_t).max())
-        res["peer_train_ms"] = median_time(step, repeats) * 1e3
-        res["peer_infer_vps"] = len(x_inf) / median_time(infer_t, max(3, repeats // 2))
+        train.append(step)
+        infer.append(infer_t)
+    t_train = interleaved(train, repeats)
+    t_infer = interleaved(infer, max(3, repeats // 2))
+    res.update({"train_ms": t_train[0] * 1e3, "infer_vps": len(x_inf) / t_infer[0],
+                "gflops": engine_flops_per_step(dim, len(np.unique(index))) / t_train[0] / 1e9})
+    if peer:
+        res["peer_train_ms"] = t_train[1] * 1e3
+        res["peer_infer_vps"] = len(x_inf) / t_infer[1]
     return res
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--dims", type=str, default="", help="comma-separated subset of C (24,40,112,200)")
     args = ap.parse_args()
+    wanted = {int(d) for d in args.dims.split(",") if d}
     repeats = 5 if args.quick else 11
     bgad.set_num_threads(THREADS)
     peer = True
@@ -153,12 +174,15 @@ def main():
         peer, peer_name = False, f"none ({exc.__class__.__name__}: {exc})"
     peak = sgemm_gflops()
     print(f"bgad {bgad.__version__}, {THREADS} threads; peer: {peer_name}")
-    print(f"cblas_sgemm 1024³: {peak:.1f} GFLOP/s")
+    print(f"cblas_sgemm 1024³: {peak:.1f} GFLOP/s; times: best of {repeats} (training) / "
+          f"{max(3, repeats // 2)} (inference), engine and peer alternated")
     header = f"{'C':>4} {'grid':>6} | {'train ms':>9} {'infer vec/s':>12} {'GEMM GF/s':>9} {'%sgemm':>6}"
     if peer:
         header += f" | {'torch ms':>9} {'torch vec/s':>12} | {'train ×':>7} {'infer ×':>7} {'Δlog p':>8}"
     print(header)
     for dim, h, w in LEVELS:
+        if wanted and dim not in wanted:
+            continue
         r = bench_level(dim, h, w, repeats, peer)
         line = (f"{dim:>4} {h:>2}×{w:<3} | {r['train_ms']:>9.1f} {r['infer_vps']:>12,.0f} "
                 f"{r['gflops']:>9.1f} {100 * r['gflops'] / peak:>5.0f}%")

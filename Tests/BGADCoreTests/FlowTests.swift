@@ -210,6 +210,7 @@ final class FlowTests: XCTestCase {
 
     func testForwardInverseMatchReferenceOddDim() throws { try checkForwardAndInverse(dim: 5) }
     func testForwardInverseMatchReferenceEvenDim() throws { try checkForwardAndInverse(dim: 8) }
+    func testForwardInverseMatchReferenceWideDim() throws { try checkForwardAndInverse(dim: 21) }
 
     /// log-det equals log|det J| of the Jacobian computed by central differences (Double reference,
     /// itself checked equal to the engine above).
@@ -298,6 +299,48 @@ final class FlowTests: XCTestCase {
 
     func testGradientsMatchFiniteDifferencesOddDim() throws { try checkGradients(dim: 5) }
     func testGradientsMatchFiniteDifferencesEvenDim() throws { try checkGradients(dim: 8) }
+    /// C = 21: len2 = 10, one full group of 8 channels plus an overlapping tail group.
+    func testGradientsMatchFiniteDifferencesWideDim() throws { try checkGradients(dim: 21) }
+
+    /// The multi-threaded passes (vectors split over workers, partial gradients reduced) give
+    /// the single-threaded results, which the finite-difference tests check.
+    func testWorkerSplitMatchesSingleWorker() throws {
+        let dim = 9, condDim = 6, n = 1500, rows = 37
+        let flow = try makeFlow(dim: dim, condDim: condDim, blocks: 3, seed: 5)
+        let x = gaussianFloats(n * dim, seed: 31)
+        let table = gaussianFloats(rows * condDim, seed: 32)
+        var rng = FlowRandom(seed: 33)
+        let index: [Int32] = (0..<n).map { _ in Int32(rng.next() % UInt64(rows)) }
+        let saved = blasThreadCount
+        defer { blasThreadCount = saved }
+        func passes(threads: Int) throws -> (ell: [Float], z: [Float], back: [Float], grads: [[Float]], gx: [Float]) {
+            blasThreadCount = threads
+            var ell = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n * dim)
+            var ld = [Float](repeating: 0, count: n), back = z
+            try flow.logLikelihood(x: x, count: n, condTable: table, condRows: rows, condIndex: index, ell: &ell)
+            try flow.forward(x: x, count: n, condTable: table, condRows: rows, condIndex: index, z: &z, logdet: &ld)
+            try flow.inverse(z: z, count: n, condTable: table, condRows: rows, condIndex: index, x: &back, logdet: &ld)
+            _ = try flow.computeGradients(x: x, count: n, condTable: table, condRows: rows, condIndex: index)
+            let grads = try flow.trainableParameterNames.map { name throws in try flow.parameterGradient(name) }
+            return (ell, z, back, grads, flow.inputGradient)
+        }
+        let one = try passes(threads: 1)
+        let two = try passes(threads: 2)
+        XCTAssertEqual(flow.workers.count, 2, "the two-thread pass should have used two workers")
+        func close(_ a: [Float], _ b: [Float], _ what: String) {
+            let scale = a.map(abs).max() ?? 0
+            XCTAssertEqual(a.count, b.count)
+            for i in 0..<a.count where abs(a[i] - b[i]) > 1e-5 * scale + 1e-6 {
+                XCTFail("\(what)[\(i)]: \(a[i]) vs \(b[i])"); return
+            }
+        }
+        close(one.ell, two.ell, "ell")
+        close(one.z, two.z, "z")
+        close(one.back, two.back, "inverse")
+        close(one.gx, two.gx, "input gradient")
+        for (i, g) in one.grads.enumerated() { close(g, two.grads[i], flow.trainableParameterNames[i]) }
+        for i in 0..<(n * dim) { XCTAssertEqual(two.back[i], x[i], accuracy: 1e-4) }
+    }
 
     func testMaximumLikelihoodLossAndGradient() {
         let ell: [Float] = [-3, -0.5, 0, 2, 40, -40]

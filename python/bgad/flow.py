@@ -88,7 +88,12 @@ class Flow:
         clamp: clamp α of the coupling log-scale ``α·tanh(·)`` (BGAD: 1.9).
         seed: seed of the initialisation (weights and rotations); same seed, same flow.
 
-    A flow is not thread-safe; use one per thread.
+    A flow is not thread-safe; use one per thread. It uses up to :func:`bgad.get_num_threads`
+    threads itself (vectors split over workers).
+
+    Attributes:
+        dim, cond_dim, blocks, clamp: the sizes given at construction.
+        last_loss: the loss of the last :meth:`gradients` call.
     """
 
     def __init__(self, dim: int, cond_dim: int = 128, blocks: int = 8, clamp: float = 1.9, seed: int = 0):
@@ -116,7 +121,10 @@ class Flow:
     def __del__(self):
         handle = getattr(self, "_handle", None)
         if handle is not None and handle.value:
-            _free(handle)
+            try:
+                _free(handle)
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
             self._handle = None
 
     def __repr__(self) -> str:

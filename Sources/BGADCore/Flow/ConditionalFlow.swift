@@ -29,8 +29,10 @@ public final class ConditionalFlow {
     /// Number of trainable floats.
     public let trainableCount: Int
 
-    /// Rows processed at once at inference (bounds the workspaces).
-    static let chunk = 4096
+    /// Rows a worker processes at once at inference (bounds the workspaces).
+    static let chunk = 512
+    /// Fewest vectors per worker thread worth a thread of its own.
+    static let minRowsPerWorker = 256
 
     let params: FloatBuffer      // trainable, flat
     let grads: FloatBuffer       // same layout
@@ -44,20 +46,29 @@ public final class ConditionalFlow {
     var logSigmaSums: [Float]
     var affineVersion = -1
 
-    // Inference workspaces and the cached condition shares.
-    let ws1 = FloatBuffer(), ws2 = FloatBuffer(), wsR = FloatBuffer(), wsQ = FloatBuffer(), wsLogdet = FloatBuffer()
+    /// Workspaces of one worker thread.
+    final class Worker {
+        let a = FloatBuffer(), b = FloatBuffer(), r = FloatBuffer(), q = FloatBuffer(), logdet = FloatBuffer()
+        let grads = FloatBuffer(), carry = FloatBuffer(), dl = FloatBuffer()
+        let dy = FloatBuffer(), dx = FloatBuffer(), dq = FloatBuffer(), dr = FloatBuffer()
+    }
+    var workers: [Worker] = [Worker()]
+
+    // Cached condition shares for inference.
     let shareCache = FloatBuffer(), cachedTable = FloatBuffer()
     var cachedRows = -1, cachedVersion = -1
 
     // Training tape (valid after forwardForTraining until backward or a parameter change).
     let tape = FloatBuffer()
     let tapeTable = FloatBuffer()
-    var tapeIndex: [Int32] = []
+    var tapeIndex: [Int32] = []      // condition row of each sorted vector (non-decreasing)
+    var tapePerm: [Int32] = []       // original position of each sorted vector
     var rowMap: [Int32] = []
-    var tapeCount = 0, tapeRows = 0, tapeVersion = -1
+    var rowStart: [Int] = []
+    let tapePerRow = FloatBuffer()
+    var tapeCount = 0, tapeRows = 0, tapeVersion = -1, tapeWorkers = 1
     let trainShare = FloatBuffer()
-    let bwY = FloatBuffer(), bwX = FloatBuffer(), bwQ = FloatBuffer(), bwR = FloatBuffer(), bwRow = FloatBuffer()
-    let dLogdet = FloatBuffer()
+    let tapeLogdet = FloatBuffer()
     /// dL/dx of the last `backward` (count × dim).
     let inputGrad = FloatBuffer()
     var inputGradCount = 0
@@ -111,7 +122,7 @@ public final class ConditionalFlow {
         }
     }
 
-    // MARK: - Validation
+    // MARK: - Validation and shared preparation
 
     func validate(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
                   condIndex: UnsafePointer<Int32>, name: String = "x") throws(BGADError) {
@@ -119,10 +130,12 @@ public final class ConditionalFlow {
         guard condRows >= 1 else { throw .invalid("condRows must be ≥ 1, got \(condRows)") }
         let (total, overflow) = count.multipliedReportingOverflow(by: dim)
         if overflow { throw .invalid("\(name): \(count) × \(dim) overflows") }
+        let (tableTotal, overflow2) = condRows.multipliedReportingOverflow(by: condDim)
+        if overflow2 { throw .invalid("cond: \(condRows) × \(condDim) overflows") }
         if let i = firstNonFinite(x, count: total) {
             throw .invalid("\(name): element \(i) (vector \(i / dim), channel \(i % dim)) is \(x[i])")
         }
-        if let i = firstNonFinite(condTable, count: condRows * condDim) {
+        if let i = firstNonFinite(condTable, count: tableTotal) {
             throw .invalid("cond: element \(i) (row \(i / condDim), channel \(i % condDim)) is \(condTable[i])")
         }
         for i in 0..<count {
@@ -143,6 +156,28 @@ public final class ConditionalFlow {
         affineVersion = version
     }
 
+    /// Number of worker threads for `n` vectors (the BLAS thread setting, fewer for small batches).
+    func workerCount(_ n: Int) -> Int {
+        let w = max(1, min(engineThreadCount, n / ConditionalFlow.minRowsPerWorker))
+        while workers.count < w { workers.append(Worker()) }
+        return w
+    }
+
+    /// Fills `share` (blocks × rows × hidden) with every block's condition share, rows split over workers.
+    func computeShares(condTable: UnsafePointer<Float>, rows: Int, share: UnsafeMutablePointer<Float>) {
+        let hidden = blocks[0].hidden
+        let parts = max(1, min(engineThreadCount, rows / 64))
+        let params = self.params.pointer, blocks = self.blocks
+        runParallel(parts) { w in
+            let range = partRange(w, of: parts, total: rows)
+            if range.isEmpty { return }
+            for (k, b) in blocks.enumerated() {
+                b.conditionShare(params: params, condTable: condTable + range.lowerBound * b.condDim, rows: range.count,
+                                 share: share + (k * rows + range.lowerBound) * hidden)
+            }
+        }
+    }
+
     /// Condition shares of every block for `condTable`, reused while table and parameters are unchanged.
     func inferenceShares(condTable: UnsafePointer<Float>, condRows: Int) -> UnsafeMutablePointer<Float> {
         let hidden = blocks[0].hidden
@@ -152,9 +187,7 @@ public final class ConditionalFlow {
             return shareCache.pointer
         }
         let share = shareCache.reserve(blockCount * condRows * hidden)
-        for (k, b) in blocks.enumerated() {
-            b.conditionShare(params: params.pointer, condTable: condTable, rows: condRows, share: share + k * condRows * hidden)
-        }
+        computeShares(condTable: condTable, rows: condRows, share: share)
         cachedTable.reserve(tableCount).update(from: condTable, count: tableCount)
         cachedRows = condRows
         cachedVersion = version
@@ -168,8 +201,9 @@ public final class ConditionalFlow {
                         condIndex: UnsafePointer<Int32>, z: UnsafeMutablePointer<Float>,
                         logdet: UnsafeMutablePointer<Float>) throws(BGADError) {
         try validate(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex)
+        let dim = self.dim
         run(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex) { start, n, zc, ld in
-            (z + start * self.dim).update(from: zc, count: n * self.dim)
+            (z + start * dim).update(from: zc, count: n * dim)
             (logdet + start).update(from: ld, count: n)
         }
     }
@@ -181,51 +215,73 @@ public final class ConditionalFlow {
     public func logLikelihood(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
                               condIndex: UnsafePointer<Int32>, ell: UnsafeMutablePointer<Float>) throws(BGADError) {
         try validate(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex)
+        let dim = self.dim
         run(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex) { start, n, zc, ld in
-            self.writeEll(z: zc, logdet: ld, count: n, ell: ell + start)
+            ConditionalFlow.writeEll(dim: dim, z: zc, logdet: ld, count: n, ell: ell + start)
         }
     }
 
     /// ℓ_i = (−(C/2)·log 2π − ½‖z_i‖² + logdet_i) / C.
-    func writeEll(z: UnsafePointer<Float>, logdet: UnsafePointer<Float>, count n: Int, ell: UnsafeMutablePointer<Float>) {
+    static func writeEll(dim: Int, z: UnsafePointer<Float>, logdet: UnsafePointer<Float>, count n: Int,
+                         ell: UnsafeMutablePointer<Float>) {
         let c = Float(dim)
         let base = -0.5 * c * Float(log(2 * Double.pi))
         for i in 0..<n {
             let zi = z + i * dim
-            var sq: Float = 0
-            for j in 0..<dim { sq += zi[j] * zi[j] }
+            var acc = SIMD8<Float>(repeating: 0)
+            var j = 0
+            while j + 8 <= dim {
+                let v = load8(zi + j)
+                acc += v * v
+                j += 8
+            }
+            var sq = acc.sum()
+            while j < dim { sq += zi[j] * zi[j]; j += 1 }
             ell[i] = (base - 0.5 * sq + logdet[i]) / c
         }
     }
 
-    /// The inference pass over chunks; `emit(start, n, z, logdet)` receives each chunk's result.
+    /// The inference pass: vectors split over workers, each in chunks; `emit(start, n, z, logdet)`
+    /// receives each chunk's result (called concurrently for disjoint ranges).
     func run(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
              condIndex: UnsafePointer<Int32>,
-             emit: (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+             emit: @escaping (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
         if count == 0 { return }
         prepareAffine()
         let shares = inferenceShares(condTable: condTable, condRows: condRows)
-        let hidden = blocks[0].hidden, outDim = blocks[0].outDim
-        let cap = min(count, ConditionalFlow.chunk)
-        var cur = ws1.reserve(cap * dim), nxt = ws2.reserve(cap * dim)
-        let r = wsR.reserve(cap * hidden), q = wsQ.reserve(cap * max(outDim, 1)), ld = wsLogdet.reserve(cap)
-        var start = 0
-        while start < count {
-            let n = min(cap, count - start)
-            cur.update(from: x + start * dim, count: n * dim)
-            ld.update(repeating: 0, count: n)
-            let idx = condIndex + start
-            for (k, b) in blocks.enumerated() {
-                b.subnet(params: params.pointer, x: cur, count: n, share: shares + k * condRows * hidden,
-                         index: idx, r: r, q: q)
-                b.couple(x: cur, q: q, count: n, logdet: ld)
-                applyAffine(block: k, u: cur, count: n, y: nxt)
-                let ls = logSigmaSums[k]
-                for i in 0..<n { ld[i] += ls }
-                swap(&cur, &nxt)
+        let parts = workerCount(count)
+        let b0 = blocks[0]
+        let hidden = b0.hidden, outDim = b0.outDim, dim = self.dim
+        let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
+        for w in 0..<parts {
+            let wk = workers[w]
+            wk.a.reserve(cap * dim); wk.b.reserve(cap * dim); wk.r.reserve(cap * hidden)
+            wk.q.reserve(cap * max(outDim, 1)); wk.logdet.reserve(cap)
+        }
+        let params = self.params.pointer, blocks = self.blocks, workers = self.workers
+        let logSigmaSums = self.logSigmaSums
+        runParallel(parts) { w in
+            let wk = workers[w]
+            let range = partRange(w, of: parts, total: count)
+            var cur = wk.a.pointer, nxt = wk.b.pointer
+            let r = wk.r.pointer, q = wk.q.pointer, ld = wk.logdet.pointer
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let n = min(cap, range.upperBound - start)
+                cur.update(from: x + start * dim, count: n * dim)
+                ld.update(repeating: 0, count: n)
+                let idx = condIndex + start
+                for (k, b) in blocks.enumerated() {
+                    b.subnet(params: params, x: cur, count: n, share: shares + k * condRows * hidden, index: idx, r: r, q: q)
+                    b.couple(x: cur, q: q, count: n, logdet: ld)
+                    self.applyAffine(block: k, u: cur, count: n, y: nxt)
+                    let ls = logSigmaSums[k]
+                    for i in 0..<n { ld[i] += ls }
+                    swap(&cur, &nxt)
+                }
+                emit(start, n, cur, ld)
+                start += n
             }
-            emit(start, n, cur, ld)
-            start += n
         }
     }
 
@@ -245,34 +301,47 @@ public final class ConditionalFlow {
         if count == 0 { return }
         prepareAffine()
         let shares = inferenceShares(condTable: condTable, condRows: condRows)
-        let hidden = blocks[0].hidden, outDim = blocks[0].outDim
-        let cap = min(count, ConditionalFlow.chunk)
-        var cur = ws1.reserve(cap * dim), nxt = ws2.reserve(cap * dim)
-        let r = wsR.reserve(cap * hidden), q = wsQ.reserve(cap * max(outDim, 1)), ld = wsLogdet.reserve(cap)
-        var start = 0
-        while start < count {
-            let n = min(cap, count - start)
-            cur.update(from: z + start * dim, count: n * dim)
-            ld.update(repeating: 0, count: n)
-            let idx = condIndex + start
-            for k in stride(from: blockCount - 1, through: 0, by: -1) {
-                let b = blocks[k]
-                // v = y·Wp − o, then u = v / σ.
-                let wp = rotations.pointer + k * dim * dim, sg = sigmas.pointer + k * dim, o = params.pointer + b.o
-                sgemm(m: n, n: dim, k: dim, cur, lda: dim, wp, ldb: dim, beta: 0, nxt, ldc: dim)
-                for i in 0..<n {
-                    let row = nxt + i * dim
-                    for j in 0..<dim { row[j] = (row[j] - o[j]) / sg[j] }
-                    ld[i] -= logSigmaSums[k]
+        let parts = workerCount(count)
+        let b0 = blocks[0]
+        let hidden = b0.hidden, outDim = b0.outDim, dim = self.dim
+        let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
+        for w in 0..<parts {
+            let wk = workers[w]
+            wk.a.reserve(cap * dim); wk.b.reserve(cap * dim); wk.r.reserve(cap * hidden)
+            wk.q.reserve(cap * max(outDim, 1)); wk.logdet.reserve(cap)
+        }
+        let params = self.params.pointer, blocks = self.blocks, workers = self.workers
+        let logSigmaSums = self.logSigmaSums, rotations = self.rotations.pointer, sigmas = self.sigmas.pointer
+        let blockCount = self.blockCount
+        runParallel(parts) { w in
+            let wk = workers[w]
+            let range = partRange(w, of: parts, total: count)
+            var cur = wk.a.pointer, nxt = wk.b.pointer
+            let r = wk.r.pointer, q = wk.q.pointer, ld = wk.logdet.pointer
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let n = min(cap, range.upperBound - start)
+                cur.update(from: z + start * dim, count: n * dim)
+                ld.update(repeating: 0, count: n)
+                let idx = condIndex + start
+                for k in stride(from: blockCount - 1, through: 0, by: -1) {
+                    let b = blocks[k]
+                    // v = y·Wp − o, then u = v / σ.
+                    let wp = rotations + k * dim * dim, sg = sigmas + k * dim, o = params + b.o
+                    sgemm(m: n, n: dim, k: dim, cur, lda: dim, wp, ldb: dim, beta: 0, nxt, ldc: dim)
+                    for i in 0..<n {
+                        let row = nxt + i * dim
+                        for j in 0..<dim { row[j] = (row[j] - o[j]) / sg[j] }
+                        ld[i] -= logSigmaSums[k]
+                    }
+                    b.subnet(params: params, x: nxt, count: n, share: shares + k * condRows * hidden, index: idx, r: r, q: q)
+                    b.uncouple(v: nxt, q: q, count: n, logdet: ld)
+                    swap(&cur, &nxt)
                 }
-                b.subnet(params: params.pointer, x: nxt, count: n, share: shares + k * condRows * hidden,
-                         index: idx, r: r, q: q)
-                b.uncouple(v: nxt, q: q, count: n, logdet: ld)
-                swap(&cur, &nxt)
+                (x + start * dim).update(from: cur, count: n * dim)
+                (logdet + start).update(from: ld, count: n)
+                start += n
             }
-            (x + start * dim).update(from: cur, count: n * dim)
-            (logdet + start).update(from: ld, count: n)
-            start += n
         }
     }
 
@@ -292,51 +361,84 @@ public final class ConditionalFlow {
         guard count >= 1 else { throw .invalid("training needs at least one vector, got 0") }
         let n = count
         prepareAffine()
+        tapeVersion = -1
         let b0 = blocks[0]
-        let hidden = b0.hidden, len2 = b0.len2
+        let hidden = b0.hidden, len2 = b0.len2, dim = self.dim, condDim = self.condDim
         let step = tapeStride(n)
         let t = tape.reserve(blockCount * step + n * dim)
-        // Keep only the condition rows this batch uses (renumbered in order of first use):
-        // the condition's first-layer work and its weight gradient scale with their number.
-        if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n) }
+        // Keep only the condition rows this batch uses (renumbered in order of first use),
+        // and process the vectors sorted by condition row (a counting sort): the condition's
+        // first-layer work and weight gradient then scale with the number of rows, and the
+        // per-row gradient sums are written row after row, with no scatter.
+        if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n); tapePerm = tapeIndex }
         if rowMap.count < condRows { rowMap = [Int32](repeating: -1, count: condRows) }
+        if rowStart.count < min(condRows, n) + 1 { rowStart = [Int](repeating: 0, count: min(condRows, n) + 1) }
         var used = 0
         let table = tapeTable.reserve(min(condRows, n) * condDim)
         rowMap.withUnsafeMutableBufferPointer { map in
             tapeIndex.withUnsafeMutableBufferPointer { idx in
-                for i in 0..<n {
-                    let r = Int(condIndex[i])
-                    if map[r] < 0 {
-                        map[r] = Int32(used)
-                        (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
-                        used += 1
+                tapePerm.withUnsafeMutableBufferPointer { perm in
+                    rowStart.withUnsafeMutableBufferPointer { start in
+                        for i in 0..<n {
+                            let r = Int(condIndex[i])
+                            if map[r] < 0 {
+                                map[r] = Int32(used)
+                                (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
+                                start[used] = 0
+                                used += 1
+                            }
+                            start[Int(map[r])] += 1
+                        }
+                        var acc = 0
+                        for r in 0..<used { let c = start[r]; start[r] = acc; acc += c }
+                        for i in 0..<n {
+                            let r = Int(map[Int(condIndex[i])])
+                            let p = start[r]
+                            start[r] = p + 1
+                            perm[p] = Int32(i)
+                            idx[p] = Int32(r)
+                        }
+                        for i in 0..<n { map[Int(condIndex[i])] = -1 }
                     }
-                    idx[i] = map[r]
                 }
-                for i in 0..<n { map[Int(condIndex[i])] = -1 }
             }
         }
         let rows = used
         let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
-        let share = trainShare.reserve(rows * hidden)
-        let q = wsQ.reserve(n * max(b0.outDim, 1)), ld = wsLogdet.reserve(n)
-        ld.update(repeating: 0, count: n)
-        t.update(from: x, count: n * dim)
-        for (k, b) in blocks.enumerated() {
-            let xb = t + k * step
-            let r = xb + n * dim, th = r + n * hidden, ex = th + n * len2, u = ex + n * len2
-            let next = t + (k + 1) * step   // the next block's x (or z after the last block)
-            b.conditionShare(params: params.pointer, condTable: table, rows: rows, share: share)
-            b.subnet(params: params.pointer, x: xb, count: n, share: share, index: index, r: r, q: q)
-            u.update(from: xb, count: n * dim)
-            b.couple(x: u, q: q, count: n, logdet: ld, tanhOut: th, expOut: ex)
-            applyAffine(block: k, u: u, count: n, y: next)
-            let ls = logSigmaSums[k]
-            for i in 0..<n { ld[i] += ls }
+        let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
+        let share = trainShare.reserve(blockCount * rows * hidden)
+        computeShares(condTable: table, rows: rows, share: share)
+        for p in 0..<n { (t + p * dim).update(from: x + Int(perm[p]) * dim, count: dim) }
+        let parts = workerCount(n)
+        for w in 0..<parts { workers[w].q.reserve((n / parts + 1) * max(b0.outDim, 1)) }
+        let ld = tapeLogdet.reserve(n)
+        let params = self.params.pointer, blocks = self.blocks, workers = self.workers
+        let logSigmaSums = self.logSigmaSums, blockCount = self.blockCount
+        runParallel(parts) { w in
+            let range = partRange(w, of: parts, total: n)
+            let m = range.count, o = range.lowerBound
+            if m == 0 { return }
+            let q = workers[w].q.pointer, ldw = ld + o
+            ldw.update(repeating: 0, count: m)
+            for (k, b) in blocks.enumerated() {
+                let xb = t + k * step
+                let r = xb + n * dim, th = r + n * hidden, ex = th + n * len2, u = ex + n * len2
+                let next = t + (k + 1) * step   // the next block's x (or z after the last block)
+                b.subnet(params: params, x: xb + o * dim, count: m, share: share + k * rows * hidden,
+                         index: index + o, r: r + o * hidden, q: q)
+                (u + o * dim).update(from: xb + o * dim, count: m * dim)
+                b.couple(x: u + o * dim, q: q, count: m, logdet: ldw, tanhOut: th + o * len2, expOut: ex + o * len2)
+                self.applyAffine(block: k, u: u + o * dim, count: m, y: next + o * dim)
+                let ls = logSigmaSums[k]
+                for i in 0..<m { ldw[i] += ls }
+            }
+            let ellw = workers[w].q.pointer   // q is free now
+            ConditionalFlow.writeEll(dim: dim, z: t + blockCount * step + o * dim, logdet: ldw, count: m, ell: ellw)
+            for i in 0..<m { ell[Int(perm[o + i])] = ellw[i] }
         }
-        writeEll(z: t + blockCount * step, logdet: ld, count: n, ell: ell)
         tapeCount = n
         tapeRows = rows
+        tapeWorkers = parts
         tapeVersion = version
     }
 
@@ -347,33 +449,76 @@ public final class ConditionalFlow {
         guard tapeCount > 0, tapeVersion == version else {
             throw .invalid("backward needs a forwardForTraining after the last parameter change")
         }
-        let n = tapeCount
+        let n = tapeCount, rows = tapeRows, parts = tapeWorkers
         if let i = firstNonFinite(gradEll, count: n) { throw .invalid("gradEll: element \(i) is \(gradEll[i])") }
         let b0 = blocks[0]
-        let hidden = b0.hidden, len2 = b0.len2
+        let hidden = b0.hidden, len2 = b0.len2, outDim = b0.outDim, dim = self.dim
         let step = tapeStride(n)
         let t = tape.pointer
-        // ℓ = log p / C: d log p = gradEll / C; dz = −z·d log p; every block's logdet gets d log p.
-        let dl = dLogdet.reserve(n)
-        for i in 0..<n { dl[i] = gradEll[i] / Float(dim) }
-        var dy = bwY.reserve(n * dim), dx = bwX.reserve(n * dim)
-        let z = t + blockCount * step
-        for i in 0..<n {
-            for j in 0..<dim { dy[i * dim + j] = -dl[i] * z[i * dim + j] }
+        let slice = (n + parts - 1) / parts
+        for w in 0..<parts {
+            let wk = workers[w]
+            wk.dl.reserve(slice); wk.dy.reserve(slice * dim); wk.dx.reserve(slice * dim)
+            wk.dq.reserve(slice * max(outDim, 1)); wk.dr.reserve(slice * hidden)
+            wk.grads.reserve(trainableCount)
+            wk.carry.reserve(blockCount * hidden)
         }
-        let dq = bwQ.reserve(n * max(b0.outDim, 1)), dr = bwR.reserve(n * hidden), perRow = bwRow.reserve(tapeRows * hidden)
+        let perRow = tapePerRow.reserve(blockCount * rows * hidden)
+        let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
+        let gx = inputGrad.reserve(n * dim)
+        let params = self.params.pointer, blocks = self.blocks, workers = self.workers
+        let rotations = self.rotations.pointer, sigmas = self.sigmas.pointer, blockCount = self.blockCount
         let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
-        for k in stride(from: blockCount - 1, through: 0, by: -1) {
-            let b = blocks[k]
-            let xb = t + k * step
-            let r = xb + n * dim, th = r + n * hidden, ex = th + n * len2, u = ex + n * len2
-            b.backward(params: params.pointer, wp: rotations.pointer + k * dim * dim, sigma: sigmas.pointer + k * dim,
-                       count: n, condTable: tapeTable.pointer, condRows: tapeRows, index: index,
-                       dy: dy, dLogdet: dl, x: xb, r: r, th: th, ex: ex, u: u,
-                       grads: grads.pointer, dx: dx, dq: dq, dr: dr, perRow: perRow)
-            swap(&dy, &dx)
+        runParallel(parts) { w in
+            let range = partRange(w, of: parts, total: n)
+            let m = range.count, o = range.lowerBound
+            if m == 0 { return }
+            let wk = workers[w]
+            // A first condition row shared with the previous slice is summed into `carry`.
+            let continued = o > 0 && index[o] == index[o - 1]
+            // ℓ = log p / C: d log p = gradEll / C; dz = −z·d log p; every block's logdet gets d log p.
+            let dl = wk.dl.pointer
+            for i in 0..<m { dl[i] = gradEll[Int(perm[o + i])] / Float(dim) }
+            var dy = wk.dy.pointer, dx = wk.dx.pointer
+            let z = t + blockCount * step + o * dim
+            for i in 0..<m {
+                for j in 0..<dim { dy[i * dim + j] = -dl[i] * z[i * dim + j] }
+            }
+            for k in stride(from: blockCount - 1, through: 0, by: -1) {
+                let b = blocks[k]
+                let xb = t + k * step
+                let r = xb + n * dim, th = r + n * hidden, ex = th + n * len2, u = ex + n * len2
+                b.backward(params: params, wp: rotations + k * dim * dim, sigma: sigmas + k * dim,
+                           count: m, index: index + o, dy: dy, dLogdet: dl,
+                           x: xb + o * dim, r: r + o * hidden, th: th + o * len2, ex: ex + o * len2, u: u + o * dim,
+                           grads: wk.grads.pointer, perRow: perRow + k * rows * hidden,
+                           carry: continued ? wk.carry.pointer + k * hidden : nil, dx: dx,
+                           dq: wk.dq.pointer, dr: wk.dr.pointer)
+                swap(&dy, &dx)
+            }
+            for i in 0..<m { (gx + Int(perm[o + i]) * dim).update(from: dy + i * dim, count: dim) }
         }
-        inputGrad.reserve(n * dim).update(from: dy, count: n * dim)
+        // Reduce: parameter gradients summed over workers, then the condition part per block
+        // from the per-row sums (one GEMM per block over the distinct condition rows).
+        let g = grads.pointer
+        g.update(from: workers[0].grads.pointer, count: trainableCount)
+        for w in 1..<max(parts, 1) { addInPlace(g, workers[w].grads.pointer, count: trainableCount) }
+        let table = tapeTable.pointer
+        let blockParts = min(parts, blockCount)
+        runParallel(blockParts) { w in
+            var k = w
+            while k < blockCount {
+                let sum = perRow + k * rows * hidden
+                for v in 1..<max(parts, 1) {
+                    let o = partRange(v, of: parts, total: n).lowerBound
+                    if o > 0 && o < n && index[o] == index[o - 1] {
+                        addInPlace(sum + Int(index[o]) * hidden, workers[v].carry.pointer + k * hidden, count: hidden)
+                    }
+                }
+                blocks[k].conditionGradient(perRow: sum, condTable: table, rows: rows, grads: g)
+                k += blockParts
+            }
+        }
         inputGradCount = n
         gradientsValid = true
     }

@@ -133,34 +133,55 @@ public struct CouplingBlock {
         tanhOut: UnsafeMutablePointer<Float>? = nil, expOut: UnsafeMutablePointer<Float>? = nil
     ) {
         let alpha = SIMD8<Float>(repeating: clamp)
+        let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        let len2 = self.len2
         for i in 0..<n {
             let qi = q + i * outDim, xi = x + i * dim + len1
             var sum = SIMD8<Float>(repeating: 0)
-            var j = 0
-            while j < len2 {
-                let w = min(8, len2 - j)
-                let full = w == 8
-                let a = (full ? load8(qi + j) : loadPartial(qi + j, w)) * 0.1
-                let t = (full ? load8(qi + len2 + j) : loadPartial(qi + len2 + j, w)) * 0.1
-                let x2 = full ? load8(xi + j) : loadPartial(xi + j, w)
-                let th = tanhVector(a)
-                let s = alpha * th     // zero in unused lanes (a = 0 there)
-                let e = expVector(s)
-                let y = x2 * e + t
-                if full {
-                    store8(y, xi + j)
-                    if let o = tanhOut { store8(th, o + i * len2 + j) }
-                    if let o = expOut { store8(e, o + i * len2 + j) }
-                } else {
-                    storePartial(y, xi + j, w)
-                    if let o = tanhOut { storePartial(th, o + i * len2 + j, w) }
-                    if let o = expOut { storePartial(e, o + i * len2 + j, w) }
+            if len2 >= 8 {
+                // Full groups, then one last group ending at len2 that overlaps the previous
+                // one; its inputs are read before anything is written, so the overlap is
+                // rewritten with identical values and counted once in Σ s.
+                let tail = len2 - 8
+                let tqs = load8(qi + tail), tqt = load8(qi + len2 + tail), tx2 = load8(xi + tail)
+                var j = 0
+                while j + 8 <= len2 {
+                    sum += CouplingBlock.group(load8(qi + j), load8(qi + len2 + j), load8(xi + j), alpha, xi + j,
+                                               tanhOut.map { $0 + i * len2 + j }, expOut.map { $0 + i * len2 + j })
+                    j += 8
                 }
-                sum += s
-                j += 8
+                if j < len2 {
+                    let s = CouplingBlock.group(tqs, tqt, tx2, alpha, xi + tail,
+                                               tanhOut.map { $0 + i * len2 + tail }, expOut.map { $0 + i * len2 + tail })
+                    sum += s.replacing(with: 0, where: lanes .< SIMD8<Float>(repeating: Float(j - tail)))
+                }
+            } else {
+                let th = tanhVector(loadPartial(qi, len2) * 0.1)
+                let s = alpha * th     // zero in unused lanes
+                let e = expVector(s)
+                storePartial(loadPartial(xi, len2) * e + loadPartial(qi + len2, len2) * 0.1, xi, len2)
+                if let o = tanhOut { storePartial(th, o + i * len2, len2) }
+                if let o = expOut { storePartial(e, o + i * len2, len2) }
+                sum = s
             }
             logdet[i] += sum.sum()
         }
+    }
+
+    /// One group of 8 active channels: `y = x2·e^s + t` stored at `y`; `tanh`, `e^s` stored when
+    /// asked; returns `s`.
+    @inline(__always)
+    static func group(
+        _ qs: SIMD8<Float>, _ qt: SIMD8<Float>, _ x2: SIMD8<Float>, _ alpha: SIMD8<Float>,
+        _ y: UnsafeMutablePointer<Float>, _ thOut: UnsafeMutablePointer<Float>?, _ eOut: UnsafeMutablePointer<Float>?
+    ) -> SIMD8<Float> {
+        let th = tanhVector(qs * 0.1)
+        let s = alpha * th
+        let e = expVector(s)
+        store8(x2 * e + qt * 0.1, y)
+        if let o = thOut { store8(th, o) }
+        if let o = eOut { store8(e, o) }
+        return s
     }
 
     /// Inverse coupling in place on `v` (n × dim): `x2 ← (v2 − t) ⊙ exp(−s)`; subtracts `Σ s`.
@@ -186,26 +207,33 @@ public struct CouplingBlock {
         }
     }
 
-    /// Backward of one block.
+    /// Backward of one block over a slice of the vectors.
     ///
     /// - Parameters:
-    ///   - dy: dL/dy (n × dim); overwritten (used as scratch).
+    ///   - dy: dL/dy (n × dim), read only.
     ///   - dLogdet: dL/d(logdet) per vector (n).
     ///   - x: the block's input (n × dim), r: stored ReLU output, th/ex: stored tanh(a_s)/exp(s),
     ///     u: stored coupling output (n × dim).
-    ///   - grads: flat gradient buffer; this block's slots are OVERWRITTEN.
+    ///   - grads: a flat gradient buffer; this block's W1 (first `len1` columns), W2, b2, g, o
+    ///     slots are OVERWRITTEN with this slice's contribution. The condition columns of W1
+    ///     and b1 are left alone: they come from `perRow` (`conditionGradient`).
+    ///   - index: condition row of each vector, non-decreasing (vectors sorted by condition row).
+    ///   - perRow: condRows × hidden; receives, for each condition row of this slice, the sum of
+    ///     dL/d(first-layer pre-activation) over its vectors (`carry` instead for a first row
+    ///     continued from the previous slice).
     ///   - dx: receives dL/dx (n × dim).
-    ///   - dq: scratch n × outDim; dr: scratch n × hidden; perRow: scratch condRows × hidden.
+    ///   - dq: scratch n × outDim; dr: scratch n × hidden.
     func backward(
         params: UnsafePointer<Float>, wp: UnsafePointer<Float>, sigma: UnsafePointer<Float>,
-        count n: Int, condTable: UnsafePointer<Float>, condRows: Int, index: UnsafePointer<Int32>,
-        dy: UnsafeMutablePointer<Float>, dLogdet: UnsafePointer<Float>,
+        count n: Int, index: UnsafePointer<Int32>,
+        dy: UnsafePointer<Float>, dLogdet: UnsafePointer<Float>,
         x: UnsafePointer<Float>, r: UnsafePointer<Float>, th: UnsafePointer<Float>, ex: UnsafePointer<Float>,
         u: UnsafePointer<Float>,
-        grads: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
-        dq: UnsafeMutablePointer<Float>, dr: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>
+        grads: UnsafeMutablePointer<Float>, perRow: UnsafeMutablePointer<Float>, carry: UnsafeMutablePointer<Float>?,
+        dx: UnsafeMutablePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dr: UnsafeMutablePointer<Float>
     ) {
-        // dv = dy·Wp (y = v·Wpᵀ); written to dx as scratch, then du = dv ⊙ σ in place.
+        // dv = dy·Wp (y = v·Wpᵀ), written to dx; then do += dv, dσ += dv ⊙ u, du = dv ⊙ σ in place.
         sgemm(m: n, n: dim, k: dim, dy, lda: dim, wp, ldb: dim, beta: 0, dx, ldc: dim)
         let dg = grads + g, dof = grads + o
         dg.update(repeating: 0, count: dim)
@@ -213,10 +241,19 @@ public struct CouplingBlock {
         var sumDLogdet: Double = 0
         for i in 0..<n {
             let dvi = dx + i * dim, ui = u + i * dim
-            for k in 0..<dim {
+            var k = 0
+            while k + 8 <= dim {
+                let dv = load8(dvi + k)
+                store8(load8(dof + k) + dv, dof + k)
+                store8(load8(dg + k) + dv * load8(ui + k), dg + k)
+                store8(dv * load8(sigma + k), dvi + k)
+                k += 8
+            }
+            while k < dim {
                 dof[k] += dvi[k]
                 dg[k] += dvi[k] * ui[k]
                 dvi[k] *= sigma[k]
+                k += 1
             }
             sumDLogdet += Double(dLogdet[i])
         }
@@ -242,16 +279,21 @@ public struct CouplingBlock {
               beta: 0, grads + w2, ldc: hidden)
         columnSums(dq, stride: outDim, rows: n, cols: outDim, into: grads + b2)
         sgemm(m: n, n: hidden, k: outDim, dq, lda: outDim, params + w2, ldb: hidden, beta: 0, dr, ldc: hidden)
-        // ReLU mask, fused with the per-condition-row accumulation of the first layer's gradient.
-        perRow.update(repeating: 0, count: condRows * hidden)
-        reluMaskScatter(dr, r: r, index: index, rows: n, cols: hidden, perRow)
+        // ReLU mask, fused with the per-condition-row sums of the first layer's gradient.
+        reluMaskGroupSum(dr, r: r, index: index, rows: n, cols: hidden, perRow, carry: carry)
         // First layer, x1 part: dW1x = drᵀ·x1; dx1 += dr·W1x.
         sgemm(transA: true, m: hidden, n: len1, k: n, dr, lda: hidden, x, ldb: dim,
               beta: 0, grads + w1, ldc: inDim)
         sgemm(m: n, n: len1, k: hidden, dr, lda: hidden, params + w1, ldb: inDim, beta: 1, dx, ldc: dim)
-        // Condition part: accumulate dr per condition row, then dW1c = perRowᵀ·condTable, db1 = Σ perRow.
-        sgemm(transA: true, m: hidden, n: condDim, k: condRows, perRow, lda: hidden, condTable, ldb: condDim,
+    }
+
+    /// Condition part of the first layer's gradient from the per-row sums of dL/d(pre-activation):
+    /// `dW1c = perRowᵀ·condTable` (written to W1's last `condDim` columns), `db1 = Σ perRow`.
+    func conditionGradient(
+        perRow: UnsafePointer<Float>, condTable: UnsafePointer<Float>, rows: Int, grads: UnsafeMutablePointer<Float>
+    ) {
+        sgemm(transA: true, m: hidden, n: condDim, k: rows, perRow, lda: hidden, condTable, ldb: condDim,
               beta: 0, grads + w1 + len1, ldc: inDim)
-        columnSums(perRow, stride: hidden, rows: condRows, cols: hidden, into: grads + b1)
+        columnSums(perRow, stride: hidden, rows: rows, cols: hidden, into: grads + b1)
     }
 }

@@ -116,6 +116,56 @@ public func reluMaskScatter(
     }
 }
 
+/// Backward of a ReLU fused with per-group sums over rows sorted by group:
+/// `g[i, :] = r[i, :] > 0 ? g[i, :] : 0`, and `table[index[i], :]` = the sum of the masked rows
+/// with that index. `index` must be non-decreasing with each group's rows consecutive; each
+/// group's row of `table` is WRITTEN (not accumulated), so it needs no zeroing. When `carry`
+/// is given, the first group (a continuation of a group begun by another slice) goes there instead.
+@inlinable
+public func reluMaskGroupSum(
+    _ g: UnsafeMutablePointer<Float>, r: UnsafePointer<Float>, index: UnsafePointer<Int32>,
+    rows: Int, cols: Int, _ table: UnsafeMutablePointer<Float>, carry: UnsafeMutablePointer<Float>?
+) {
+    let zero = SIMD8<Float>(repeating: 0)
+    var dest = table
+    var prev: Int32 = -1
+    for i in 0..<rows {
+        let gi = g + i * cols, ri = r + i * cols
+        let idx = index[i]
+        let first = idx != prev
+        if first { dest = (i == 0 && carry != nil) ? carry! : table + Int(idx) * cols }
+        prev = idx
+        var j = 0
+        if first {
+            while j + 8 <= cols {
+                let v = load8(gi + j).replacing(with: zero, where: load8(ri + j) .<= zero)
+                store8(v, gi + j)
+                store8(v, dest + j)
+                j += 8
+            }
+            while j < cols {
+                let v = ri[j] > 0 ? gi[j] : 0
+                gi[j] = v
+                dest[j] = v
+                j += 1
+            }
+        } else {
+            while j + 8 <= cols {
+                let v = load8(gi + j).replacing(with: zero, where: load8(ri + j) .<= zero)
+                store8(v, gi + j)
+                store8(load8(dest + j) + v, dest + j)
+                j += 8
+            }
+            while j < cols {
+                let v = ri[j] > 0 ? gi[j] : 0
+                gi[j] = v
+                dest[j] += v
+                j += 1
+            }
+        }
+    }
+}
+
 /// `dst[j] += src[j]` for `count` floats.
 @inlinable
 public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body(0) … body(count − 1)` concurrently, `body(0)` on the calling thread and the
+/// others on fresh POSIX threads; returns when all have finished.
+///
+/// Used for coarse regions (a whole pass of the flow over a slice of the vectors), so the
+/// cost of creating a thread (tens of µs) is negligible. During the region OpenBLAS is set
+/// to one thread (every worker calls `sgemm` on its own slice) and restored afterwards.
+public func runParallel(_ count: Int, _ body: @escaping (Int) -> Void) {
+    if count <= 1 {
+        body(0)
+        return
+    }
+    BLASOverride.enter()
+    defer { BLASOverride.leave() }
+    var threads: [pthread_t] = []
+    var inline: [Int] = []
+    for i in 1..<count {
+        let task = Unmanaged.passRetained(ParallelTask(body, i)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let t = Unmanaged<ParallelTask>.fromOpaque(raw!).takeRetainedValue()
+            t.body(t.index)
+            return nil
+        }, task)
+        if rc == 0 {
+            threads.append(thread)
+        } else {
+            // No thread available: run this part on the calling thread instead.
+            Unmanaged<ParallelTask>.fromOpaque(task).release()
+            inline.append(i)
+        }
+    }
+    body(0)
+    for i in inline { body(i) }
+    for t in threads { pthread_join(t, nil) }
+}
+
+/// Process-wide override of OpenBLAS's thread count to 1 while any `runParallel` region runs
+/// (regions of different objects may overlap in different threads); the user's setting is
+/// restored when the last region ends.
+enum BLASOverride {
+    nonisolated(unsafe) static var mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    nonisolated(unsafe) static var active = 0
+    nonisolated(unsafe) static var saved = 1
+
+    static func enter() {
+        pthread_mutex_lock(mutex)
+        if active == 0 {
+            saved = blasThreadCount
+            blasThreadCount = 1
+        }
+        active += 1
+        pthread_mutex_unlock(mutex)
+    }
+
+    static func leave() {
+        pthread_mutex_lock(mutex)
+        active -= 1
+        if active == 0 { blasThreadCount = saved }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// The thread count the user configured (not the temporary 1 of an active region).
+    static var configured: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return active > 0 ? saved : blasThreadCount
+    }
+}
+
+/// Number of threads the engine may use: the BLAS thread setting (`bgad_set_num_threads`),
+/// ignoring the temporary single-thread setting inside parallel regions.
+public var engineThreadCount: Int { BLASOverride.configured }
+
+/// The half-open range of `total` items that part `part` of `parts` handles (balanced).
+@inline(__always)
+public func partRange(_ part: Int, of parts: Int, total: Int) -> Range<Int> {
+    (part * total / parts)..<((part + 1) * total / parts)
+}
+
+/// One part of a `runParallel` region, handed to its thread.
+private final class ParallelTask {
+    let body: (Int) -> Void
+    let index: Int
+    init(_ body: @escaping (Int) -> Void, _ index: Int) { self.body = body; self.index = index }
+}
