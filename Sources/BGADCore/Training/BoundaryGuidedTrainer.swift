@@ -119,8 +119,13 @@ public final class BoundaryGuidedTrainer {
     /// Trains the flows on `data`. `progress` is called after every step; returning false
     /// cancels training (throws a `.cancelled` error, the flows are then partly trained).
     public func train(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
-        let cfg = configuration
         try data.validate(channels: flows.map { $0.dim })
+        try trainValidated(data, progress: progress)
+    }
+
+    /// `train` on data already checked by `TrainingSet.validate`.
+    func trainValidated(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)?) throws(BGADError) {
+        let cfg = configuration
         let useAnomalies = cfg.variant.usesAnomalies && data.anomalousCount > 0
         let nNormal = data.normalCount
         let nImages = nNormal + (useAnomalies ? data.anomalousCount : 0)
@@ -175,10 +180,14 @@ public final class BoundaryGuidedTrainer {
         }
 
         // Workspaces, sized for the largest chunk, reused by every step.
-        let maxChunk = cfg.chunkSize + cfg.chunkSize / 2 + 2
+        let batchVectors = min(cfg.batchSize, nImages) * (levels.map { $0.positions }.max() ?? 1)
+        guard batchVectors <= Int(Int32.max) else {
+            throw .invalid("a batch holds \(batchVectors) vectors, more than 2³¹ − 1; lower batch_size")
+        }
+        let maxChunk = min(cfg.chunkSize + cfg.chunkSize / 2 + 2, batchVectors)
         let maxC = levels.map { $0.channels }.max() ?? 1
         let ws = ChunkWorkspace(capacity: maxChunk, maxChannels: maxC)
-        let order = UnsafeMutableBufferPointer<Int32>.allocate(capacity: cfg.batchSize * (levels.map { $0.positions }.max() ?? 1))
+        let order = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batchVectors)
         defer { order.deallocate() }
 
         // One stream for the image order, one per level for its vector order: a level's
