@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -323,7 +324,11 @@ class BGAD:
                 bar = tqdm(total=0, desc="BGAD fit", unit="step")
             except ImportError:
                 bar = None
-        interrupted = []
+        # Ctrl-C: a SIGINT handler only records the request (so it can never be lost
+        # inside the native call); the next progress callback returns non-zero and the
+        # engine stops cleanly. Without a handler (not the main thread) an exception in
+        # the callback is caught and cancels as well.
+        stop = {"interrupt": False, "error": None}
 
         def on_progress(step: int, total: int, loss: float, _user: Any) -> int:
             try:
@@ -333,14 +338,20 @@ class BGAD:
                     bar.update(step - bar.n)
                     if step % 20 == 0 or step == total:
                         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                return 0
             except KeyboardInterrupt:
-                interrupted.append(True)
-                return 1
-            except BaseException:  # never let an exception unwind through the C frames
-                interrupted.append(False)
-                return 1
+                stop["interrupt"] = True
+            except BaseException as exc:  # never let an exception unwind through the C frames
+                stop["error"] = exc
+            return 1 if (stop["interrupt"] or stop["error"] is not None) else 0
 
+        def on_sigint(signum: int, frame: Any) -> None:
+            stop["interrupt"] = True
+
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGINT, on_sigint)
+        except ValueError:  # not the main thread
+            previous = None
         callback = PROGRESS_FN(on_progress)
         try:
             status = _fit(
@@ -348,13 +359,15 @@ class BGAD:
                 heights.ctypes.data_as(c_int64_p), widths.ctypes.data_as(c_int64_p),
                 None if masks is None else masks.ctypes.data_as(c_uint8_p), mh, mw, ch, cw, callback, None,
             )
-        except KeyboardInterrupt:
-            raise
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if bar is not None:
                 bar.close()
-        if status == 4 and interrupted and interrupted[0]:
+        if stop["interrupt"]:
             raise KeyboardInterrupt("BGAD training interrupted; the model is not trained")
+        if stop["error"] is not None:
+            raise stop["error"]
         check(status)
         return self
 

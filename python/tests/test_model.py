@@ -8,6 +8,8 @@ save/load, batching, corrupt files and bad input.
 """
 
 import ctypes
+import os
+import signal
 import struct
 import sys
 import types
@@ -360,7 +362,8 @@ def test_bad_input_raises_bgad_errors(small_data, trained):
         trained.score_maps([normal[0], bad])
 
 
-def test_interrupt_cancels_training_cleanly(monkeypatch, small_data):
+@pytest.mark.parametrize("how", ["exception", "signal"])
+def test_interrupt_cancels_training_cleanly(monkeypatch, small_data, how):
     normal, _, _ = small_data
 
     class FakeBar:
@@ -369,8 +372,10 @@ def test_interrupt_cancels_training_cleanly(monkeypatch, small_data):
 
         def update(self, k):
             self.n += k
-            if self.n >= 3:
-                raise KeyboardInterrupt
+            if self.n == 3:
+                if how == "exception":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C during training
 
         def set_postfix(self, **kw):
             pass
@@ -397,3 +402,15 @@ def test_get_params_reports_the_authors_defaults():
     assert p["meta_epochs"] == 25 and p["sub_epochs"] == 8 and p["lr"] == 2e-4 and p["batch_size"] == 32
     assert p["chunk_size"] == 4096 and p["beta"] == 0.01 and p["tau"] == 0.1 and p["alpha_n"] == 10
     assert p["lam"] == 1 and p["focal"] is True and p["variant"] == "bgad" and p["blocks"] == 8 and p["clamp"] == 1.9
+
+
+def test_out_of_range_sizes_are_errors_not_crashes(small_data):
+    normal, _, _ = small_data
+    with pytest.raises(BGADError, match="chunk_size"):
+        small_model(chunk_size=10**12).fit(normal)
+    with pytest.raises(BGADError, match="batch_size"):
+        small_model(batch_size=0).fit(normal)
+    with pytest.raises(BGADError, match="calibration size"):
+        small_model(meta_epochs=50).fit(normal, image_size=(10**6, 10**6))  # refused before training
+    model = small_model(batch_size=10**6, meta_epochs=1, sub_epochs=1).fit(normal)  # larger than the data
+    assert model.score_maps(normal).shape == (12, 8, 8)

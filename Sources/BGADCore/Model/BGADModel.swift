@@ -65,15 +65,17 @@ public final class BGADModel {
     public func fit(_ data: TrainingSet, calibrationHeight: Int? = nil, calibrationWidth: Int? = nil,
                     progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
         try data.validate(channels: channels)
-        calibration = nil
-        flows = try BGADModel.freshFlows(channels: channels, configuration: configuration)
-        let trainer = try BoundaryGuidedTrainer(configuration: configuration, flows: flows)
-        try trainer.train(data, progress: progress)
-
         let finest = data.normal.max { $0.positions < $1.positions }!
         let h = calibrationHeight ?? (data.masks != nil ? data.maskHeight : finest.height)
         let w = calibrationWidth ?? (data.masks != nil ? data.maskWidth : finest.width)
-        guard h >= 1, w >= 1 else { throw .invalid("calibration size must be ≥ 1×1, got \(h)×\(w)") }
+        guard h >= 1, w >= 1, h <= 1 << 14, w <= 1 << 14 else {
+            throw .invalid("calibration size must lie between 1×1 and 16384×16384, got \(h)×\(w)")
+        }
+        calibration = nil
+        flows = try BGADModel.freshFlows(channels: channels, configuration: configuration)
+        let trainer = try BoundaryGuidedTrainer(configuration: configuration, flows: flows)
+        try trainer.trainValidated(data, progress: progress)
+
         var grids: [[Float]] = []
         for (l, maps) in data.normal.enumerated() {
             var g = [Float](repeating: 0, count: maps.count * maps.positions)

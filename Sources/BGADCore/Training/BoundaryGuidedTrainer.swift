@@ -119,8 +119,13 @@ public final class BoundaryGuidedTrainer {
     /// Trains the flows on `data`. `progress` is called after every step; returning false
     /// cancels training (throws a `.cancelled` error, the flows are then partly trained).
     public func train(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
-        let cfg = configuration
         try data.validate(channels: flows.map { $0.dim })
+        try trainValidated(data, progress: progress)
+    }
+
+    /// `train` on data already checked by `TrainingSet.validate`.
+    func trainValidated(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)?) throws(BGADError) {
+        let cfg = configuration
         let useAnomalies = cfg.variant.usesAnomalies && data.anomalousCount > 0
         let nNormal = data.normalCount
         let nImages = nNormal + (useAnomalies ? data.anomalousCount : 0)
@@ -175,13 +180,20 @@ public final class BoundaryGuidedTrainer {
         }
 
         // Workspaces, sized for the largest chunk, reused by every step.
-        let maxChunk = cfg.chunkSize + cfg.chunkSize / 2 + 2
+        let batchVectors = min(cfg.batchSize, nImages) * (levels.map { $0.positions }.max() ?? 1)
+        guard batchVectors <= Int(Int32.max) else {
+            throw .invalid("a batch holds \(batchVectors) vectors, more than 2³¹ − 1; lower batch_size")
+        }
+        let maxChunk = min(cfg.chunkSize + cfg.chunkSize / 2 + 2, batchVectors)
         let maxC = levels.map { $0.channels }.max() ?? 1
         let ws = ChunkWorkspace(capacity: maxChunk, maxChannels: maxC)
-        let order = UnsafeMutableBufferPointer<Int32>.allocate(capacity: cfg.batchSize * (levels.map { $0.positions }.max() ?? 1))
+        let order = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batchVectors)
         defer { order.deallocate() }
 
+        // One stream for the image order, one per level for its vector order: a level's
+        // training does not depend on how many other levels there are.
         var rng = SeededGenerator(seed: cfg.seed ^ 0x5851_F42D_4C95_7F2D)
+        var levelRng = (0..<levels.count).map { SeededGenerator(seed: (cfg.seed &+ UInt64($0) &* 0x2545_F491_4F6C_DD1D) ^ 0x1405_7B7E_F767_814F) }
         let schedule = cfg.schedule
         var done = 0
         for epoch in 0..<cfg.metaEpochs {
@@ -200,7 +212,7 @@ public final class BoundaryGuidedTrainer {
                         let total = batch.count * p
                         var k = 0
                         for img in batch { for q in 0..<p { order[k] = Int32(img * p + q); k += 1 } }
-                        rng.shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
+                        levelRng[l].shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
                         for range in chunkBounds(total: total, chunk: cfg.chunkSize) {
                             let n = range.count
                             // Gather the chunk's rows, condition indices and labels.

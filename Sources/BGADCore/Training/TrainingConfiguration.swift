@@ -60,8 +60,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         guard learningRate.isFinite, learningRate > 0 else { throw .invalid("lr must be > 0, got \(learningRate)") }
         guard warmupEpochs >= 0 else { throw .invalid("warmup_epochs must be ≥ 0, got \(warmupEpochs)") }
         guard decayRate.isFinite, decayRate > 0, decayRate <= 1 else { throw .invalid("decay_rate must lie in (0, 1], got \(decayRate)") }
-        guard batchSize >= 1 else { throw .invalid("batch_size must be ≥ 1, got \(batchSize)") }
-        guard chunkSize >= 2 else { throw .invalid("chunk_size must be ≥ 2, got \(chunkSize)") }
+        guard batchSize >= 1, batchSize <= 1 << 20 else { throw .invalid("batch_size must lie in 1...1048576, got \(batchSize)") }
+        guard chunkSize >= 2, chunkSize <= 1 << 24 else { throw .invalid("chunk_size must lie in 2...16777216, got \(chunkSize)") }
         guard blocks >= 1, blocks <= 64 else { throw .invalid("blocks must lie in 1...64, got \(blocks)") }
         guard clamp.isFinite, clamp > 0 else { throw .invalid("clamp must be > 0, got \(clamp)") }
         guard conditionDimension >= 2, conditionDimension % 4 == 0 else {
