@@ -12,35 +12,7 @@ Modules:
     detector -- images in, anomaly maps out (bgad.Detector); datasets, evaluation, cli, demo.
 """
 
-import os as _os
 
-
-def _choose_blas_kernels() -> None:
-    """Points OpenBLAS at its AVX2/AVX-512 kernels when the CPU has them.
-
-    OpenBLAS picks its kernels from the CPU model when it is loaded; on CPUs it does not
-    know (new models, VMs reporting a generic "Intel Xeon Processor") it falls back to the
-    SSE3 "Prescott" kernels, about 6× slower. ``OPENBLAS_CORETYPE`` must be set before the
-    library is loaded, so this runs before ``_native`` loads libbgad. A value set by the
-    user is kept.
-    """
-    if "OPENBLAS_CORETYPE" in _os.environ:
-        return
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return
-    flags = set(flags)
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags:
-        _os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
-    elif {"avx2", "fma"} <= flags:
-        _os.environ["OPENBLAS_CORETYPE"] = "Haswell"
-
-
-_choose_blas_kernels()
-
-from ._native import BGADError, version as native_version  # noqa: E402
 from . import _blas  # noqa: F401  (before _native: selects OpenBLAS kernels, see _blas.py)
 from ._native import BGADError, version as native_version
 from . import metrics

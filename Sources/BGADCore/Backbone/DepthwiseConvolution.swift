@@ -131,11 +131,6 @@ private func depthwisePair(
 }
 
 @inline(__always)
-private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
 private func storeReLU6(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
     let r = v.replacing(with: zero, where: v .< zero).replacing(with: six, where: v .> six)
