@@ -89,33 +89,6 @@ public func addRowsRelu(
     }
 }
 
-/// Backward of a ReLU fused with a scatter-add: for every row i,
-/// `g[i, :] = r[i, :] > 0 ? g[i, :] : 0`, then `table[index[i], :] += g[i, :]`.
-/// `g` and `r` are `rows × cols` (stride `cols`), `table` has stride `cols`.
-@inlinable
-public func reluMaskScatter(
-    _ g: UnsafeMutablePointer<Float>, r: UnsafePointer<Float>, index: UnsafePointer<Int32>,
-    rows: Int, cols: Int, _ table: UnsafeMutablePointer<Float>
-) {
-    let zero = SIMD8<Float>(repeating: 0)
-    for i in 0..<rows {
-        let gi = g + i * cols, ri = r + i * cols, t = table + Int(index[i]) * cols
-        var j = 0
-        while j + 8 <= cols {
-            let v = load8(gi + j).replacing(with: zero, where: load8(ri + j) .<= zero)
-            store8(v, gi + j)
-            store8(load8(t + j) + v, t + j)
-            j += 8
-        }
-        while j < cols {
-            let v = ri[j] > 0 ? gi[j] : 0
-            gi[j] = v
-            t[j] += v
-            j += 1
-        }
-    }
-}
-
 /// Backward of a ReLU fused with per-group sums over rows sorted by group:
 /// `g[i, :] = r[i, :] > 0 ? g[i, :] : 0`, and `table[index[i], :]` = the sum of the masked rows
 /// with that index. `index` must be non-decreasing with each group's rows consecutive; each
