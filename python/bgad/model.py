@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, lib
+from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare
 
 _c_int32_p = ctypes.POINTER(ctypes.c_int32)
 _c_float_pp = ctypes.POINTER(c_float_p)
