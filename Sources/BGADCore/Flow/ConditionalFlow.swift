@@ -96,14 +96,14 @@ public final class ConditionalFlow {
         }
         self.blocks = list
         trainableCount = offset
-        params = FloatBuffer(capacity: offset)
-        grads = FloatBuffer(capacity: offset)
-        adamM = FloatBuffer(capacity: offset)
-        adamV = FloatBuffer(capacity: offset)
-        rotations = FloatBuffer(capacity: blocks * dim * dim)
-        affineM = FloatBuffer(capacity: blocks * dim * dim)
-        affineOb = FloatBuffer(capacity: blocks * dim)
-        sigmas = FloatBuffer(capacity: blocks * dim)
+        params = try FloatBuffer(capacity: offset)
+        grads = try FloatBuffer(capacity: offset)
+        adamM = try FloatBuffer(capacity: offset)
+        adamV = try FloatBuffer(capacity: offset)
+        rotations = try FloatBuffer(capacity: blocks * dim * dim)
+        affineM = try FloatBuffer(capacity: blocks * dim * dim)
+        affineOb = try FloatBuffer(capacity: blocks * dim)
+        sigmas = try FloatBuffer(capacity: blocks * dim)
         logSigmaSums = [Float](repeating: 0, count: blocks)
 
         var rng = FlowRandom(seed: seed)
@@ -179,16 +179,19 @@ public final class ConditionalFlow {
     }
 
     /// Condition shares of every block for `condTable`, reused while table and parameters are unchanged.
-    func inferenceShares(condTable: UnsafePointer<Float>, condRows: Int) -> UnsafeMutablePointer<Float> {
+    func inferenceShares(condTable: UnsafePointer<Float>, condRows: Int) throws(BGADError) -> UnsafeMutablePointer<Float> {
         let hidden = blocks[0].hidden
         let tableCount = condRows * condDim
+        if condRows.multipliedReportingOverflow(by: blockCount * hidden).overflow {
+            throw BGADError(.outOfMemory, "condition shares for \(condRows) rows do not fit in memory")
+        }
         if cachedVersion == version, cachedRows == condRows,
            memcmp(cachedTable.pointer, condTable, tableCount * MemoryLayout<Float>.stride) == 0 {
             return shareCache.pointer
         }
-        let share = shareCache.reserve(blockCount * condRows * hidden)
+        let share = try shareCache.reserve(blockCount * condRows * hidden)
         computeShares(condTable: condTable, rows: condRows, share: share)
-        cachedTable.reserve(tableCount).update(from: condTable, count: tableCount)
+        try cachedTable.reserve(tableCount).update(from: condTable, count: tableCount)
         cachedRows = condRows
         cachedVersion = version
         return share
@@ -202,7 +205,7 @@ public final class ConditionalFlow {
                         logdet: UnsafeMutablePointer<Float>) throws(BGADError) {
         try validate(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex)
         let dim = self.dim
-        run(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex) { start, n, zc, ld in
+        try run(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex) { start, n, zc, ld in
             (z + start * dim).update(from: zc, count: n * dim)
             (logdet + start).update(from: ld, count: n)
         }
@@ -216,7 +219,7 @@ public final class ConditionalFlow {
                               condIndex: UnsafePointer<Int32>, ell: UnsafeMutablePointer<Float>) throws(BGADError) {
         try validate(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex)
         let dim = self.dim
-        run(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex) { start, n, zc, ld in
+        try run(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex) { start, n, zc, ld in
             ConditionalFlow.writeEll(dim: dim, z: zc, logdet: ld, count: n, ell: ell + start)
         }
     }
@@ -245,18 +248,18 @@ public final class ConditionalFlow {
     /// receives each chunk's result (called concurrently for disjoint ranges).
     func run(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
              condIndex: UnsafePointer<Int32>,
-             emit: @escaping (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+             emit: @escaping (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) throws(BGADError) {
         if count == 0 { return }
         prepareAffine()
-        let shares = inferenceShares(condTable: condTable, condRows: condRows)
+        let shares = try inferenceShares(condTable: condTable, condRows: condRows)
         let parts = workerCount(count)
         let b0 = blocks[0]
         let hidden = b0.hidden, outDim = b0.outDim, dim = self.dim
         let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
         for w in 0..<parts {
             let wk = workers[w]
-            wk.a.reserve(cap * dim); wk.b.reserve(cap * dim); wk.r.reserve(cap * hidden)
-            wk.q.reserve(cap * max(outDim, 1)); wk.logdet.reserve(cap)
+            try wk.a.reserve(cap * dim); try wk.b.reserve(cap * dim); try wk.r.reserve(cap * hidden)
+            try wk.q.reserve(cap * max(outDim, 1)); try wk.logdet.reserve(cap)
         }
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let logSigmaSums = self.logSigmaSums
@@ -300,15 +303,15 @@ public final class ConditionalFlow {
         try validate(x: z, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex, name: "z")
         if count == 0 { return }
         prepareAffine()
-        let shares = inferenceShares(condTable: condTable, condRows: condRows)
+        let shares = try inferenceShares(condTable: condTable, condRows: condRows)
         let parts = workerCount(count)
         let b0 = blocks[0]
         let hidden = b0.hidden, outDim = b0.outDim, dim = self.dim
         let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
         for w in 0..<parts {
             let wk = workers[w]
-            wk.a.reserve(cap * dim); wk.b.reserve(cap * dim); wk.r.reserve(cap * hidden)
-            wk.q.reserve(cap * max(outDim, 1)); wk.logdet.reserve(cap)
+            try wk.a.reserve(cap * dim); try wk.b.reserve(cap * dim); try wk.r.reserve(cap * hidden)
+            try wk.q.reserve(cap * max(outDim, 1)); try wk.logdet.reserve(cap)
         }
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let logSigmaSums = self.logSigmaSums, rotations = self.rotations.pointer, sigmas = self.sigmas.pointer
@@ -360,12 +363,16 @@ public final class ConditionalFlow {
         try validate(x: x, count: count, condTable: condTable, condRows: condRows, condIndex: condIndex)
         guard count >= 1 else { throw .invalid("training needs at least one vector, got 0") }
         let n = count
+        let perVector = tapeStride(1) * blockCount + dim
+        if n.multipliedReportingOverflow(by: perVector).overflow {
+            throw BGADError(.outOfMemory, "a training tape for \(n) vectors does not fit in memory")
+        }
         prepareAffine()
         tapeVersion = -1
         let b0 = blocks[0]
         let hidden = b0.hidden, len2 = b0.len2, dim = self.dim, condDim = self.condDim
         let step = tapeStride(n)
-        let t = tape.reserve(blockCount * step + n * dim)
+        let t = try tape.reserve(blockCount * step + n * dim)
         // Keep only the condition rows this batch uses (renumbered in order of first use),
         // and process the vectors sorted by condition row (a counting sort): the condition's
         // first-layer work and weight gradient then scale with the number of rows, and the
@@ -374,7 +381,7 @@ public final class ConditionalFlow {
         if rowMap.count < condRows { rowMap = [Int32](repeating: -1, count: condRows) }
         if rowStart.count < min(condRows, n) + 1 { rowStart = [Int](repeating: 0, count: min(condRows, n) + 1) }
         var used = 0
-        let table = tapeTable.reserve(min(condRows, n) * condDim)
+        let table = try tapeTable.reserve(min(condRows, n) * condDim)
         rowMap.withUnsafeMutableBufferPointer { map in
             tapeIndex.withUnsafeMutableBufferPointer { idx in
                 tapePerm.withUnsafeMutableBufferPointer { perm in
@@ -406,12 +413,12 @@ public final class ConditionalFlow {
         let rows = used
         let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
         let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
-        let share = trainShare.reserve(blockCount * rows * hidden)
+        let share = try trainShare.reserve(blockCount * rows * hidden)
         computeShares(condTable: table, rows: rows, share: share)
         for p in 0..<n { (t + p * dim).update(from: x + Int(perm[p]) * dim, count: dim) }
         let parts = workerCount(n)
-        for w in 0..<parts { workers[w].q.reserve((n / parts + 1) * max(b0.outDim, 1)) }
-        let ld = tapeLogdet.reserve(n)
+        for w in 0..<parts { try workers[w].q.reserve((n / parts + 1) * max(b0.outDim, 1)) }
+        let ld = try tapeLogdet.reserve(n)
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let logSigmaSums = self.logSigmaSums, blockCount = self.blockCount
         runParallel(parts) { w in
@@ -458,14 +465,14 @@ public final class ConditionalFlow {
         let slice = (n + parts - 1) / parts
         for w in 0..<parts {
             let wk = workers[w]
-            wk.dl.reserve(slice); wk.dy.reserve(slice * dim); wk.dx.reserve(slice * dim)
-            wk.dq.reserve(slice * max(outDim, 1)); wk.dr.reserve(slice * hidden)
-            wk.grads.reserve(trainableCount)
-            wk.carry.reserve(blockCount * hidden)
+            try wk.dl.reserve(slice); try wk.dy.reserve(slice * dim); try wk.dx.reserve(slice * dim)
+            try wk.dq.reserve(slice * max(outDim, 1)); try wk.dr.reserve(slice * hidden)
+            try wk.grads.reserve(trainableCount)
+            try wk.carry.reserve(blockCount * hidden)
         }
-        let perRow = tapePerRow.reserve(blockCount * rows * hidden)
+        let perRow = try tapePerRow.reserve(blockCount * rows * hidden)
         let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
-        let gx = inputGrad.reserve(n * dim)
+        let gx = try inputGrad.reserve(n * dim)
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let rotations = self.rotations.pointer, sigmas = self.sigmas.pointer, blockCount = self.blockCount
         let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
@@ -552,8 +559,8 @@ public final class ConditionalFlow {
 
     /// Clears the Adam moments and step count (a fresh optimiser).
     public func resetOptimizer() {
-        adamM.zero(trainableCount)
-        adamV.zero(trainableCount)
+        adamM.pointer.update(repeating: 0, count: trainableCount)
+        adamV.pointer.update(repeating: 0, count: trainableCount)
         adamSteps = 0
     }
 

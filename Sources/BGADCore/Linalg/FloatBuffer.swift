@@ -13,39 +13,43 @@ public final class FloatBuffer {
     /// Number of `Float`s the storage holds.
     public private(set) var capacity: Int
 
-    /// Creates a buffer holding `capacity` floats, all zero.
-    public init(capacity: Int = 0) {
-        self.capacity = max(capacity, 1)
-        pointer = FloatBuffer.allocate(self.capacity)
-        pointer.initialize(repeating: 0, count: self.capacity)
+    /// Creates an empty buffer (room for one float).
+    public init() {
+        capacity = 1
+        var raw: UnsafeMutableRawPointer?
+        if posix_memalign(&raw, 64, 64) != 0 || raw == nil { fatalError("bgad: out of memory (64 bytes)") }
+        pointer = raw!.bindMemory(to: Float.self, capacity: 1)
+        pointer.initialize(repeating: 0, count: 1)
+    }
+
+    /// Creates a buffer holding `capacity` floats, all zero; fails with `outOfMemory`.
+    public convenience init(capacity: Int) throws(BGADError) {
+        self.init()
+        try reserve(capacity)
     }
 
     deinit { free(pointer) }
 
-    /// Ensures room for `count` floats and returns the start of the storage.
+    /// Ensures room for `count` floats and returns the start of the storage; fails with
+    /// `outOfMemory` (and keeps the old storage) when the memory cannot be allocated.
     @discardableResult
-    public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+    public func reserve(_ count: Int) throws(BGADError) -> UnsafeMutablePointer<Float> {
         if count > capacity {
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+            var raw: UnsafeMutableRawPointer?
+            if overflow || posix_memalign(&raw, 64, bytes) != 0 || raw == nil {
+                throw BGADError(.outOfMemory, "cannot allocate a workspace of \(count) floats")
+            }
             free(pointer)
             capacity = count
-            pointer = FloatBuffer.allocate(count)
+            pointer = raw!.bindMemory(to: Float.self, capacity: count)
             pointer.initialize(repeating: 0, count: count)
         }
         return pointer
     }
 
     /// Sets the first `count` floats to zero (after reserving them).
-    public func zero(_ count: Int) {
-        reserve(count).update(repeating: 0, count: count)
-    }
-
-    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        if posix_memalign(&raw, 64, bytes) != 0 || raw == nil {
-            // Allocation failure of a workspace is not recoverable by the caller's input.
-            fatalError("bgad: cannot allocate \(bytes) bytes")
-        }
-        return raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+    public func zero(_ count: Int) throws(BGADError) {
+        try reserve(count).update(repeating: 0, count: count)
     }
 }
