@@ -102,6 +102,28 @@ final class ModelTests: XCTestCase {
         XCTAssertNil(model)
     }
 
+    func testWarmUpFollowsTheRealStepsOfEachLevel() throws {
+        var records: [(epoch: Int, level: Int, rate: Double)] = []
+        let c = configuration()  // 3 meta-epochs, 2 warm-up epochs, lr 1e-3
+        _ = try trained { p in records.append((p.metaEpoch, p.level, p.learningRate)); return true }
+        let lr = c.learningRate, etaMin = lr * 1e-3
+        let target = etaMin + (lr - etaMin) * (1 + cos(Double.pi * 2 / 3)) / 2
+        for level in 0..<2 {
+            for epoch in 0..<2 {
+                let rates = records.filter { $0.level == level && $0.epoch == epoch }.map { $0.rate }
+                XCTAssertFalse(rates.isEmpty)
+                for (i, r) in rates.enumerated() {
+                    // progress p = (epoch + i / steps of THIS level in THIS meta-epoch) / 2
+                    let p = (Double(epoch) + Double(i) / Double(rates.count)) / 2
+                    XCTAssertEqual(r, lr / 10 + p * (target - lr / 10), accuracy: 1e-12, "level \(level) epoch \(epoch) step \(i)")
+                }
+            }
+            let last = records.filter { $0.level == level && $0.epoch == 2 }.map { $0.rate }
+            XCTAssertFalse(last.isEmpty)
+            for r in last { XCTAssertEqual(r, target, accuracy: 1e-12) }
+        }
+    }
+
     func testSaveLoadRoundTripGivesBitwiseIdenticalScores() throws {
         let model = try trained()
         let path = "/tmp/bgad-model-test-\(getpid()).bgad"

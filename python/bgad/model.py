@@ -19,12 +19,13 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, lib
+from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare
 
 _c_int32_p = ctypes.POINTER(ctypes.c_int32)
 _c_float_pp = ctypes.POINTER(c_float_p)
@@ -181,6 +182,8 @@ class BGAD:
         clamp: clamp α of the coupling log-scales. Default 1.9.
         progress: show a tqdm progress bar during ``fit`` when tqdm is installed.
 
+    One estimator may be shared between threads: its native calls are serialised by a lock.
+
     Attributes (after ``fit`` or ``load``):
         pixel_threshold_: default pixel threshold (anomalous iff score > threshold).
         image_threshold_: default image threshold.
@@ -198,6 +201,7 @@ class BGAD:
         self._params = dict(DEFAULTS)
         self._params.update(hyperparameters)
         self._handle: Optional[ctypes.c_void_p] = None
+        self._lock = threading.RLock()  # the native model is not thread-safe
         if self.levels is not None:
             self._handle = self._new_handle(self.levels)
 
@@ -354,11 +358,12 @@ class BGAD:
             previous = None
         callback = PROGRESS_FN(on_progress)
         try:
-            status = _fit(
-                self._handle, _pointers(normal), normal[0].shape[0], anomalous_ptrs, n_anom,
-                heights.ctypes.data_as(c_int64_p), widths.ctypes.data_as(c_int64_p),
-                None if masks is None else masks.ctypes.data_as(c_uint8_p), mh, mw, ch, cw, callback, None,
-            )
+            with self._lock:
+                status = _fit(
+                    self._handle, _pointers(normal), normal[0].shape[0], anomalous_ptrs, n_anom,
+                    heights.ctypes.data_as(c_int64_p), widths.ctypes.data_as(c_int64_p),
+                    None if masks is None else masks.ctypes.data_as(c_uint8_p), mh, mw, ch, cw, callback, None,
+                )
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -381,8 +386,9 @@ class BGAD:
         f = self._prepare(features)
         outs = [np.empty((a.shape[0], a.shape[2], a.shape[3]), dtype=np.float32) for a in f]
         h, w = _grid(f)
-        check(_log_likelihoods(self._handle, _pointers(f), f[0].shape[0], h.ctypes.data_as(c_int64_p),
-                               w.ctypes.data_as(c_int64_p), _pointers(outs)))
+        with self._lock:
+            check(_log_likelihoods(self._handle, _pointers(f), f[0].shape[0], h.ctypes.data_as(c_int64_p),
+                                   w.ctypes.data_as(c_int64_p), _pointers(outs)))
         return outs
 
     def score_maps(self, features: Sequence[ArrayLike], image_size: Optional[ImageSize] = None) -> np.ndarray:
@@ -399,8 +405,9 @@ class BGAD:
         h, w = _image_size(image_size, self.calibration_size_)
         out = np.empty((f[0].shape[0], h, w), dtype=np.float32)
         gh, gw = _grid(f)
-        check(_score_maps(self._handle, _pointers(f), f[0].shape[0], gh.ctypes.data_as(c_int64_p),
-                          gw.ctypes.data_as(c_int64_p), h, w, out.ctypes.data_as(c_float_p)))
+        with self._lock:
+            check(_score_maps(self._handle, _pointers(f), f[0].shape[0], gh.ctypes.data_as(c_int64_p),
+                              gw.ctypes.data_as(c_int64_p), h, w, out.ctypes.data_as(c_float_p)))
         return out
 
     def score_images(self, features: Sequence[ArrayLike], image_size: Optional[ImageSize] = None) -> np.ndarray:
@@ -426,8 +433,9 @@ class BGAD:
         p, i, b, s = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
         h, w = ctypes.c_int64(), ctypes.c_int64()
         refs = np.empty(len(self.channels_), dtype=np.float64)
-        check(_calibration(self._handle, ctypes.byref(p), ctypes.byref(i), ctypes.byref(b), ctypes.byref(s),
-                           ctypes.byref(h), ctypes.byref(w), refs.ctypes.data_as(c_double_p)))
+        with self._lock:
+            check(_calibration(self._handle, ctypes.byref(p), ctypes.byref(i), ctypes.byref(b), ctypes.byref(s),
+                               ctypes.byref(h), ctypes.byref(w), refs.ctypes.data_as(c_double_p)))
         return {"pixel": p.value, "image": i.value, "beta": b.value, "s_max": s.value,
                 "size": (h.value, w.value), "references": refs}
 
@@ -476,7 +484,8 @@ class BGAD:
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Writes the trained model (versioned, checksummed binary; atomic rename)."""
         self._require_trained()
-        check(_save(self._handle, os.fsencode(path)))
+        with self._lock:
+            check(_save(self._handle, os.fsencode(path)))
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike], progress: bool = True) -> "BGAD":
@@ -485,6 +494,7 @@ class BGAD:
         check(_load(os.fsencode(path), ctypes.byref(h)))
         model = cls.__new__(cls)
         model._handle = h
+        model._lock = threading.RLock()
         model.progress = progress
         model._params = {}
         for name in DEFAULTS:
