@@ -29,11 +29,18 @@ ELPV_PUBLISHED_HARD = {"DRA": 0.766, "AHL": 0.788}
 
 def _hyper(args) -> dict:
     hp = {}
-    for key in ("meta_epochs", "sub_epochs", "lr", "batch_size_train"):
+    for key in ("meta_epochs", "sub_epochs", "lr"):
         v = getattr(args, key, None)
         if v is not None:
-            hp["batch_size" if key == "batch_size_train" else key] = v
+            hp[key] = v
     return hp
+
+
+def _levels(text: str):
+    try:
+        return tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise BGADError(f"--levels must be comma-separated strides such as 8,16, got {text!r}") from None
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
@@ -44,6 +51,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--rpag", dest="rpag_per_anomaly", type=int, default=10, help="RPAG samples per known anomaly (0 = off)")
     p.add_argument("--image-size", dest="image_size", type=int, default=256, help="model input side (default 256)")
+    p.add_argument("--levels", default="8,16", help="backbone strides used as feature levels (default 8,16)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -63,6 +71,7 @@ def _detector(args, variant=None):
         seed=args.seed,
         rpag_per_anomaly=args.rpag_per_anomaly,
         image_size=args.image_size,
+        levels=_levels(args.levels),
         progress=not args.quiet,
         **_hyper(args),
     )
