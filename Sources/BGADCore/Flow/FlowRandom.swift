@@ -6,31 +6,14 @@ import Glibc
 ///
 /// The same seed gives the same stream on every platform and run (no system entropy).
 public struct FlowRandom {
-    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+    private var core: Xoshiro256
     private var spareGaussian: Double?
 
-    /// Creates the generator whose state is four SplitMix64 outputs from `seed`.
-    public init(seed: UInt64) {
-        var x = seed
-        func splitMix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
-    }
+    /// Creates the generator (xoshiro256** seeded by SplitMix64, `Xoshiro256`).
+    public init(seed: UInt64) { core = Xoshiro256(seed: seed) }
 
-    /// Next 64 random bits (xoshiro256**).
-    public mutating func next() -> UInt64 {
-        let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
-        let t = s1 << 17
-        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
-        s2 ^= t
-        s3 = (s3 << 45) | (s3 >> 19)
-        return result
-    }
+    /// Next 64 random bits.
+    public mutating func next() -> UInt64 { core.next() }
 
     /// Uniform double in [0, 1) with 53 random bits.
     public mutating func uniform() -> Double {

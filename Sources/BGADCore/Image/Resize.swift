@@ -198,9 +198,11 @@ public func resizeBilinear(
     }
 }
 
-/// Source index of output sample `index` under PyTorch's nearest rule (Float32 scale).
-@inline(__always)
-private func torchNearestIndex(_ index: Int, inSize: Int, outSize: Int) -> Int {
+/// Source index of output index `index` when resizing `inSize` → `outSize` by nearest
+/// neighbour, exactly as PyTorch's `F.interpolate(mode='nearest')` (no scale factor):
+/// `min(⌊index · (in / out)⌋, in − 1)` with the ratio in single precision.
+@inlinable
+public func nearestSourceIndex(_ index: Int, inSize: Int, outSize: Int) -> Int {
     if inSize == outSize { return index }
     let scale = Float(inSize) / Float(outSize)
     return min(Int((Float(index) * scale).rounded(.down)), inSize - 1)
@@ -217,9 +219,9 @@ public func resizeNearest<T>(
 ) throws(BGADError) {
     try validateResize(height, width, channels, outHeight, outWidth)
     let c = channels
-    let xs = (0..<outWidth).map { torchNearestIndex($0, inSize: width, outSize: outWidth) }
+    let xs = (0..<outWidth).map { nearestSourceIndex($0, inSize: width, outSize: outWidth) }
     for y in 0..<outHeight {
-        let sy = torchNearestIndex(y, inSize: height, outSize: outHeight)
+        let sy = nearestSourceIndex(y, inSize: height, outSize: outHeight)
         let inRow = source + sy * width * c
         let outRow = destination + y * outWidth * c
         for x in 0..<outWidth {

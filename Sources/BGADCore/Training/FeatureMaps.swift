@@ -58,16 +58,6 @@ public struct FeatureMaps {
     }
 }
 
-/// Source index of output index `dst` when resizing `inSize` → `outSize` by nearest
-/// neighbour, exactly as PyTorch's `F.interpolate(mode='nearest')` (no scale factor):
-/// `min(⌊dst · (in / out)⌋, in − 1)` with the ratio in single precision.
-@inlinable
-public func nearestSourceIndex(_ dst: Int, inSize: Int, outSize: Int) -> Int {
-    if inSize == outSize { return dst }
-    let scale = Float(inSize) / Float(outSize)
-    return min(Int((Float(dst) * scale).rounded(.down)), inSize - 1)
-}
-
 /// Downsamples a binary mask `(height, width)` to `(toHeight, toWidth)` by nearest
 /// neighbour (PyTorch `F.interpolate(mode='nearest')`): vector `(h, w)` of a level is
 /// abnormal iff the mask pixel it samples is.
