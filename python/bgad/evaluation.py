@@ -54,7 +54,8 @@ def format_table(results: Dict[str, Dict[str, float]], reference: Optional[Dict[
     figures below the table.
     """
     names = list(results)
-    width = max(12, *(len(n) + 2 for n in names))
+    has_spread = any(isinstance(v, (tuple, list)) for r in results.values() for v in r.values())
+    width = max(18 if has_spread else 12, *(len(n) + 2 for n in names))
     lines = ["metric".ljust(22) + "".join(n.rjust(width) for n in names)]
     for key, label, fmt in _ROWS:
         if not any(key in results[n] for n in names):
