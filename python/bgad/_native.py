@@ -144,6 +144,21 @@ def as_array(value: Any, dtype: Any, name: str, ndim: Optional[int] = None) -> n
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
+def size_pair(size: Any, name: str = "size") -> tuple:
+    """``(height, width)`` from an int or a pair; raises :class:`BGADError` naming ``name``
+    when it is neither or not positive."""
+    if isinstance(size, (int, np.integer)):
+        h = w = int(size)
+    else:
+        try:
+            h, w = (int(v) for v in size)
+        except Exception:
+            raise BGADError(f"{name}: expected an int or (height, width), got {size!r}") from None
+    if h < 1 or w < 1:
+        raise BGADError(f"{name}: must be positive, got {h}x{w}")
+    return h, w
+
+
 def version() -> str:
     """Version string of the loaded native library."""
     return lib.bgad_version().decode()

@@ -28,7 +28,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import weights as _weights
-from ._native import BGADError, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr, size_pair
 
 _c_void_pp = ctypes.POINTER(ctypes.c_void_p)
 _float_pp = ctypes.POINTER(c_float_p)
@@ -66,25 +66,12 @@ CLASSES = 1000
 ImagesLike = Union[np.ndarray, str, os.PathLike, Sequence[Union[np.ndarray, str, os.PathLike]]]
 
 
-def _size_pair(size, name: str = "size") -> Tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
-    else:
-        try:
-            h, w = (int(v) for v in size)
-        except Exception:
-            raise BGADError(f"{name}: expected an int or (height, width), got {size!r}") from None
-    if h < 1 or w < 1:
-        raise BGADError(f"{name}: must be positive, got {h}x{w}")
-    return h, w
-
-
 def feature_shape(stride: int, size=256) -> Tuple[int, int, int]:
     """``(channels, height, width)`` of the feature map at ``stride`` for an input ``size``.
 
     Each stride-2 layer maps ``n`` to ``ceil(n / 2)`` (TensorFlow 'SAME' padding).
     """
-    h, w = _size_pair(size)
+    h, w = size_pair(size)
     c, fh, fw = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
     check(_shape(h, w, int(stride), ctypes.byref(c), ctypes.byref(fh), ctypes.byref(fw)))
     return c.value, fh.value, fw.value
@@ -121,7 +108,7 @@ def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
     src = np.ascontiguousarray(arr, dtype=dtype)
     h, w = src.shape[:2]
     c = 1 if src.ndim == 2 else src.shape[2]
-    oh, ow = _size_pair(size)
+    oh, ow = size_pair(size)
     out = np.empty((oh, ow) + src.shape[2:], dtype)
     ctype = ctypes.c_uint8 if dtype == np.uint8 else ctypes.c_float
     check(_resize_fns[(mode, dtype)](ptr(src, ctype), h, w, c, ptr(out, ctype), oh, ow))
@@ -294,7 +281,7 @@ class EfficientNetLite0:
             one float32 array ``(N, C, h, w)`` per level, in the order of ``levels``;
             at size 256: 64x64, 32x32, 16x16 (and 8x8).
         """
-        sz = _size_pair(size)
+        sz = size_pair(size)
         lv = _levels(levels)
         batch = _batch(images, sz)
         n, h, w = batch.shape[:3]
@@ -325,7 +312,7 @@ class EfficientNetLite0:
     def classify(self, images: ImagesLike, size=256) -> np.ndarray:
         """ImageNet logits ``(N, 1000)`` of ``images`` (see :meth:`features` for the
         accepted inputs); meant for self-checks of the backbone."""
-        sz = _size_pair(size)
+        sz = size_pair(size)
         batch = _batch(images, sz)
         n, h, w = batch.shape[:3]
         c = 1 if batch.ndim == 3 else 3

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare
+from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, size_pair
 
 _c_int32_p = ctypes.POINTER(ctypes.c_int32)
 _c_float_pp = ctypes.POINTER(c_float_p)
@@ -143,17 +143,7 @@ def _grid(arrays: Sequence[np.ndarray]) -> Tuple[Any, Any]:
 
 
 def _image_size(size: Optional[ImageSize], default: Tuple[int, int]) -> Tuple[int, int]:
-    if size is None:
-        return default
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    try:
-        h, w = (int(v) for v in size)
-    except Exception:
-        raise BGADError(f"image_size: expected an int or (height, width), got {size!r}") from None
-    if h < 1 or w < 1:
-        raise BGADError(f"image_size must be at least 1x1, got {h}x{w}")
-    return h, w
+    return default if size is None else size_pair(size, "image_size")
 
 
 class BGAD:

@@ -244,6 +244,21 @@ public final class ConditionalFlow {
         }
     }
 
+    /// Splits `count` vectors over the workers and reserves each worker's inference buffers
+    /// for chunks of `cap` vectors; returns the number of parts and `cap`.
+    private func reserveInferenceWorkers(_ count: Int) throws(BGADError) -> (parts: Int, cap: Int) {
+        let parts = workerCount(count)
+        let b0 = blocks[0]
+        let hidden = b0.hidden, outDim = b0.outDim
+        let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
+        for w in 0..<parts {
+            let wk = workers[w]
+            try wk.a.reserve(cap * dim); try wk.b.reserve(cap * dim); try wk.r.reserve(cap * hidden)
+            try wk.q.reserve(cap * max(outDim, 1)); try wk.logdet.reserve(cap)
+        }
+        return (parts, cap)
+    }
+
     /// The inference pass: vectors split over workers, each in chunks; `emit(start, n, z, logdet)`
     /// receives each chunk's result (called concurrently for disjoint ranges).
     func run(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
@@ -252,15 +267,8 @@ public final class ConditionalFlow {
         if count == 0 { return }
         prepareAffine()
         let shares = try inferenceShares(condTable: condTable, condRows: condRows)
-        let parts = workerCount(count)
-        let b0 = blocks[0]
-        let hidden = b0.hidden, outDim = b0.outDim, dim = self.dim
-        let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
-        for w in 0..<parts {
-            let wk = workers[w]
-            try wk.a.reserve(cap * dim); try wk.b.reserve(cap * dim); try wk.r.reserve(cap * hidden)
-            try wk.q.reserve(cap * max(outDim, 1)); try wk.logdet.reserve(cap)
-        }
+        let (parts, cap) = try reserveInferenceWorkers(count)
+        let hidden = blocks[0].hidden, dim = self.dim
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let logSigmaSums = self.logSigmaSums
         runParallel(parts) { w in
@@ -304,15 +312,8 @@ public final class ConditionalFlow {
         if count == 0 { return }
         prepareAffine()
         let shares = try inferenceShares(condTable: condTable, condRows: condRows)
-        let parts = workerCount(count)
-        let b0 = blocks[0]
-        let hidden = b0.hidden, outDim = b0.outDim, dim = self.dim
-        let cap = min(ConditionalFlow.chunk, (count + parts - 1) / parts)
-        for w in 0..<parts {
-            let wk = workers[w]
-            try wk.a.reserve(cap * dim); try wk.b.reserve(cap * dim); try wk.r.reserve(cap * hidden)
-            try wk.q.reserve(cap * max(outDim, 1)); try wk.logdet.reserve(cap)
-        }
+        let (parts, cap) = try reserveInferenceWorkers(count)
+        let hidden = blocks[0].hidden, dim = self.dim
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let logSigmaSums = self.logSigmaSums, rotations = self.rotations.pointer, sigmas = self.sigmas.pointer
         let blockCount = self.blockCount
