@@ -95,20 +95,30 @@ def freia_flow(dim):
     return coder
 
 
-def interleaved(fns, repeats, warmup=2):
+PAUSE = 0.2
+
+
+def interleaved(fns, repeats, warmup=2, inner=1):
     """Best (minimum) seconds of each function over `repeats` calls, timed in alternation so
     that both sides of a ratio see the same machine load. The minimum, not the median: on a
     shared machine a load spike stalls a 2-thread PyTorch much longer than it lasts, and the
-    best time is the figure each side reaches when it gets the cores."""
+    best time is the figure each side reaches when it gets the cores.
+
+    Each timing covers `inner` consecutive calls (steady state, as in a training loop) and
+    comes after a pause of PAUSE seconds: OpenBLAS's and PyTorch's (OpenMP) worker threads
+    keep spinning for a while after a call returns, and without the pause they would take
+    cores from whichever side runs next."""
     for fn in fns:
         for _ in range(warmup):
             fn()
     times = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - t0)
+            for _ in range(inner):
+                fn()
+            times[i].append((time.perf_counter() - t0) / inner)
     return [min(t) for t in times]
 
 
@@ -158,7 +168,7 @@ def bench_level(dim, height, width, repeats, peer):
         infer.append(infer_t)
     gemm, gemm_flops = sgemm_call()
     train.append(gemm)
-    t_train = interleaved(train, repeats)
+    t_train = interleaved(train, repeats, inner=4)
     res["sgemm_gflops"] = gemm_flops / t_train[-1] / 1e9
     t_infer = interleaved(infer, max(3, repeats // 2))
     res.update({"train_ms": t_train[0] * 1e3, "infer_vps": len(x_inf) / t_infer[0],

@@ -356,7 +356,7 @@ public final class EfficientNetLite0 {
             defer { blasThreadCount = saved }
             let whole = count - count % threads
             if whole > 0 {
-                runOnWorkers(threads) { worker in
+                runThreads(threads) { worker in
                     let ws = self.acquireWorkspace(height: height, width: width)
                     var n = worker
                     while n < whole {
@@ -373,7 +373,7 @@ public final class EfficientNetLite0 {
                 let barrier = Barrier(threads)
                 for n in whole..<count {
                     load(n, ws.input, ws)
-                    runOnWorkers(threads) { band in
+                    runThreads(threads) { band in
                         self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
                                      classify: classify, emit: emit,
                                      logits: logits.map { $0 + n * EfficientNetLite0.classCount })

@@ -3,38 +3,6 @@ import Glibc
 #endif
 import Synchronization
 
-/// Runs `body(worker)` for `worker` in `0..<workers` on that many POSIX threads (the
-/// calling thread runs worker 0) and returns when all have finished.
-func runOnWorkers(_ workers: Int, _ body: @escaping (Int) -> Void) {
-    if workers <= 1 {
-        body(0)
-        return
-    }
-    final class Job {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    var threads: [pthread_t] = []
-    var inline: [Int] = [0]
-    for w in 1..<workers {
-        let job = Unmanaged.passRetained(Job { body(w) }).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { ctx in
-            let job = Unmanaged<Job>.fromOpaque(ctx!).takeRetainedValue()
-            job.body()
-            return nil
-        }, job)
-        if rc == 0 {
-            threads.append(tid)
-        } else {  // could not start a thread: do its share here
-            Unmanaged<Job>.fromOpaque(job).release()
-            inline.append(w)
-        }
-    }
-    for w in inline { body(w) }
-    for t in threads { pthread_join(t, nil) }
-}
-
 /// A mutex (pthread) guarding shared engine state.
 final class Mutex {
     private var m = pthread_mutex_t()
@@ -52,7 +20,7 @@ final class Mutex {
 ///
 /// The backbone's bands meet once per block, every few hundred microseconds; a sleeping
 /// barrier (futex) costs tens of microseconds per wake-up on a VM, a spinning one well under
-/// one. After about a million polls a waiter yields its core on every poll, so an
+/// one. After 16,384 polls (tens of microseconds) a waiter yields its core on every poll, so an
 /// oversubscribed machine does not burn a core for nothing.
 final class Barrier {
     private let count: Int
@@ -70,7 +38,7 @@ final class Barrier {
         var polls = 0
         while generation.load(ordering: .acquiring) == gen {
             polls += 1
-            if polls > 1 << 20 { sched_yield() }
+            if polls > 1 << 14 { sched_yield() }
         }
     }
 }
