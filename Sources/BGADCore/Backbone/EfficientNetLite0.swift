@@ -247,12 +247,25 @@ public final class EfficientNetLite0 {
         let byBlock = plan.byBlock
         return { n, block, map, h, w, pixels in
             guard let (out, c) = byBlock[block] else { return }
-            // HWC → CHW for image n.
+            // HWC → CHW for image n, 8 pixels at a time: each channel's 8 values are
+            // gathered from rows in L1 and stored contiguously (one store per channel
+            // instead of 8 scattered ones).
             let dst = out + n * c * h * w
             let plane = h * w
-            for p in pixels {
+            var p = pixels.lowerBound
+            while p + 8 <= pixels.upperBound {
+                let r = map + p * c
+                for ch in 0..<c {
+                    let v = SIMD8<Float>(r[ch], r[c + ch], r[2 * c + ch], r[3 * c + ch],
+                                         r[4 * c + ch], r[5 * c + ch], r[6 * c + ch], r[7 * c + ch])
+                    store8(v, dst + ch * plane + p)
+                }
+                p += 8
+            }
+            while p < pixels.upperBound {
                 let row = map + p * c
                 for ch in 0..<c { dst[ch * plane + p] = row[ch] }
+                p += 1
             }
         }
     }
@@ -404,10 +417,7 @@ public final class EfficientNetLite0 {
             }
         }
         sgemm(m: rows, n: c, k: k, a, lda: k, w, ldb: c, beta: 1, out, ldc: c)
-        if relu6 {
-            let n = rows * c
-            for i in 0..<n { out[i] = min(max(out[i], 0), 6) }
-        }
+        if relu6 { relu6InPlace(out, count: rows * c) }
     }
 
     /// Rows `[b·n/bands, (b+1)·n/bands)` of an `n`-row map: band `b`'s share.
