@@ -380,6 +380,44 @@ final class FlowTests: XCTestCase {
         }
     }
 
+    /// Adam's first two steps on EVERY parameter of a flow large enough for the update to
+    /// run 8 lanes at a time in slices over 2 threads, against PyTorch's rule in Double.
+    func testAdamFollowsPyTorchRuleOnEveryParameterInParallel() throws {
+        let saved = blasThreadCount
+        blasThreadCount = 2
+        defer { blasThreadCount = saved }
+        let dim = 24, n = 600
+        let flow = try ConditionalFlow(dim: dim, condDim: 128, blocks: 4, seed: 5)
+        XCTAssertGreaterThan(flow.trainableCount, 2 * 65536)
+        let x = randomFloats(n * dim, seed: 11), table = randomFloats(16 * 128, seed: 12)
+        let index = (0..<n).map { Int32($0 % 16) }
+        let names = flow.parameterNames.filter { !$0.hasSuffix("w_perm") }
+        func values() throws -> [[Double]] { try names.map { try flow.parameter($0).map(Double.init) } }
+        func grads() throws -> [[Double]] { try names.map { try flow.parameterGradient($0).map(Double.init) } }
+        let p0 = try values()
+        _ = try flow.computeGradients(x: x, count: n, condTable: table, condRows: 16, condIndex: index)
+        let g1 = try grads()
+        flow.adamStep(learningRate: 0.01)
+        let p1 = try values()
+        _ = try flow.computeGradients(x: x, count: n, condTable: table, condRows: 16, condIndex: index)
+        let g2 = try grads()
+        flow.adamStep(learningRate: 0.01)
+        let p2 = try values()
+        var checked = 0
+        for t in 0..<names.count {
+            for i in 0..<p0[t].count {
+                let a = g1[t][i], b = g2[t][i]
+                let e1 = p0[t][i] - 0.01 * a / (abs(a) + 1e-8)
+                XCTAssertEqual(p1[t][i], e1, accuracy: 1e-6 + 1e-6 * abs(e1), "\(names[t])[\(i)] step 1")
+                let m = 0.9 * 0.1 * a + 0.1 * b, v = 0.999 * 0.001 * a * a + 0.001 * b * b
+                let e2 = p1[t][i] - 0.01 * (m / 0.19) / (v.squareRoot() / (1 - 0.999 * 0.999).squareRoot() + 1e-8)
+                XCTAssertEqual(p2[t][i], e2, accuracy: 1e-5 + 1e-6 * abs(e2), "\(names[t])[\(i)] step 2")
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, flow.trainableCount)
+    }
+
     /// Maximum-likelihood training on a correlated 8-D Gaussian reaches its entropy (±5 %).
     func testTrainingReachesGaussianEntropy() throws {
         let dim = 8, n = 512
