@@ -444,16 +444,25 @@ public final class EfficientNetLite0 {
         for oy in rows {
             for ox in 0..<w {
                 let patch = col + (oy * w + ox) * 27
+                let ix0 = ox * 2 - px.before
+                let inside = ix0 >= 0 && ix0 + 3 <= width
                 for ky in 0..<3 {
                     let iy = oy * 2 + ky - py.before
-                    for kx in 0..<3 {
-                        let ix = ox * 2 + kx - px.before
-                        let d = patch + (ky * 3 + kx) * 3
-                        if iy >= 0 && iy < height && ix >= 0 && ix < width {
-                            let s = input + (iy * width + ix) * 3
-                            d[0] = s[0]; d[1] = s[1]; d[2] = s[2]
-                        } else {
-                            d[0] = 0; d[1] = 0; d[2] = 0
+                    let d = patch + ky * 9
+                    if iy < 0 || iy >= height {
+                        d.update(repeating: 0, count: 9)
+                    } else if inside {
+                        // The row's three taps are 9 consecutive floats of the HWC input.
+                        d.update(from: input + (iy * width + ix0) * 3, count: 9)
+                    } else {
+                        for kx in 0..<3 {
+                            let ix = ix0 + kx
+                            if ix >= 0 && ix < width {
+                                let s = input + (iy * width + ix) * 3
+                                d[3 * kx] = s[0]; d[3 * kx + 1] = s[1]; d[3 * kx + 2] = s[2]
+                            } else {
+                                d[3 * kx] = 0; d[3 * kx + 1] = 0; d[3 * kx + 2] = 0
+                            }
                         }
                     }
                 }
