@@ -7,6 +7,13 @@ Peers, measured in the same run with the same weights and the same thread count:
       from the converted weights (NCHW, explicit asymmetric 'SAME' padding via F.pad).
 All three take the same preprocessed float input and stop after block 10.
 
+Protocol: the implementations are timed in interleaved rounds; in each round each one
+processes 16 images -- 16 calls of one image at batch 1, one call of 16 at batch 16 --
+after a 0.3 s pause that lets the previous peer's spinning BLAS/OpenMP threads go to sleep.
+Each keeps its best round. Batch 1 is thus steady-state streaming, which is what a
+single-image caller sees (a lone call after a pause would charge PyTorch for waking its
+OpenMP threads and flatter the engine).
+
     python bench/backbone.py [--threads 2] [--repeats 7]
 
 Prints one line per (implementation, batch) and the ratios bgad / peer.

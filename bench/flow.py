@@ -13,7 +13,9 @@ When ``torch`` and ``FrEIA`` (0.2) are importable, the same figures are measured
 FrEIA's ``AllInOneBlock`` × 8 in PyTorch and printed as ratios. Both sides use 2 threads,
 run the same model (the FrEIA parameters are loaded into the engine; ``Δlog p`` is the
 largest difference of their log p), and are timed alternately; each figure is the best of
-the repeats (see ``interleaved``).
+the repeats (see ``interleaved``). A training timing covers 4 consecutive steps (steady
+state, as in a training loop), and so does the sgemm reference (4 calls): a lone call
+after a pause runs both OpenBLAS and PyTorch below their steady rate.
 
 Run:  PYTHONPATH=python python3 bench/flow.py  [--quick]
 """
