@@ -69,15 +69,20 @@ def corename():
     return lib.openblas_get_corename().decode()
 
 
-def engine_flops_per_step(dim, rows, n=CHUNK, blocks=8, cond=128):
-    """GEMM FLOPs of one engine training step (forward + backward) on n vectors."""
+def engine_flops_per_step(dim, grid, n=CHUNK, blocks=8, cond=128):
+    """GEMM FLOPs the engine executes in one training step (forward + backward) on n vectors.
+
+    The positional encoding is separable (first half: column, second half: row), which the
+    engine detects, so the condition's share of each first layer and its weight gradient
+    are products over the grid's H + W rows and columns of half the condition each."""
     l1, l2 = dim - dim // 2, dim // 2
     inn, hid, out = l1 + cond, 2 * (l1 + cond), 2 * l2
-    fwd = rows * cond * hid + n * l1 * hid + n * hid * out + n * dim * dim
+    cond_rows = (grid[0] + grid[1]) * (cond // 2)
+    fwd = cond_rows * hid + n * l1 * hid + n * hid * out + n * dim * dim
     bwd = (n * dim * dim                 # dv = dy·Wp
            + 2 * n * out * hid           # dW2, dr
            + 2 * n * l1 * hid            # dW1x, dx1
-           + rows * cond * hid)          # dW1c from per-row sums
+           + cond_rows * hid)            # dW1c from per-column and per-row sums
     return 2 * blocks * (fwd + bwd)
 
 
@@ -174,7 +179,7 @@ def bench_level(dim, height, width, repeats, peer):
     res["sgemm_gflops"] = gemm_flops / t_train[-1] / 1e9
     t_infer = interleaved(infer, max(3, repeats // 2))
     res.update({"train_ms": t_train[0] * 1e3, "infer_vps": len(x_inf) / t_infer[0],
-                "gflops": engine_flops_per_step(dim, len(np.unique(index))) / t_train[0] / 1e9})
+                "gflops": engine_flops_per_step(dim, (height, width)) / t_train[0] / 1e9})
     if peer:
         res["peer_train_ms"] = t_train[1] * 1e3
         res["peer_infer_vps"] = len(x_inf) / t_infer[1]

@@ -68,6 +68,15 @@ public final class ConditionalFlow {
     let tapePerRow = FloatBuffer()
     var tapeCount = 0, tapeRows = 0, tapeVersion = -1, tapeWorkers = 1
     let trainShare = FloatBuffer()
+    /// Use the separable form of the condition when the batch's rows have it
+    /// (`SeparableGrid`: a positional encoding); on by default. The results agree with the
+    /// general path to rounding.
+    public var separableConditions = true
+    var tapeGrid: SeparableGrid?
+    var tapeUsedRow: [Int32] = []    // original table row of each used (renumbered) row
+    var tapeColOf: [Int32] = [], tapeRowOf: [Int32] = []
+    let tapeGridTable = FloatBuffer()   // W × D/2 column halves, then H × D/2 row halves
+    let gridScratch = FloatBuffer()
     let tapeLogdet = FloatBuffer()
     /// dL/dx of the last `backward` (count × dim).
     let inputGrad = FloatBuffer()
@@ -174,6 +183,48 @@ public final class ConditionalFlow {
             for (k, b) in blocks.enumerated() {
                 b.conditionShare(params: params, condTable: condTable + range.lowerBound * b.condDim, rows: range.count,
                                  share: share + (k * rows + range.lowerBound) * hidden)
+            }
+        }
+    }
+
+    /// Keeps what the separable path needs for the batch's `rows` used rows: the grid's
+    /// column and row halves of the table (copied: the caller's table may change before
+    /// `backward`) and each used row's grid column and row.
+    func prepareGrid(_ grid: SeparableGrid, condTable: UnsafePointer<Float>, rows: Int) throws(BGADError) {
+        let half = condDim / 2, hidden = blocks[0].hidden
+        let halves = try tapeGridTable.reserve((grid.width + grid.height) * half)
+        for w in 0..<grid.width { (halves + w * half).update(from: condTable + w * condDim, count: half) }
+        let rowHalves = halves + grid.width * half
+        for h in 0..<grid.height {
+            (rowHalves + h * half).update(from: condTable + h * grid.width * condDim + half, count: half)
+        }
+        if tapeColOf.count < rows { tapeColOf = [Int32](repeating: 0, count: rows); tapeRowOf = tapeColOf }
+        for u in 0..<rows {
+            let r = Int(tapeUsedRow[u])
+            tapeColOf[u] = Int32(r % grid.width)
+            tapeRowOf[u] = Int32(r / grid.width)
+        }
+        let parts = max(1, min(engineThreadCount, blockCount))
+        try gridScratch.reserve(parts * (grid.width + grid.height) * hidden)
+        tapeGrid = grid
+    }
+
+    /// `computeShares` on the separable grid of the batch (`prepareGrid`), blocks split over workers.
+    func computeSeparableShares(_ grid: SeparableGrid, rows: Int, share: UnsafeMutablePointer<Float>) {
+        let hidden = blocks[0].hidden, half = condDim / 2
+        let parts = max(1, min(engineThreadCount, blockCount))
+        let params = self.params.pointer, blocks = self.blocks, blockCount = self.blockCount
+        let halves = tapeGridTable.pointer, scratch = gridScratch.pointer
+        let colOf = tapeColOf.withUnsafeBufferPointer { $0.baseAddress! }
+        let rowOf = tapeRowOf.withUnsafeBufferPointer { $0.baseAddress! }
+        runParallel(parts) { w in
+            var k = w
+            while k < blockCount {
+                blocks[k].separableConditionShare(
+                    params: params, grid: grid, colHalves: halves, rowHalves: halves + grid.width * half,
+                    colOf: colOf, rowOf: rowOf, rows: rows,
+                    scratch: scratch + w * (grid.width + grid.height) * hidden, share: share + k * rows * hidden)
+                k += parts
             }
         }
     }
@@ -381,8 +432,11 @@ public final class ConditionalFlow {
         if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n); tapePerm = tapeIndex }
         if rowMap.count < condRows { rowMap = [Int32](repeating: -1, count: condRows) }
         if rowStart.count < min(condRows, n) + 1 { rowStart = [Int](repeating: 0, count: min(condRows, n) + 1) }
+        if tapeUsedRow.count < min(condRows, n) { tapeUsedRow = [Int32](repeating: 0, count: min(condRows, n)) }
         var used = 0
         let table = try tapeTable.reserve(min(condRows, n) * condDim)
+        tapeUsedRow.withUnsafeMutableBufferPointer { usedRowBuffer in
+        let usedRow = usedRowBuffer.baseAddress!
         rowMap.withUnsafeMutableBufferPointer { map in
             tapeIndex.withUnsafeMutableBufferPointer { idx in
                 tapePerm.withUnsafeMutableBufferPointer { perm in
@@ -391,6 +445,7 @@ public final class ConditionalFlow {
                             let r = Int(condIndex[i])
                             if map[r] < 0 {
                                 map[r] = Int32(used)
+                                usedRow[used] = Int32(r)
                                 (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
                                 start[used] = 0
                                 used += 1
@@ -411,11 +466,26 @@ public final class ConditionalFlow {
                 }
             }
         }
+        }
         let rows = used
         let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
         let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
         let share = try trainShare.reserve(blockCount * rows * hidden)
-        computeShares(condTable: table, rows: rows, share: share)
+        tapeGrid = nil
+        if separableConditions {
+            let grid = tapeUsedRow.withUnsafeBufferPointer {
+                SeparableGrid.detect(table: condTable, rows: condRows, dim: condDim, used: $0.baseAddress!, usedCount: rows)
+            }
+            // Worth it when the grid has fewer rows and columns than the batch has positions.
+            if let grid, grid.width + grid.height < rows {
+                try prepareGrid(grid, condTable: condTable, rows: rows)
+            }
+        }
+        if let grid = tapeGrid {
+            computeSeparableShares(grid, rows: rows, share: share)
+        } else {
+            computeShares(condTable: table, rows: rows, share: share)
+        }
         let parts = workerCount(n)
         for w in 0..<parts { try workers[w].q.reserve((n / parts + 1) * max(b0.outDim, 1)) }
         let ld = try tapeLogdet.reserve(n)
@@ -517,6 +587,13 @@ public final class ConditionalFlow {
             for w in 1..<max(parts, 1) { addInPlace(g + o, workers[w].grads.pointer + o, count: range.count) }
         }
         let table = tapeTable.pointer
+        let grid = tapeGrid, half = condDim / 2
+        if let grid {
+            try gridScratch.reserve(max(parts, 1) * (grid.width + grid.height) * hidden)
+        }
+        let halves = tapeGridTable.pointer, scratch = gridScratch.pointer
+        let colOf = tapeColOf.withUnsafeBufferPointer { $0.baseAddress! }
+        let rowOf = tapeRowOf.withUnsafeBufferPointer { $0.baseAddress! }
         let blockParts = min(parts, blockCount)
         runParallel(blockParts) { w in
             var k = w
@@ -528,7 +605,14 @@ public final class ConditionalFlow {
                         addInPlace(sum + Int(index[o]) * hidden, workers[v].carry.pointer + k * hidden, count: hidden)
                     }
                 }
-                blocks[k].conditionGradient(perRow: sum, condTable: table, rows: rows, grads: g)
+                if let grid {
+                    blocks[k].separableConditionGradient(
+                        perRow: sum, grid: grid, colHalves: halves, rowHalves: halves + grid.width * half,
+                        colOf: colOf, rowOf: rowOf, rows: rows,
+                        scratch: scratch + w * (grid.width + grid.height) * hidden, grads: g)
+                } else {
+                    blocks[k].conditionGradient(perRow: sum, condTable: table, rows: rows, grads: g)
+                }
                 k += blockParts
             }
         }
