@@ -74,6 +74,17 @@ int bgad_set_num_threads(int32_t n);
 /*! \brief Number of threads of the BLAS kernels. */
 int32_t bgad_get_num_threads(void);
 
+/*!
+ * \brief The engine's matrix-product counters: calls of cblas_sgemm since the last reset
+ *        and the time spent in them, summed over threads (two parallel calls of 1 ms
+ *        count 2 ms). For benchmarks: the share of a run that is matrix products.
+ * \param calls       receives the number of calls (may be NULL).
+ * \param nanoseconds receives the summed time in ns (may be NULL).
+ * \param reset       non-zero: set both counters to zero after reading them.
+ * \return BGAD_OK.
+ */
+int bgad_gemm_counters(int64_t *calls, int64_t *nanoseconds, int32_t reset);
+
 /* ======================================================================== */
 /*                                  Metrics                                 */
 /* ======================================================================== */

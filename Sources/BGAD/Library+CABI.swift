@@ -42,3 +42,13 @@ public func bgad_set_num_threads(_ n: Int32) -> Int32 {
 public func bgad_get_num_threads() -> Int32 {
     Int32(blasThreadCount)
 }
+
+@_cdecl("bgad_gemm_counters")
+public func bgad_gemm_counters(_ calls: UnsafeMutablePointer<Int64>?, _ nanoseconds: UnsafeMutablePointer<Int64>?,
+                               _ reset: Int32) -> Int32 {
+    let (c, ns) = GEMMCounters.read()
+    calls?.pointee = Int64(c)
+    nanoseconds?.pointee = Int64(ns)
+    if reset != 0 { GEMMCounters.reset() }
+    return 0
+}

@@ -51,8 +51,21 @@ def get_num_threads() -> int:
     return int(declare("bgad_get_num_threads", [], ctypes.c_int32)())
 
 
+def gemm_counters(reset: bool = False):
+    """``(calls, seconds)``: the engine's ``cblas_sgemm`` calls since the last reset and the
+    time spent in them, summed over threads (for benchmarks). ``reset=True`` zeroes both
+    after reading."""
+    from ._native import check, declare
+    import ctypes
+
+    calls, ns = ctypes.c_int64(), ctypes.c_int64()
+    fn = declare("bgad_gemm_counters", [ctypes.POINTER(ctypes.c_int64)] * 2 + [ctypes.c_int32])
+    check(fn(ctypes.byref(calls), ctypes.byref(ns), 1 if reset else 0))
+    return int(calls.value), ns.value * 1e-9
+
+
 __all__ = [
     "BGADError", "BGAD", "Detector", "Prediction", "Flow", "positional_encoding",
     "metrics", "flow", "io", "rpag", "backbone", "weights", "model", "datasets", "evaluation", "visualize",
-    "set_num_threads", "get_num_threads", "__version__",
+    "set_num_threads", "get_num_threads", "gemm_counters", "__version__",
 ]

@@ -83,3 +83,14 @@ def test_forked_child_uses_worker_threads(two_threads):
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"child ended by signal {os.WTERMSIG(status) if os.WIFSIGNALED(status) else '?'}"
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_gemm_counters_count_the_engine_products():
+    flow, x, pe, idx = _flow_and_data(n=600)
+    bgad.gemm_counters(reset=True)
+    assert bgad.gemm_counters() == (0, 0.0)
+    flow.log_prob(x, pe, cond_index=idx)
+    calls, seconds = bgad.gemm_counters(reset=True)
+    # 8 blocks, each: condition share (cached per model), two subnet layers, the rotation.
+    assert calls >= 8 * 3 and seconds > 0
+    assert bgad.gemm_counters()[0] == 0

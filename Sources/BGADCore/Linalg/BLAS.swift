@@ -1,14 +1,18 @@
 import CBLAS
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Thin, typed wrappers over OpenBLAS. All matrices are row-major `Float` buffers.
 
 /// `C = alpha · op(A) · op(B) + beta · C` with row-major operands (`cblas_sgemm`).
+/// Every call is counted, with the time spent in it (`GEMMCounters`).
 ///
 /// - Parameters:
 ///   - transA, transB: use `Aᵀ` / `Bᵀ` instead of `A` / `B`.
 ///   - m, n, k: `op(A)` is `m × k`, `op(B)` is `k × n`, `C` is `m × n`.
 ///   - lda, ldb, ldc: row strides (elements) of the stored `A`, `B`, `C`.
-@inlinable
 public func sgemm(
     transA: Bool = false, transB: Bool = false,
     m: Int, n: Int, k: Int,
@@ -18,6 +22,8 @@ public func sgemm(
     beta: Float = 0,
     _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    let start = GEMMCounters.now()
+    defer { GEMMCounters.record(since: start) }
     cblas_sgemm(
         CblasRowMajor,
         transA ? CblasTrans : CblasNoTrans,
@@ -31,4 +37,36 @@ public func sgemm(
 public var blasThreadCount: Int {
     get { Int(openblas_get_num_threads()) }
     set { openblas_set_num_threads(Int32(max(1, newValue))) }
+}
+
+/// Process-wide count of the engine's `sgemm` calls and the thread-time spent in them, so
+/// that a benchmark can tell how much of a run is matrix products (`bgad_gemm_counters`).
+/// Costs two clock reads per call (tens of nanoseconds).
+public enum GEMMCounters {
+    static let calls = Atomic<Int>(0)
+    static let nanoseconds = Atomic<Int>(0)
+
+    @inline(__always)
+    static func now() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+
+    @inline(__always)
+    static func record(since start: Int) {
+        nanoseconds.wrappingAdd(now() - start, ordering: .relaxed)
+        calls.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// (calls, nanoseconds summed over threads) since the last reset.
+    public static func read() -> (calls: Int, nanoseconds: Int) {
+        (calls.load(ordering: .relaxed), nanoseconds.load(ordering: .relaxed))
+    }
+
+    /// Sets both counters to zero.
+    public static func reset() {
+        calls.store(0, ordering: .relaxed)
+        nanoseconds.store(0, ordering: .relaxed)
+    }
 }
