@@ -225,6 +225,61 @@ final class BackboneTests: XCTestCase {
         }
     }
 
+    /// The bands of a single image split every map's rows by adaptive fractions: any
+    /// fractions cover the rows exactly once, in order.
+    func testBandsCoverEveryRowOnceForAnyBoundaries() {
+        var state: UInt64 = 3
+        for _ in 0..<500 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let bands = 2 + Int(state >> 60) % 3
+            var ends = (0..<(bands - 1)).map { _ -> Double in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Double(state >> 11) / Double(1 << 53)
+            }.sorted()
+            ends.append(1)
+            for n in [1, 2, 7, 16, 64, 128] {
+                var next = 0
+                for b in 0..<bands {
+                    let r = EfficientNetLite0.band(n, b, ends)
+                    XCTAssertEqual(r.lowerBound, next)
+                    next = r.upperBound
+                }
+                XCTAssertEqual(next, n)
+            }
+        }
+    }
+
+    /// One image on 2 and 3 threads (bands whose boundaries move from call to call with the
+    /// measured speeds) gives the maps of one thread.
+    func testSingleImageBandsMatchOneThreadWhateverTheSplit() throws {
+        let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(syntheticWeightFile()))
+        let (h, w) = (70, 52)
+        let x = randomFloats(3 * h * w, seed: 21)
+        let sizes = [4, 8, 16].map { EfficientNetLite0.featureSize(height: h, width: w, stride: $0) }
+        let channels = [24, 40, 112]
+        func run() throws -> [[Float]] {
+            var outs = (0..<3).map { [Float](repeating: .nan, count: channels[$0] * sizes[$0].height * sizes[$0].width) }
+            try withOutputs(&outs) { try net.features(preprocessed: x, layout: .nchw, count: 1, height: h, width: w, strides: [4, 8, 16], outputs: $0) }
+            return outs
+        }
+        let saved = blasThreadCount
+        defer { blasThreadCount = saved }
+        blasThreadCount = 1
+        let reference = try run()
+        for threads in [2, 3] {
+            blasThreadCount = threads
+            for call in 0..<8 {
+                let outs = try run()
+                for l in 0..<3 {
+                    for j in 0..<outs[l].count {
+                        XCTAssertEqual(outs[l][j], reference[l][j], accuracy: 1e-4 * max(1, abs(reference[l][j])),
+                                       "\(threads) threads, call \(call), level \(l), element \(j)")
+                    }
+                }
+            }
+        }
+    }
+
     func withOutputs(_ outs: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>]) throws -> Void) throws {
         let ptrs = outs.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
         defer { ptrs.forEach { $0.deallocate() } }

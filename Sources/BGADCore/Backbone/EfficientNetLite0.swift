@@ -286,6 +286,12 @@ public final class EfficientNetLite0 {
         let tileExpanded: [UnsafeMutablePointer<Float>], tileDepthwise: [UnsafeMutablePointer<Float>]
         /// Output rows per tile, per block.
         let tileRows: [Int]
+        /// Where band `b` ends, as a fraction of every map's rows (the last is 1), and each
+        /// band's busy time (its forward pass without barrier waits) on the last image.
+        /// `run` moves the boundaries towards the bands' measured speeds, so that a core the
+        /// machine slows down (another VM on its sibling, say) gets fewer rows.
+        var bandEnds: [Double]
+        let bandBusy: UnsafeMutablePointer<Double>
 
         /// Floats of expanded activations a tile aims to keep (≈ 1 MB, within L2).
         static let tileBudget = 1 << 18
@@ -294,6 +300,9 @@ public final class EfficientNetLite0 {
             self.height = height
             self.width = width
             self.bands = bands
+            bandEnds = (1...max(bands, 1)).map { Double($0) / Double(max(bands, 1)) }
+            bandBusy = .allocate(capacity: max(bands, 1))
+            bandBusy.initialize(repeating: 0, count: max(bands, 1))
             let stemY = SamePadding(size: height, kernel: 3, stride: 2), stemX = SamePadding(size: width, kernel: 3, stride: 2)
             var h = stemY.output, w = stemX.output
             var maxXY = h * w * EfficientNetLite0.stemChannels, maxE = 1, maxD = 1
@@ -323,6 +332,7 @@ public final class EfficientNetLite0 {
 
         deinit {
             for p in [input, columns, x, y, head, pooled] + tileExpanded + tileDepthwise { p.deallocate() }
+            bandBusy.deallocate()
             resized.deallocate()
         }
     }
@@ -345,6 +355,14 @@ public final class EfficientNetLite0 {
     }
 
     private static let batchLock = Mutex()
+
+    /// Monotonic clock in seconds.
+    @inline(__always)
+    private static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
 
     private func run(
         count: Int, height: Int, width: Int, deepest: Int, classify: Bool,
@@ -391,6 +409,7 @@ public final class EfficientNetLite0 {
                                      classify: classify, emit: emit,
                                      logits: logits.map { $0 + n * EfficientNetLite0.classCount })
                     }
+                    EfficientNetLite0.rebalance(ws)
                 }
                 releaseWorkspace(ws)
             }
@@ -420,10 +439,40 @@ public final class EfficientNetLite0 {
         if relu6 { relu6InPlace(out, count: rows * c) }
     }
 
-    /// Rows `[b·n/bands, (b+1)·n/bands)` of an `n`-row map: band `b`'s share.
+    /// Band `b`'s rows of an `n`-row map: from the previous band's end to its own
+    /// (`Workspace.bandEnds`, fractions of the rows).
     @inline(__always)
-    private func band(_ n: Int, _ b: Int, _ bands: Int) -> Range<Int> {
-        (b * n / bands)..<((b + 1) * n / bands)
+    static func band(_ n: Int, _ b: Int, _ ends: [Double]) -> Range<Int> {
+        let lo = b == 0 ? 0 : min(n, Int((ends[b - 1] * Double(n)).rounded()))
+        let hi = b == ends.count - 1 ? n : min(n, Int((ends[b] * Double(n)).rounded()))
+        return lo..<max(lo, hi)
+    }
+
+    /// Moves the band boundaries towards equal finishing times: each band's new share of
+    /// the rows is proportional to its measured speed (share ÷ busy time), averaged with its
+    /// old share, and kept within [½, 2] × an equal share.
+    static func rebalance(_ ws: Workspace) {
+        let bands = ws.bands
+        guard bands > 1 else { return }
+        var shares = [Double](repeating: 0, count: bands)
+        var speeds = shares
+        var previous = 0.0
+        for b in 0..<bands {
+            shares[b] = ws.bandEnds[b] - previous
+            previous = ws.bandEnds[b]
+            guard ws.bandBusy[b] > 0 else { return }
+            speeds[b] = shares[b] / ws.bandBusy[b]
+        }
+        let total = speeds.reduce(0, +)
+        let equal = 1 / Double(bands)
+        var next = (0..<bands).map { b in min(2 * equal, max(equal / 2, 0.5 * shares[b] + 0.5 * speeds[b] / total)) }
+        let sum = next.reduce(0, +)
+        var end = 0.0
+        for b in 0..<bands {
+            next[b] /= sum
+            end += next[b]
+            ws.bandEnds[b] = b == bands - 1 ? 1 : end
+        }
     }
 
     /// The forward pass of one image, or of band `b` of `bands` horizontal bands of it.
@@ -440,7 +489,11 @@ public final class EfficientNetLite0 {
         let py = SamePadding(size: height, kernel: 3, stride: 2), px = SamePadding(size: width, kernel: 3, stride: 2)
         var h = py.output, w = px.output
         let input = ws.input, col = ws.columns
-        var rows = band(h, b, bands)
+        let start = EfficientNetLite0.seconds()
+        var waited = 0.0
+        defer { ws.bandBusy[b] = EfficientNetLite0.seconds() - start - waited }
+        let ends = bands == 1 ? [1.0] : ws.bandEnds
+        var rows = EfficientNetLite0.band(h, b, ends)
         for oy in rows {
             for ox in 0..<w {
                 let patch = col + (oy * w + ox) * 27
@@ -479,13 +532,17 @@ public final class EfficientNetLite0 {
         for (i, blk) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
             // The previous block's output must be complete: the halo rows come from the
             // neighbouring bands.
-            barrier?.wait()
+            if let barrier {
+                let t = EfficientNetLite0.seconds()
+                barrier.wait()
+                waited += EfficientNetLite0.seconds() - t
+            }
             let bw = blockWeights[i]
             let mid = blk.middleChannels, cin = blk.inputChannels, cout = blk.outputChannels
             let k = blk.kernel, s = blk.stride
             let pad = SamePadding(size: h, kernel: k, stride: s)
             let oh = pad.output, ow = (w + s - 1) / s
-            rows = band(oh, b, bands)
+            rows = EfficientNetLite0.band(oh, b, ends)
             // Tiles of output rows: expand only the input rows a tile needs (keeping the
             // rows shared with the next tile), depthwise, project; the expanded map never
             // leaves the cache.
