@@ -356,14 +356,6 @@ public final class EfficientNetLite0 {
 
     private static let batchLock = Mutex()
 
-    /// Monotonic clock in seconds.
-    @inline(__always)
-    private static func seconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     private func run(
         count: Int, height: Int, width: Int, deepest: Int, classify: Bool,
         load: @escaping Loader, emit: Emitter?, logits: UnsafeMutablePointer<Float>?
@@ -489,10 +481,10 @@ public final class EfficientNetLite0 {
         let py = SamePadding(size: height, kernel: 3, stride: 2), px = SamePadding(size: width, kernel: 3, stride: 2)
         var h = py.output, w = px.output
         let input = ws.input, col = ws.columns
-        let start = EfficientNetLite0.seconds()
+        let start = monotonicSeconds()
         var waited = 0.0
-        defer { ws.bandBusy[b] = EfficientNetLite0.seconds() - start - waited }
-        let ends = bands == 1 ? [1.0] : ws.bandEnds
+        defer { ws.bandBusy[b] = monotonicSeconds() - start - waited }
+        let ends = ws.bandEnds
         var rows = EfficientNetLite0.band(h, b, ends)
         for oy in rows {
             for ox in 0..<w {
@@ -533,9 +525,9 @@ public final class EfficientNetLite0 {
             // The previous block's output must be complete: the halo rows come from the
             // neighbouring bands.
             if let barrier {
-                let t = EfficientNetLite0.seconds()
+                let t = monotonicSeconds()
                 barrier.wait()
-                waited += EfficientNetLite0.seconds() - t
+                waited += monotonicSeconds() - t
             }
             let bw = blockWeights[i]
             let mid = blk.middleChannels, cin = blk.inputChannels, cout = blk.outputChannels

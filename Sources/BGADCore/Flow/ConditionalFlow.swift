@@ -204,8 +204,9 @@ public final class ConditionalFlow {
             tapeColOf[u] = Int32(r % grid.width)
             tapeRowOf[u] = Int32(r / grid.width)
         }
-        let parts = max(1, min(engineThreadCount, blockCount))
-        try gridScratch.reserve(parts * (grid.width + grid.height) * hidden)
+        // One slice per block at most: the forward and backward passes split the blocks
+        // over at most that many workers, whatever the thread setting is by then.
+        try gridScratch.reserve(blockCount * (grid.width + grid.height) * hidden)
         tapeGrid = grid
     }
 
@@ -587,10 +588,8 @@ public final class ConditionalFlow {
             for w in 1..<max(parts, 1) { addInPlace(g + o, workers[w].grads.pointer + o, count: range.count) }
         }
         let table = tapeTable.pointer
+        // `prepareGrid` sized the scratch for one slice per block.
         let grid = tapeGrid, half = condDim / 2
-        if let grid {
-            try gridScratch.reserve(max(parts, 1) * (grid.width + grid.height) * hidden)
-        }
         let halves = tapeGridTable.pointer, scratch = gridScratch.pointer
         let colOf = tapeColOf.withUnsafeBufferPointer { $0.baseAddress! }
         let rowOf = tapeRowOf.withUnsafeBufferPointer { $0.baseAddress! }

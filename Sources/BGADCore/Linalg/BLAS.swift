@@ -22,7 +22,7 @@ public func sgemm(
     beta: Float = 0,
     _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    let start = GEMMCounters.now()
+    let start = monotonicNanoseconds()
     defer { GEMMCounters.record(since: start) }
     cblas_sgemm(
         CblasRowMajor,
@@ -47,15 +47,8 @@ public enum GEMMCounters {
     static let nanoseconds = Atomic<Int>(0)
 
     @inline(__always)
-    static func now() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-    }
-
-    @inline(__always)
     static func record(since start: Int) {
-        nanoseconds.wrappingAdd(now() - start, ordering: .relaxed)
+        nanoseconds.wrappingAdd(monotonicNanoseconds() - start, ordering: .relaxed)
         calls.wrappingAdd(1, ordering: .relaxed)
     }
 

@@ -131,12 +131,12 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             var current = generation.load(ordering: .acquiring)
             if current == seen {
-                let start = WorkerPool.nanoseconds()
+                let start = monotonicNanoseconds()
                 var polls = 0
                 while current == seen {
                     polls += 1
                     if polls & 1023 == 0 {
-                        if WorkerPool.nanoseconds() - start > WorkerPool.spinNanoseconds { break }
+                        if monotonicNanoseconds() - start > WorkerPool.spinNanoseconds { break }
                         // More threads than free cores: let the busy ones run.
                         if polls > 1 << 14 { sched_yield() }
                     }
@@ -165,12 +165,6 @@ final class WorkerPool: @unchecked Sendable {
         threadCount = 0
         inUse.store(false, ordering: .relaxed)
         pending.store(0, ordering: .relaxed)
-    }
-
-    private static func nanoseconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
     }
 }
 
