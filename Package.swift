@@ -8,6 +8,13 @@
 //   swift build -c release -Xswiftc -static-stdlib
 import PackageDescription
 
+/// Haswell is the first x86-64 generation with AVX2 and FMA (the `x86-64-v3` level).
+#if arch(x86_64)
+let avx2Flags = ["-target-cpu", "haswell"]
+#else
+let avx2Flags: [String] = []
+#endif
+
 let package = Package(
     name: "bgad",
     products: [
@@ -32,9 +39,21 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("png16")]
         ),
+        // CPUID: which vector instructions the CPU has (C, for the compiler's builtin).
+        .target(
+            name: "CCPUFeatures",
+            path: "CInterop/CPUFeatures",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
+        // Hot kernels built for AVX2 + FMA (x86-64-v3); BGADCore calls them only when the
+        // CPU has both (checked at run time), so the library still runs on any x86-64.
+        .target(
+            name: "BGADKernelsAVX2",
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + avx2Flags)]
+        ),
         .target(
             name: "BGADCore",
-            dependencies: ["CBLAS", "CPNG", "CPNGShim"],
+            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "BGADKernelsAVX2"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         .target(
@@ -44,7 +63,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BGADCoreTests",
-            dependencies: ["BGADCore"]
+            dependencies: ["BGADCore", "BGADKernelsAVX2"]
         ),
     ]
 )

@@ -224,7 +224,7 @@ def main():
         torch = None
     print(f"EfficientNet-Lite0 features (strides 4, 8, 16) at 256x256, {args.threads} threads, "
           f"best of {args.repeats} interleaved rounds")
-    print(f"engine OpenBLAS kernels: {engine_blas_core()}; numpy BLAS: {numpy_blas()}")
+    print(f"engine vector kernels: {bgad.vector_kernels()}; engine OpenBLAS kernels: {engine_blas_core()}; numpy BLAS: {numpy_blas()}")
     for batch in (1, 16):
         x = np.ascontiguousarray(np.repeat(ref[None], batch, 0))  # NCHW
         x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))

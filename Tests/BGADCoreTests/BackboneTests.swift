@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import BGADCore
+import BGADKernelsAVX2
 
 /// Reads a little-endian float32 `.npy` file (C order) written by numpy.
 func readNPYFloat32(_ path: String) throws -> (shape: [Int], data: [Float]) {
@@ -92,6 +93,17 @@ final class BackboneTests: XCTestCase {
         return out
     }
 
+    /// The kernel builds this CPU can run: baseline always, AVX2 + FMA when present.
+    var kernelBuilds: [Bool] { VectorISA.cpuHasAVX2FMA ? [false, true] : [false] }
+
+    /// Runs `body` with the AVX2 kernels switched on or off, restoring the setting after.
+    func withKernels<T>(avx2: Bool, _ body: () throws -> T) rethrows -> T {
+        let saved = VectorISA.useAVX2
+        defer { VectorISA.useAVX2 = saved }
+        VectorISA.useAVX2 = avx2
+        return try body()
+    }
+
     func testDepthwiseConvolutionEqualsDirectConvolutionAtOddAndEvenSizes() {
         // (h, w, c, k, s, expected padding top/left computed by hand from the SAME rule)
         let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
@@ -99,20 +111,61 @@ final class BackboneTests: XCTestCase {
             (7, 10, 13, 5, 2, 2, 1),  // 7: out 4, total 6+5−7=4 → 2; 10: out 5, total 8+5−10=3 → 1
             (6, 5, 24, 5, 1, 2, 2),
             (1, 3, 8, 3, 2, 1, 1),    // 1: total 2 → 1; 3: out 2, total 2+3−3=2 → 1
+            // Interior runs of 4n + 1, 2, 3 pixels (the AVX2 kernel's groups of four and rest)
+            (5, 13, 16, 3, 1, 1, 1),  // 11 interior pixels
+            (6, 16, 32, 5, 1, 2, 2),  // 12
+            (4, 21, 8, 5, 2, 1, 2),   // 4: out 2, total 2+5−4=3 → 1; 21: out 11, total 20+5−21=4 → 2; interior ox 1…9
+            (3, 30, 24, 3, 2, 1, 0),  // 3: out 2, total 2+3−3=2 → 1; 30: out 15, total 28+3−30=1 → 0; interior ox 0…13
+            (2, 4, 8, 5, 1, 2, 2),    // fewer rows and columns than the kernel: no interior pixel
+            (1, 1, 16, 5, 2, 2, 2),
         ]
-        for (i, (h, w, c, k, s, top, left)) in cases.enumerated() {
-            let x = randomFloats(h * w * c, seed: UInt64(i)).map { $0 * 3 }
-            let wts = randomFloats(k * k * c, seed: UInt64(100 + i))
-            let bias = randomFloats(c, seed: UInt64(200 + i))
-            let oh = (h + s - 1) / s, ow = (w + s - 1) / s
-            let expected = depthwiseReference(x, h: h, w: w, c: c, k: k, s: s, weights: wts, bias: bias,
-                                              top: top, left: left, oh: oh, ow: ow)
-            var got = [Float](repeating: .nan, count: oh * ow * c)
-            got.withUnsafeMutableBufferPointer { out in
-                depthwiseConvolutionReLU6(input: x, height: h, width: w, channels: c, kernel: k, stride: s,
-                                          weights: wts, bias: bias, output: out.baseAddress!)
+        for avx2 in kernelBuilds {
+            for (i, (h, w, c, k, s, top, left)) in cases.enumerated() {
+                let x = randomFloats(h * w * c, seed: UInt64(i)).map { $0 * 3 }
+                let wts = randomFloats(k * k * c, seed: UInt64(100 + i))
+                let bias = randomFloats(c, seed: UInt64(200 + i))
+                let oh = (h + s - 1) / s, ow = (w + s - 1) / s
+                let expected = depthwiseReference(x, h: h, w: w, c: c, k: k, s: s, weights: wts, bias: bias,
+                                                  top: top, left: left, oh: oh, ow: ow)
+                var got = [Float](repeating: .nan, count: oh * ow * c)
+                withKernels(avx2: avx2) {
+                    got.withUnsafeMutableBufferPointer { out in
+                        depthwiseConvolutionReLU6(input: x, height: h, width: w, channels: c, kernel: k, stride: s,
+                                                  weights: wts, bias: bias, output: out.baseAddress!)
+                    }
+                }
+                for j in 0..<got.count {
+                    XCTAssertEqual(got[j], expected[j], accuracy: 1e-4, "avx2 \(avx2), case \(i), element \(j)")
+                }
             }
-            for j in 0..<got.count { XCTAssertEqual(got[j], expected[j], accuracy: 1e-4, "case \(i) element \(j)") }
+        }
+    }
+
+    /// The AVX2 row passes of the 1×1 convolutions against their definitions, at lengths
+    /// that leave a scalar tail; NaN becomes 0 as in the baseline.
+    func testAVX2RowPassesMatchTheirDefinitions() throws {
+        guard VectorISA.cpuHasAVX2FMA else { throw XCTSkip("this CPU has no AVX2 + FMA") }
+        for count in [0, 5, 8, 37, 64, 99] {
+            var x = randomFloats(count, seed: UInt64(count)).map { $0 * 9 }
+            if count > 3 { x[3] = .nan; x[1] = .infinity; x[2] = -.infinity }
+            let expected = x.map { $0.isNaN ? 0 : min(max($0, 0), 6) }
+            var baseline = x
+            x.withUnsafeMutableBufferPointer { relu6InPlaceAVX2($0.baseAddress!, count: count) }
+            baseline.withUnsafeMutableBufferPointer { relu6InPlace($0.baseAddress!, count: count) }
+            XCTAssertEqual(x, expected, "relu6 (AVX2), count \(count)")
+            XCTAssertEqual(baseline, expected, "relu6 (baseline), count \(count)")
+        }
+        for (rows, c) in [(3, 8), (2, 13), (4, 40), (1, 3)] {
+            let bias = randomFloats(c, seed: 7), skip = randomFloats(rows * c, seed: 8)
+            var plain = [Float](repeating: .nan, count: rows * c), added = plain
+            plain.withUnsafeMutableBufferPointer { fillRowsAVX2($0.baseAddress!, rows: rows, channels: c, bias: bias, skip: nil) }
+            added.withUnsafeMutableBufferPointer { fillRowsAVX2($0.baseAddress!, rows: rows, channels: c, bias: bias, skip: skip) }
+            for r in 0..<rows {
+                for ch in 0..<c {
+                    XCTAssertEqual(plain[r * c + ch], bias[ch])
+                    XCTAssertEqual(added[r * c + ch], bias[ch] + skip[r * c + ch])
+                }
+            }
         }
     }
 
@@ -294,19 +347,23 @@ final class BackboneTests: XCTestCase {
         let strides = [4, 8, 16, 32]
         var refs: [[Float]] = []
         for s in strides { refs.append(try readNPYFloat32(fixtureDirectory + "/chelsea_feats_s\(s).npy").data) }
-        var outs = refs.map { [Float](repeating: .nan, count: $0.count) }
-        try withOutputs(&outs) { try net.features(preprocessed: input.data, layout: .nchw, count: 1, height: 256, width: 256, strides: strides, outputs: $0) }
-        for (l, s) in strides.enumerated() {
-            var worst: Float = 0
-            for j in 0..<refs[l].count { worst = max(worst, abs(outs[l][j] - refs[l][j])) }
-            XCTAssertLessThan(worst, 1e-3, "stride \(s)")
-        }
-        var logits = [Float](repeating: 0, count: 1000)
-        try net.classify(preprocessed: input.data, layout: .nchw, count: 1, height: 256, width: 256, logits: &logits)
-        let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5)
-        XCTAssertEqual(Array(top5), [285, 282, 281, 287, 904])
         let ref = try readNPYFloat32(fixtureDirectory + "/chelsea_logits_256.npy").data
-        for j in 0..<1000 { XCTAssertEqual(logits[j], ref[j], accuracy: 1e-3) }
+        for avx2 in kernelBuilds {
+            try withKernels(avx2: avx2) {
+                var outs = refs.map { [Float](repeating: .nan, count: $0.count) }
+                try withOutputs(&outs) { try net.features(preprocessed: input.data, layout: .nchw, count: 1, height: 256, width: 256, strides: strides, outputs: $0) }
+                for (l, s) in strides.enumerated() {
+                    var worst: Float = 0
+                    for j in 0..<refs[l].count { worst = max(worst, abs(outs[l][j] - refs[l][j])) }
+                    XCTAssertLessThan(worst, 1e-3, "avx2 \(avx2), stride \(s)")
+                }
+                var logits = [Float](repeating: 0, count: 1000)
+                try net.classify(preprocessed: input.data, layout: .nchw, count: 1, height: 256, width: 256, logits: &logits)
+                let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5)
+                XCTAssertEqual(Array(top5), [285, 282, 281, 287, 904], "avx2 \(avx2)")
+                for j in 0..<1000 { XCTAssertEqual(logits[j], ref[j], accuracy: 1e-3, "avx2 \(avx2)") }
+            }
+        }
     }
 
     func testBadRequestsThrowNamingTheProblem() throws {

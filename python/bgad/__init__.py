@@ -64,8 +64,18 @@ def gemm_counters(reset: bool = False):
     return int(calls.value), ns.value * 1e-9
 
 
+def vector_kernels() -> str:
+    """Which build of the engine's own vector kernels runs: ``"avx2"`` (AVX2 + FMA, used when
+    the CPU has both) or ``"baseline"`` (SSE2; forced by ``BGAD_SIMD=baseline`` in the
+    environment before the library loads). Matrix products are OpenBLAS's either way."""
+    from ._native import declare
+    import ctypes
+
+    return declare("bgad_vector_kernels", [], ctypes.c_char_p)().decode()
+
+
 __all__ = [
     "BGADError", "BGAD", "Detector", "Prediction", "Flow", "positional_encoding",
     "metrics", "flow", "io", "rpag", "backbone", "weights", "model", "datasets", "evaluation", "visualize",
-    "set_num_threads", "get_num_threads", "gemm_counters", "__version__",
+    "set_num_threads", "get_num_threads", "gemm_counters", "vector_kernels", "__version__",
 ]

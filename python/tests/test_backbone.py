@@ -428,3 +428,36 @@ def test_results_do_not_depend_on_the_thread_count(net):
             np.testing.assert_allclose(net.classify(images[:1], size=(71, 97)), ref_logits, atol=2e-4)
     finally:
         bgad.set_num_threads(saved)
+
+
+def test_baseline_and_avx2_kernel_builds_agree(net, tmp_path):
+    """``BGAD_SIMD=baseline`` forces the SSE2 kernels; both builds give the same maps (to
+    float rounding: FMA rounds once) and the in-process build is the one the CPU allows."""
+    import os
+    import subprocess
+    import sys
+
+    assert bgad.vector_kernels() in ("avx2", "baseline")
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (2, 3, 67, 93)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np, bgad\n"
+        "net = bgad.backbone.EfficientNetLite0()\n"
+        "x = np.load(sys.argv[1])\n"
+        "f = net.features_preprocessed(x, levels=(4, 8, 16, 32))\n"
+        "np.savez(sys.argv[2], *f)\n"
+        "print(bgad.vector_kernels())\n"
+    )
+    package_root = str(Path(bgad.__file__).resolve().parents[1])
+    env = dict(os.environ, BGAD_SIMD="baseline",
+               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.npy"), str(tmp_path / "f.npz")],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "baseline"
+    baseline = np.load(tmp_path / "f.npz")
+    here = net.features_preprocessed(x, levels=(4, 8, 16, 32))
+    for i, f in enumerate(here):
+        b = baseline[f"arr_{i}"]
+        assert b.shape == f.shape
+        np.testing.assert_allclose(f, b, atol=1e-4 * max(1.0, float(np.abs(b).max())))

@@ -1,3 +1,5 @@
+import BGADKernelsAVX2
+
 /// Depthwise k×k convolution on channels-last (HWC) maps with TensorFlow 'SAME' padding,
 /// a per-channel bias (the folded BatchNorm shift) and ReLU6.
 ///
@@ -28,9 +30,20 @@ public func depthwiseConvolutionReLU6(
         // share each weight load; the rest (borders, odd channel counts) takes the general path.
         var interiorStart = 0
         while interiorStart * s - padX.before < 0 { interiorStart += 1 }
+        // Pixels whose kernel row lies inside the input: [interiorStart, interiorEnd).
+        let lastStart = width - k + padX.before  // ox · s of the last interior pixel, at most
+        let interiorEnd = lastStart < 0 ? interiorStart : max(interiorStart, min(outW, lastStart / s + 1))
         var ox = 0
         while ox < outW {
             let ix0 = ox * s - padX.before
+            if ox == interiorStart, VectorISA.useAVX2, c % 8 == 0, interiorEnd > ox, k == 3 || k == 5, s <= 2 {
+                let n = ky1 - ky0
+                depthwiseRowAVX2(kernel: k, stride: s, input: input + ((iy0 + ky0) * width + ix0) * c, rows: n,
+                                 rowStride: width * c, channels: c, weights: weights + ky0 * k * c, bias: bias,
+                                 output: output + (oy * outW + ox) * c, count: interiorEnd - ox)
+                ox = interiorEnd
+                continue
+            }
             if c % 8 == 0, ox >= interiorStart, ix0 + s + k <= width, ox + 1 < outW {
                 let rowIn = input + ((iy0 + ky0) * width + ix0) * c
                 let rowW = weights + ky0 * k * c
@@ -48,6 +61,13 @@ public func depthwiseConvolutionReLU6(
             }
             let kx0 = max(0, -ix0), kx1 = min(k, width - ix0)
             let out = output + (oy * outW + ox) * c
+            if VectorISA.useAVX2, c % 8 == 0 {
+                depthwisePixelAVX2(input: input + ((iy0 + ky0) * width + ix0 + kx0) * c, taps: max(0, kx1 - kx0),
+                                   rows: ky1 - ky0, rowStride: width * c, channels: c,
+                                   weights: weights + (ky0 * k + kx0) * c, weightRowStride: k * c, bias: bias, output: out)
+                ox += 1
+                continue
+            }
             var ch = 0
             while ch + 16 <= c {
                 var acc = UnsafeRawPointer(bias + ch).loadUnaligned(as: SIMD16<Float>.self)
@@ -84,7 +104,7 @@ public func depthwiseConvolutionReLU6(
                         acc += input[((iy0 + ky) * width + ix0 + kx) * c + ch] * weights[(ky * k + kx) * c + ch]
                     }
                 }
-                out[ch] = min(max(acc, 0), 6)
+                out[ch] = acc > 0 ? min(acc, 6) : 0  // NaN → 0, as the vector lanes
                 ch += 1
             }
             ox += 1
@@ -148,7 +168,7 @@ func relu6InPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
         i += 8
     }
     while i < count {
-        x[i] = min(max(x[i], 0), 6)
+        x[i] = x[i] > 0 ? min(x[i], 6) : 0  // NaN → 0, as the vector lanes
         i += 1
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BGADKernelsAVX2
 
 /// ImageNet-pretrained EfficientNet-Lite0, the built-in feature extractor of BGAD.
 ///
@@ -416,7 +417,10 @@ public final class EfficientNetLite0 {
                          bias: UnsafePointer<Float>, skip: UnsafePointer<Float>? = nil, relu6: Bool,
                          into out: UnsafeMutablePointer<Float>) {
         if rows == 0 { return }
-        if let skip {
+        let avx2 = VectorISA.useAVX2
+        if avx2 {
+            fillRowsAVX2(out, rows: rows, channels: c, bias: bias, skip: skip)
+        } else if let skip {
             for r in 0..<rows {
                 let row = out + r * c, s = skip + r * c
                 for ch in 0..<c { row[ch] = bias[ch] + s[ch] }
@@ -428,7 +432,9 @@ public final class EfficientNetLite0 {
             }
         }
         sgemm(m: rows, n: c, k: k, a, lda: k, w, ldb: c, beta: 1, out, ldc: c)
-        if relu6 { relu6InPlace(out, count: rows * c) }
+        if relu6 {
+            if avx2 { relu6InPlaceAVX2(out, count: rows * c) } else { relu6InPlace(out, count: rows * c) }
+        }
     }
 
     /// Band `b`'s rows of an `n`-row map: from the previous band's end to its own

@@ -1,0 +1,12 @@
+#include "bgad_cpufeatures.h"
+
+int bgad_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* __builtin_cpu_supports reads CPUID and, for AVX features, checks with XGETBV that
+     * the OS has enabled the YMM state. */
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}

@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CCPUFeatures
+
+/// Which build of the engine's hot vector kernels runs.
+///
+/// The backbone's depthwise convolution and its bias/ReLU6 passes exist twice: in
+/// `BGADCore`, built for the x86-64 baseline (SSE2), and in `BGADKernelsAVX2`, built for
+/// AVX2 + FMA. The AVX2 build runs when the CPU has both (CPUID, checked once) and the
+/// environment variable `BGAD_SIMD` is not `baseline`. Both give the same results up to
+/// float rounding (FMA rounds once where the baseline rounds twice).
+public enum VectorISA {
+    /// Whether this CPU (and OS) supports AVX2 and FMA.
+    public static let cpuHasAVX2FMA: Bool = bgad_cpu_has_avx2_fma() != 0
+
+    /// Whether the AVX2 + FMA kernels are used. Starts as `cpuHasAVX2FMA` unless
+    /// `BGAD_SIMD=baseline`; setting it to true on a CPU without them has no effect.
+    public static var useAVX2: Bool {
+        get { avx2Enabled }
+        set { avx2Enabled = newValue && cpuHasAVX2FMA }
+    }
+
+    private static var avx2Enabled: Bool = {
+        if let v = getenv("BGAD_SIMD"), String(cString: v) == "baseline" { return false }
+        return cpuHasAVX2FMA
+    }()
+
+    /// The kernel build in use: `"avx2"` or `"baseline"`.
+    public static var name: String { useAVX2 ? "avx2" : "baseline" }
+}
