@@ -29,18 +29,19 @@ private func relu6(_ v: SIMD8<Float>) -> SIMD8<Float> {
 /// `out[j·c + ch] = ReLU6(bias[ch] + Σ_{r < rows} Σ_{kx < k} in[r·rowStride + (j·s + kx)·c + ch] · w[(r·k + kx)·c + ch])`
 ///
 /// `input` points at pixel 0's first tap (its first valid kernel row), `weights` at that
-/// kernel row. `c` must be a multiple of 8. Four pixels share each weight load and, at
-/// stride 1, each input load; the products accumulate with FMA in registers.
+/// kernel row. `c` must be a multiple of 8. Eight pixels (then four, then one) share each
+/// weight load and, at stride 1, each input load; their eight independent FMA chains
+/// cover the FMA latency.
 public func depthwiseRowAVX2(
     kernel k: Int, stride s: Int, input: UnsafePointer<Float>, rows: Int, rowStride: Int, channels c: Int,
     weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int
 ) {
     var j = 0
     switch (k, s) {
-    case (3, 1): j = quads31(input, rows, rowStride, c, weights, bias, output, count)
-    case (3, 2): j = quads32(input, rows, rowStride, c, weights, bias, output, count)
-    case (5, 1): j = quads51(input, rows, rowStride, c, weights, bias, output, count)
-    case (5, 2): j = quads52(input, rows, rowStride, c, weights, bias, output, count)
+    case (3, 1): j = run31(input, rows, rowStride, c, weights, bias, output, count)
+    case (3, 2): j = run32(input, rows, rowStride, c, weights, bias, output, count)
+    case (5, 1): j = run51(input, rows, rowStride, c, weights, bias, output, count)
+    case (5, 2): j = run52(input, rows, rowStride, c, weights, bias, output, count)
     default: break
     }
     while j < count {
@@ -50,41 +51,89 @@ public func depthwiseRowAVX2(
     }
 }
 
-// The pixels of a row in fours, one function per (k, s) so that each gets its own
-// fully unrolled copy of `quad`; each returns how many pixels it did.
+// One function per (k, s), so that each gets its own fully unrolled copies of `group`;
+// each returns how many of the `n` pixels it did (all but fewer than four).
 @inline(never)
-private func quads31(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                     _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    var j = 0
-    while j + 4 <= n { quad(3, 1, i + j * c, r, rs, c, w, b, o + j * c); j += 4 }
-    return j
+private func run31(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
+                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    run(3, 1, i, r, rs, c, w, b, o, n)
 }
 @inline(never)
-private func quads32(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                     _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    var j = 0
-    while j + 4 <= n { quad(3, 2, i + 2 * j * c, r, rs, c, w, b, o + j * c); j += 4 }
-    return j
+private func run32(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
+                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    run(3, 2, i, r, rs, c, w, b, o, n)
 }
 @inline(never)
-private func quads51(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                     _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    var j = 0
-    while j + 4 <= n { quad(5, 1, i + j * c, r, rs, c, w, b, o + j * c); j += 4 }
-    return j
+private func run51(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
+                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    run(5, 1, i, r, rs, c, w, b, o, n)
 }
 @inline(never)
-private func quads52(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                     _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+private func run52(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
+                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    run(5, 2, i, r, rs, c, w, b, o, n)
+}
+
+@inline(__always)
+private func run(
+    _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+    _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int
+) -> Int {
     var j = 0
-    while j + 4 <= n { quad(5, 2, i + 2 * j * c, r, rs, c, w, b, o + j * c); j += 4 }
+    while j + 8 <= n {
+        group8(k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
+        j += 8
+    }
+    if j + 4 <= n {
+        group4(k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
+        j += 4
+    }
     return j
 }
 
-/// Four output pixels (see `depthwiseRowAVX2`); `k` and `s` are constants at every call,
-/// so the tap loops unroll and the accumulators stay in registers.
+/// Eight output pixels (see `depthwiseRowAVX2`); `k` and `s` are constants at every call,
+/// so the tap code unrolls and the accumulators stay in registers.
 @inline(__always)
-private func quad(
+private func group8(
+    _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+    _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+) {
+    var ch = 0
+    while ch < c {
+        let b = ld(bias + ch)
+        var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
+        var pin = input + ch, pw = weights + ch
+        for _ in 0..<rows {
+            @inline(__always) func tap(_ kx: Int) {
+                let w = ld(pw + kx * c)
+                a0 = a0.addingProduct(ld(pin + kx * c), w)
+                a1 = a1.addingProduct(ld(pin + (kx + s) * c), w)
+                a2 = a2.addingProduct(ld(pin + (kx + 2 * s) * c), w)
+                a3 = a3.addingProduct(ld(pin + (kx + 3 * s) * c), w)
+                a4 = a4.addingProduct(ld(pin + (kx + 4 * s) * c), w)
+                a5 = a5.addingProduct(ld(pin + (kx + 5 * s) * c), w)
+                a6 = a6.addingProduct(ld(pin + (kx + 6 * s) * c), w)
+                a7 = a7.addingProduct(ld(pin + (kx + 7 * s) * c), w)
+            }
+            for kx in 0..<k { tap(kx) }
+            pin += rowStride
+            pw += k * c
+        }
+        st(relu6(a0), out + ch)
+        st(relu6(a1), out + c + ch)
+        st(relu6(a2), out + 2 * c + ch)
+        st(relu6(a3), out + 3 * c + ch)
+        st(relu6(a4), out + 4 * c + ch)
+        st(relu6(a5), out + 5 * c + ch)
+        st(relu6(a6), out + 6 * c + ch)
+        st(relu6(a7), out + 7 * c + ch)
+        ch += 8
+    }
+}
+
+/// Four output pixels (see `group8`).
+@_transparent
+private func group4(
     _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
     _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
 ) {
@@ -94,16 +143,14 @@ private func quad(
         var a0 = b, a1 = b, a2 = b, a3 = b
         var pin = input + ch, pw = weights + ch
         for _ in 0..<rows {
-            let w0 = ld(pw), w1 = ld(pw + c), w2 = ld(pw + 2 * c)
-            let w3 = k > 3 ? ld(pw + 3 * c) : b, w4 = k > 4 ? ld(pw + 4 * c) : b
-            @inline(__always) func tap(_ kx: Int, _ w: SIMD8<Float>) {
+            @inline(__always) func tap(_ kx: Int) {
+                let w = ld(pw + kx * c)
                 a0 = a0.addingProduct(ld(pin + kx * c), w)
                 a1 = a1.addingProduct(ld(pin + (kx + s) * c), w)
                 a2 = a2.addingProduct(ld(pin + (kx + 2 * s) * c), w)
                 a3 = a3.addingProduct(ld(pin + (kx + 3 * s) * c), w)
             }
-            tap(0, w0); tap(1, w1); tap(2, w2)
-            if k > 3 { tap(3, w3); tap(4, w4) }
+            for kx in 0..<k { tap(kx) }
             pin += rowStride
             pw += k * c
         }
@@ -118,7 +165,8 @@ private func quad(
 /// One output pixel of a depthwise convolution, with bias and ReLU6, whose window may be
 /// cut by the input's border: `taps` (≤ the kernel width) columns of `rows` kernel rows,
 /// `input` and `weights` pointing at the first valid tap, `weightRowStride` floats between
-/// kernel rows of the weights (k·c). `c` must be a multiple of 8.
+/// kernel rows of the weights (k·c). `c` must be a multiple of 8. Four groups of 8
+/// channels run together (four independent FMA chains), then single groups.
 public func depthwisePixelAVX2(
     input: UnsafePointer<Float>, taps: Int, rows: Int, rowStride: Int, channels c: Int,
     weights: UnsafePointer<Float>, weightRowStride: Int, bias: UnsafePointer<Float>,
@@ -135,13 +183,33 @@ public func depthwisePixelAVX2(
     }
 }
 
-@inline(__always)
+@_transparent
 private func pixel(
     _ taps: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
     _ weights: UnsafePointer<Float>, _ weightRowStride: Int, _ bias: UnsafePointer<Float>,
     _ output: UnsafeMutablePointer<Float>
 ) {
     var ch = 0
+    while ch + 32 <= c {
+        var a0 = ld(bias + ch), a1 = ld(bias + ch + 8), a2 = ld(bias + ch + 16), a3 = ld(bias + ch + 24)
+        var pin = input + ch, pw = weights + ch
+        for _ in 0..<rows {
+            for kx in 0..<taps {
+                let x = pin + kx * c, w = pw + kx * c
+                a0 = a0.addingProduct(ld(x), ld(w))
+                a1 = a1.addingProduct(ld(x + 8), ld(w + 8))
+                a2 = a2.addingProduct(ld(x + 16), ld(w + 16))
+                a3 = a3.addingProduct(ld(x + 24), ld(w + 24))
+            }
+            pin += rowStride
+            pw += weightRowStride
+        }
+        st(relu6(a0), output + ch)
+        st(relu6(a1), output + ch + 8)
+        st(relu6(a2), output + ch + 16)
+        st(relu6(a3), output + ch + 24)
+        ch += 32
+    }
     while ch < c {
         var a = ld(bias + ch)
         var pin = input + ch, pw = weights + ch
