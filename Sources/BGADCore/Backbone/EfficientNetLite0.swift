@@ -175,9 +175,7 @@ public final class EfficientNetLite0 {
     }
 
     private func requireFiniteInput(_ p: UnsafePointer<Float>, _ n: Int) throws(BGADError) {
-        for i in 0..<n where !p[i].isFinite {
-            throw .invalid("backbone: input element \(i) is \(p[i].isNaN ? "NaN" : "infinite")")
-        }
+        try requireFinite(UnsafeBufferPointer(start: p, count: n), "backbone: input")
     }
 
     private struct LevelPlan {
