@@ -1,27 +1,5 @@
-/// Depthwise-convolution kernels for x86-64 CPUs with AVX2 and FMA.
-///
-/// This module is compiled for `x86-64-v3` (see Package.swift); nothing in it may run
-/// unless the CPU has AVX2 and FMA. `BGADCore` checks that once (`VectorISA`) and calls
-/// these kernels instead of its baseline (SSE2) ones; otherwise it never calls them. No
-/// function here is `@inlinable`, so none can be inlined into code built for the baseline.
-
-@inline(__always)
-private func ld(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func st(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
-/// `min(max(v, 0), 6)` per lane as compare-and-mask + `vminps`; NaN lanes become 0.
-@inline(__always)
-private func relu6(_ v: SIMD8<Float>) -> SIMD8<Float> {
-    let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
-    let p = zero.replacing(with: v, where: zero .< v)
-    return six.replacing(with: p, where: p .< six)
-}
+/// Depthwise-convolution kernels for x86-64 CPUs with AVX2 and FMA (see `Vectors.swift`
+/// for when they may run); `BGADCore` calls them instead of its baseline (SSE2) ones.
 
 /// `count` consecutive output pixels of one row of a depthwise k×k, stride-s convolution
 /// with bias and ReLU6, channels-last, for pixels whose kernel rows lie inside the input:

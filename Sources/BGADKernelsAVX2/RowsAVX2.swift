@@ -1,15 +1,5 @@
-/// Row passes of the backbone's 1×1 convolutions, built for AVX2 (see `DepthwiseAVX2.swift`
-/// for when they may run).
-
-@inline(__always)
-private func ld(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func st(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
+/// Row passes of the backbone's 1×1 convolutions, built for AVX2 (see `Vectors.swift` for
+/// when they may run).
 
 /// `out[r·c + ch] = bias[ch] (+ skip[r·c + ch])` for `rows` rows of `c` floats: the
 /// starting value a 1×1 convolution's `sgemm` then accumulates into.
@@ -34,15 +24,14 @@ public func fillRowsAVX2(
 
 /// `x[i] = min(max(x[i], 0), 6)` for `count` floats (NaN becomes 0).
 public func relu6InPlaceAVX2(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
     var i = 0
     while i + 32 <= count {
-        for u in 0..<4 {
-            let v = ld(x + i + 8 * u)
-            let p = zero.replacing(with: v, where: zero .< v)
-            st(six.replacing(with: p, where: p .< six), x + i + 8 * u)
-        }
+        for u in 0..<4 { st(relu6(ld(x + i + 8 * u)), x + i + 8 * u) }
         i += 32
+    }
+    while i + 8 <= count {
+        st(relu6(ld(x + i)), x + i)
+        i += 8
     }
     while i < count {
         x[i] = x[i] > 0 ? min(x[i], 6) : 0  // NaN → 0, as the vector lanes
