@@ -31,8 +31,11 @@ public final class ConditionalFlow {
 
     /// Rows a worker processes at once at inference (bounds the workspaces).
     static let chunk = 512
-    /// Fewest vectors per worker thread worth a thread of its own.
-    static let minRowsPerWorker = 256
+    /// Fewest vectors per worker thread worth a thread of its own. Small: one image's grid
+    /// (256 vectors at stride 16) is scored on all workers. A batch left to a single part
+    /// would run its products on OpenBLAS's own threads instead, which then spin
+    /// (`sched_yield`) beside the engine's workers through the next parallel region.
+    static let minRowsPerWorker = 64
 
     let params: FloatBuffer      // trainable, flat
     let grads: FloatBuffer       // same layout
