@@ -1,5 +1,6 @@
 import XCTest
 @testable import BGADCore
+@testable import BGADKernelsAVX2
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -211,6 +212,50 @@ final class FlowTests: XCTestCase {
     func testForwardInverseMatchReferenceOddDim() throws { try checkForwardAndInverse(dim: 5) }
     func testForwardInverseMatchReferenceEvenDim() throws { try checkForwardAndInverse(dim: 8) }
     func testForwardInverseMatchReferenceWideDim() throws { try checkForwardAndInverse(dim: 21) }
+
+    /// The kernel builds this CPU can run: baseline always, AVX2 + FMA when present.
+    var kernelBuilds: [Bool] { VectorISA.cpuHasAVX2FMA ? [false, true] : [false] }
+
+    func withKernels(avx2: Bool, _ body: () throws -> Void) rethrows {
+        let saved = VectorISA.useAVX2
+        defer { VectorISA.useAVX2 = saved }
+        VectorISA.useAVX2 = avx2
+        try body()
+    }
+
+    /// Both kernel builds of the coupling (len2 ≥ 8: 10 = one group + an overlapping tail,
+    /// 17 = two groups + tail) against the Double reference, forward, inverse and gradients.
+    func testBothKernelBuildsMatchTheReference() throws {
+        for avx2 in kernelBuilds {
+            try withKernels(avx2: avx2) {
+                try checkForwardAndInverse(dim: 21)
+                try checkForwardAndInverse(dim: 34)
+                try checkGradients(dim: 34)
+            }
+        }
+    }
+
+    /// The AVX2 exp and tanh (FMA polynomial) are as accurate as the baseline ones.
+    func testAVX2ExpAndTanhAreAccurate() throws {
+        guard VectorISA.cpuHasAVX2FMA else { throw XCTSkip("this CPU has no AVX2 + FMA") }
+        var worstExp = 0.0, worstTanh = 0.0
+        var x = -87.0
+        while x < 88 {
+            let v = SIMD8<Float>((0..<8).map { Float(x + Double($0) * 0.0137) })
+            let e = expAVX2(v), t = tanhAVX2(v * 0.05)
+            for i in 0..<8 {
+                let xi = Double(v[i])
+                worstExp = max(worstExp, abs(Double(e[i]) / exp(xi) - 1))
+                worstTanh = max(worstTanh, abs(Double(t[i]) - tanh(xi * Double(Float(0.05)))))
+            }
+            x += 0.1
+        }
+        XCTAssertLessThan(worstExp, 3e-7)
+        XCTAssertLessThan(worstTanh, 3e-7)
+        XCTAssertEqual(expAVX2(SIMD8<Float>(repeating: 0))[0], 1)
+        XCTAssertEqual(tanhAVX2(SIMD8<Float>(repeating: 30))[3], 1)
+        XCTAssertEqual(tanhAVX2(SIMD8<Float>(repeating: -30))[3], -1)
+    }
 
     /// log-det equals log|det J| of the Jacobian computed by central differences (Double reference,
     /// itself checked equal to the engine above).

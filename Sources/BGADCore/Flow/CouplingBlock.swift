@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BGADKernelsAVX2
 
 /// One affine coupling block of the flow, FrEIA 0.2's `AllInOneBlock` in BGAD's
 /// configuration (`FLOW.md`, "One block"). Rows are vectors; `C` = `dim`.
@@ -119,7 +120,11 @@ public struct CouplingBlock {
     ) {
         sgemm(transB: true, m: n, n: hidden, k: len1, x, lda: dim, params + w1, ldb: inDim,
               beta: 0, r, ldc: hidden)
-        addRowsRelu(r, table: share, index: index, rows: n, cols: hidden)
+        if VectorISA.useAVX2 {
+            addRowsReluAVX2(r, table: share, index: index, rows: n, cols: hidden)
+        } else {
+            addRowsRelu(r, table: share, index: index, rows: n, cols: hidden)
+        }
         for i in 0..<n { (q + i * outDim).update(from: params + b2, count: outDim) }
         sgemm(transB: true, m: n, n: outDim, k: hidden, r, lda: hidden, params + w2, ldb: hidden,
               beta: 1, q, ldc: outDim)
@@ -132,6 +137,11 @@ public struct CouplingBlock {
         logdet: UnsafeMutablePointer<Float>,
         tanhOut: UnsafeMutablePointer<Float>? = nil, expOut: UnsafeMutablePointer<Float>? = nil
     ) {
+        if len2 >= 8 && VectorISA.useAVX2 {
+            couplingForwardAVX2(x: x, q: q, count: n, len1: len1, len2: len2, clamp: clamp, logdet: logdet,
+                                tanhOut: tanhOut, expOut: expOut)
+            return
+        }
         let alpha = SIMD8<Float>(repeating: clamp)
         let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
         let len2 = self.len2
