@@ -3,7 +3,7 @@
 //
 // Data flow (see ARCHITECTURE in the README): images → backbone → flows → scores → metrics.
 // - BGADCore: the engine, pure Swift + Glibc (no Foundation).
-// - BGADKernelsAVX2: the backbone's hot vector kernels again, built for AVX2 + FMA; BGADCore
+// - BGADKernelsAVX2: the hot vector kernels of the backbone and the flow again, built for AVX2 + FMA; BGADCore
 //   calls them only when CPUID (CCPUFeatures) says the CPU has both.
 // - BGAD: the C ABI only (`@_cdecl` entry points), built as `libbgad.so`.
 // Build the shared library for Python with:

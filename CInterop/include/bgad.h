@@ -87,7 +87,7 @@ int bgad_gemm_counters(int64_t *calls, int64_t *nanoseconds, int32_t reset);
 
 /*!
  * \brief Which build of the engine's own vector kernels (the backbone's depthwise
- *        convolution and bias/ReLU6 passes) runs: "avx2" (AVX2 + FMA, chosen when the CPU
+ *        convolution and bias/ReLU6 passes, the flow's coupling and condition add) runs: "avx2" (AVX2 + FMA, chosen when the CPU
  *        has both) or "baseline" (SSE2, any x86-64; also when the environment variable
  *        BGAD_SIMD=baseline is set when the library loads).
  * \return a static NUL-terminated string; never freed by the caller.

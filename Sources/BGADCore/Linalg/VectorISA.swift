@@ -5,9 +5,9 @@ import CCPUFeatures
 
 /// Which build of the engine's hot vector kernels runs.
 ///
-/// The backbone's depthwise convolution and its bias/ReLU6 passes exist twice: in
-/// `BGADCore`, built for the x86-64 baseline (SSE2), and in `BGADKernelsAVX2`, built for
-/// AVX2 + FMA. The AVX2 build runs when the CPU has both (CPUID, checked once) and the
+/// The backbone's depthwise convolution and its bias/ReLU6 passes, and the flow's coupling
+/// (tanh, exp) and condition add + ReLU, exist twice: in `BGADCore`, built for the x86-64
+/// baseline (SSE2), and in `BGADKernelsAVX2`, built for AVX2 + FMA. The AVX2 build runs when the CPU has both (CPUID, checked once) and the
 /// environment variable `BGAD_SIMD` is not `baseline`. Both give the same results up to
 /// float rounding (FMA rounds once where the baseline rounds twice).
 public enum VectorISA {
