@@ -16,10 +16,10 @@ public func depthwiseRowAVX2(
 ) {
     var j = 0
     switch (k, s) {
-    case (3, 1): j = run31(input, rows, rowStride, c, weights, bias, output, count)
-    case (3, 2): j = run32(input, rows, rowStride, c, weights, bias, output, count)
-    case (5, 1): j = run51(input, rows, rowStride, c, weights, bias, output, count)
-    case (5, 2): j = run52(input, rows, rowStride, c, weights, bias, output, count)
+    case (3, 1): j = run(K3S1.self, input, rows, rowStride, c, weights, bias, output, count)
+    case (3, 2): j = run(K3S2.self, input, rows, rowStride, c, weights, bias, output, count)
+    case (5, 1): j = run(K5S1.self, input, rows, rowStride, c, weights, bias, output, count)
+    case (5, 2): j = run(K5S2.self, input, rows, rowStride, c, weights, bias, output, count)
     default: break
     }
     while j < count {
@@ -29,34 +29,22 @@ public func depthwiseRowAVX2(
     }
 }
 
-// One function per (k, s), so that each gets its own fully unrolled copies of `group`;
-// each returns how many of the `n` pixels it did (all but fewer than four).
-@inline(never)
-private func run31(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    run(3, 1, i, r, rs, c, w, b, o, n)
-}
-@inline(never)
-private func run32(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    run(3, 2, i, r, rs, c, w, b, o, n)
-}
-@inline(never)
-private func run51(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    run(5, 1, i, r, rs, c, w, b, o, n)
-}
-@inline(never)
-private func run52(_ i: UnsafePointer<Float>, _ r: Int, _ rs: Int, _ c: Int, _ w: UnsafePointer<Float>,
-                   _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-    run(5, 2, i, r, rs, c, w, b, o, n)
-}
+/// A kernel width and stride known at compile time: `run` is generic over it, so each
+/// shape gets its own specialised copy with the tap code unrolled.
+protocol KernelShape { static var k: Int { get }; static var s: Int { get } }
+enum K3S1: KernelShape { static var k: Int { 3 }; static var s: Int { 1 } }
+enum K3S2: KernelShape { static var k: Int { 3 }; static var s: Int { 2 } }
+enum K5S1: KernelShape { static var k: Int { 5 }; static var s: Int { 1 } }
+enum K5S2: KernelShape { static var k: Int { 5 }; static var s: Int { 2 } }
 
-@inline(__always)
-private func run(
-    _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+/// The row's pixels in eights, then at most one four; returns how many of the `n` pixels
+/// it did (all but fewer than four).
+@inline(never)
+private func run<Shape: KernelShape>(
+    _: Shape.Type, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
     _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int
 ) -> Int {
+    let k = Shape.k, s = Shape.s
     var j = 0
     while j + 8 <= n {
         group8(k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
