@@ -295,6 +295,10 @@ class Detector:
     def predict(self, images: Union[ImageLike, Sequence[ImageLike]], maps: bool = True) -> List[Prediction]:
         """Scores images (paths or uint8 arrays of any size).
 
+        A single uint8 array is one image when it is ``(H, W)`` or ``(H, W, 1 | 3)``; any
+        other array is a batch along its first axis. A stack of gray images whose width is
+        1 or 3 is therefore read as one image: pass a list to be unambiguous.
+
         Returns:
             one :class:`Prediction` per image; ``anomaly_map`` is at the image's own size
             (``None`` when ``maps=False``).
