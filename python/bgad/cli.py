@@ -36,7 +36,8 @@ def _hyper(args) -> dict:
     return hp
 
 
-def _levels(text: str):
+def parse_levels(text: str):
+    """The strides of a ``--levels`` option such as ``8,16``, as a tuple of ints."""
     try:
         return tuple(int(v) for v in str(text).split(","))
     except ValueError:
@@ -71,7 +72,7 @@ def _detector(args, variant=None):
         seed=args.seed,
         rpag_per_anomaly=args.rpag_per_anomaly,
         image_size=args.image_size,
-        levels=_levels(args.levels),
+        levels=parse_levels(args.levels),
         progress=not args.quiet,
         **_hyper(args),
     )

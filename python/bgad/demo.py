@@ -16,14 +16,14 @@ from typing import Dict, List
 
 import numpy as np
 
-from ._native import BGADError
+from .detector import RECIPE_LEVELS, SHORT_RECIPE
 
 
 #: The short-schedule recipe of the demo (and of :class:`bgad.Detector`), chosen on ELPV as
 #: described in docs/ELPV.md: the authors' lr 2e-4 with a 2-epoch warm-up needs their
 #: 25 × 8 epochs; a 10× higher rate with one warm-up epoch gets there in 4 × 2, and the
 #: stride-4 level (76 % of the vectors) adds cost but no accuracy on ELPV.
-RECIPE = {"levels": (8, 16), "meta_epochs": 4, "sub_epochs": 2, "lr": 2e-3, "warmup_epochs": 1}
+RECIPE = {"levels": RECIPE_LEVELS, **SHORT_RECIPE}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,17 +92,14 @@ def run(args) -> int:
     from .evaluation import format_table, to_json
     from .model import BGAD
     from .visualize import overlay, side_by_side
-    from .cli import ELPV_PUBLISHED, ELPV_PUBLISHED_HARD
+    from .cli import ELPV_PUBLISHED, ELPV_PUBLISHED_HARD, parse_levels
 
     t0 = time.time()
     progress = not args.quiet
     size = 256
     meta_epochs = args.meta_epochs if args.meta_epochs is not None else (2 if args.quick else RECIPE["meta_epochs"])
     sub_epochs = args.sub_epochs if args.sub_epochs is not None else (1 if args.quick else RECIPE["sub_epochs"])
-    try:
-        levels = tuple(int(v) for v in str(args.levels).split(","))
-    except ValueError:
-        raise BGADError(f"--levels must be comma-separated strides such as 8,16, got {args.levels!r}") from None
+    levels = parse_levels(args.levels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     backbone = EfficientNetLite0()
