@@ -23,6 +23,7 @@ public func depthwiseConvolutionReLU6(
     let outW = padX.output
     let c = channels
     let rowRange = rows ?? 0..<padY.output
+    let avx2 = VectorISA.useAVX2 && c % 8 == 0  // the AVX2 kernels take whole groups of 8 channels
     for oy in rowRange {
         let iy0 = oy * s - padY.before
         let ky0 = max(0, -iy0), ky1 = min(k, height - iy0)
@@ -36,7 +37,7 @@ public func depthwiseConvolutionReLU6(
         var ox = 0
         while ox < outW {
             let ix0 = ox * s - padX.before
-            if ox == interiorStart, VectorISA.useAVX2, c % 8 == 0, interiorEnd > ox, k == 3 || k == 5, s <= 2 {
+            if avx2, ox == interiorStart, interiorEnd > ox, k == 3 || k == 5, s <= 2 {
                 let n = ky1 - ky0
                 depthwiseRowAVX2(kernel: k, stride: s, input: input + ((iy0 + ky0) * width + ix0) * c, rows: n,
                                  rowStride: width * c, channels: c, weights: weights + ky0 * k * c, bias: bias,
@@ -61,7 +62,7 @@ public func depthwiseConvolutionReLU6(
             }
             let kx0 = max(0, -ix0), kx1 = min(k, width - ix0)
             let out = output + (oy * outW + ox) * c
-            if VectorISA.useAVX2, c % 8 == 0 {
+            if avx2 {
                 depthwisePixelAVX2(input: input + ((iy0 + ky0) * width + ix0 + kx0) * c, taps: max(0, kx1 - kx0),
                                    rows: ky1 - ky0, rowStride: width * c, channels: c,
                                    weights: weights + (ky0 * k + kx0) * c, weightRowStride: k * c, bias: bias, output: out)
@@ -135,8 +136,8 @@ private func depthwisePair(
             pin += rowStride
             pw += k * c
         }
-        storeReLU6(a0, out + ch)
-        storeReLU6(a1, out + c + ch)
+        store8(relu6(a0), out + ch)
+        store8(relu6(a1), out + c + ch)
         ch += 8
     }
 }
@@ -173,11 +174,6 @@ func relu6InPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
     }
 }
 
-@inline(__always)
-private func storeReLU6(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    store8(relu6(v), p)
-}
-
 /// `depthwisePair` for k = 3 with the taps of a kernel row written out.
 private func depthwisePair3(
     _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
@@ -197,8 +193,8 @@ private func depthwisePair3(
             pin += rowStride
             pw += 3 * c
         }
-        storeReLU6(a0, out + ch)
-        storeReLU6(a1, out + c + ch)
+        store8(relu6(a0), out + ch)
+        store8(relu6(a1), out + c + ch)
         ch += 8
     }
 }
@@ -224,8 +220,8 @@ private func depthwisePair5(
             pin += rowStride
             pw += 5 * c
         }
-        storeReLU6(a0, out + ch)
-        storeReLU6(a1, out + c + ch)
+        store8(relu6(a0), out + ch)
+        store8(relu6(a1), out + c + ch)
         ch += 8
     }
 }

@@ -583,9 +583,7 @@ public final class ConditionalFlow {
         // Reduce: parameter gradients summed over workers, then the condition part per block
         // from the per-row sums (one GEMM per block over the distinct condition rows).
         let g = grads.pointer, total = trainableCount
-        let reduceParts = max(1, min(parts, total / 65536))
-        runThreads(reduceParts) { r in
-            let range = partRange(r, of: reduceParts, total: total)
+        runSlices(total: total, minimum: 65536, maxParts: parts) { range in
             let o = range.lowerBound
             (g + o).update(from: workers[0].grads.pointer + o, count: range.count)
             for w in 1..<max(parts, 1) { addInPlace(g + o, workers[w].grads.pointer + o, count: range.count) }
@@ -642,9 +640,7 @@ public final class ConditionalFlow {
         let total = trainableCount
         // Element-wise, 8 lanes at a time, in slices over the workers; the same operations
         // in the same order as the scalar tail, so every element gets the same result.
-        let parts = max(1, min(engineThreadCount, total / 65536))
-        runThreads(parts) { w in
-            let range = partRange(w, of: parts, total: total)
+        runSlices(total: total, minimum: 65536) { range in
             var i = range.lowerBound
             let c1 = SIMD8<Float>(repeating: 1 - b1), vb2 = SIMD8<Float>(repeating: b2)
             let c2 = SIMD8<Float>(repeating: 1 - b2), vbc2 = SIMD8<Float>(repeating: bc2Sqrt)

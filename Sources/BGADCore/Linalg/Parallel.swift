@@ -56,6 +56,14 @@ enum BLASOverride {
 /// ignoring the temporary single-thread setting inside parallel regions.
 public var engineThreadCount: Int { BLASOverride.configured }
 
+/// Runs `body(range)` on `runThreads` for balanced slices of `0..<total`: at most
+/// `maxParts` slices, none shorter than `minimum` items (one slice at least).
+public func runSlices(total: Int, minimum: Int, maxParts: Int = engineThreadCount,
+                      _ body: @escaping (Range<Int>) -> Void) {
+    let parts = max(1, min(maxParts, total / minimum))
+    runThreads(parts) { body(partRange($0, of: parts, total: total)) }
+}
+
 /// The half-open range of `total` items that part `part` of `parts` handles (balanced).
 @inline(__always)
 public func partRange(_ part: Int, of parts: Int, total: Int) -> Range<Int> {

@@ -7,9 +7,10 @@ import CCPUFeatures
 ///
 /// The backbone's depthwise convolution and its bias/ReLU6 passes, and the flow's coupling
 /// (tanh, exp) and condition add + ReLU, exist twice: in `BGADCore`, built for the x86-64
-/// baseline (SSE2), and in `BGADKernelsAVX2`, built for AVX2 + FMA. The AVX2 build runs when the CPU has both (CPUID, checked once) and the
-/// environment variable `BGAD_SIMD` is not `baseline`. Both give the same results up to
-/// float rounding (FMA rounds once where the baseline rounds twice).
+/// baseline (SSE2), and in `BGADKernelsAVX2`, built for AVX2 + FMA. The AVX2 build runs
+/// when the CPU has both (CPUID, checked once) and the environment variable `BGAD_SIMD` is
+/// not `baseline`. Both give the same results up to float rounding (FMA rounds once where
+/// the baseline rounds twice).
 public enum VectorISA {
     /// Whether this CPU (and OS) supports AVX2 and FMA.
     public static let cpuHasAVX2FMA: Bool = bgad_cpu_has_avx2_fma() != 0
@@ -25,7 +26,4 @@ public enum VectorISA {
         if let v = getenv("BGAD_SIMD"), String(cString: v) == "baseline" { return false }
         return cpuHasAVX2FMA
     }()
-
-    /// The kernel build in use: `"avx2"` or `"baseline"`.
-    public static var name: String { useAVX2 ? "avx2" : "baseline" }
 }

@@ -101,11 +101,7 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         body(0)
-        var polls = 0
-        while pending.load(ordering: .acquiring) > 0 {
-            polls += 1
-            if polls > 1 << 14 { sched_yield() }
-        }
+        spinWait { pending.load(ordering: .acquiring) > 0 }
         job = nil
         return true
     }
@@ -200,10 +196,17 @@ final class Barrier {
             generation.store(gen &+ 1, ordering: .releasing)
             return
         }
-        var polls = 0
-        while generation.load(ordering: .acquiring) == gen {
-            polls += 1
-            if polls > 1 << 14 { sched_yield() }
-        }
+        spinWait { generation.load(ordering: .acquiring) == gen }
+    }
+}
+
+/// Polls `waiting` until it is false; after 16,384 polls (tens of microseconds) yields the
+/// core on every poll, so that on an oversubscribed machine the threads being waited for run.
+@inline(__always)
+func spinWait(while waiting: () -> Bool) {
+    var polls = 0
+    while waiting() {
+        polls += 1
+        if polls > 1 << 14 { sched_yield() }
     }
 }
