@@ -93,17 +93,6 @@ final class BackboneTests: XCTestCase {
         return out
     }
 
-    /// The kernel builds this CPU can run: baseline always, AVX2 + FMA when present.
-    var kernelBuilds: [Bool] { VectorISA.cpuHasAVX2FMA ? [false, true] : [false] }
-
-    /// Runs `body` with the AVX2 kernels switched on or off, restoring the setting after.
-    func withKernels<T>(avx2: Bool, _ body: () throws -> T) rethrows -> T {
-        let saved = VectorISA.useAVX2
-        defer { VectorISA.useAVX2 = saved }
-        VectorISA.useAVX2 = avx2
-        return try body()
-    }
-
     func testDepthwiseConvolutionEqualsDirectConvolutionAtOddAndEvenSizes() {
         // (h, w, c, k, s, expected padding top/left computed by hand from the SAME rule)
         let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [

@@ -220,16 +220,6 @@ final class FlowTests: XCTestCase {
     func testForwardInverseMatchReferenceEvenDim() throws { try checkForwardAndInverse(dim: 8) }
     func testForwardInverseMatchReferenceWideDim() throws { try checkForwardAndInverse(dim: 21) }
 
-    /// The kernel builds this CPU can run: baseline always, AVX2 + FMA when present.
-    var kernelBuilds: [Bool] { VectorISA.cpuHasAVX2FMA ? [false, true] : [false] }
-
-    func withKernels(avx2: Bool, _ body: () throws -> Void) rethrows {
-        let saved = VectorISA.useAVX2
-        defer { VectorISA.useAVX2 = saved }
-        VectorISA.useAVX2 = avx2
-        try body()
-    }
-
     /// Both kernel builds of the coupling (len2 ≥ 8: 10 = one group + an overlapping tail,
     /// 17 = two groups + tail) against the Double reference, forward, inverse and gradients.
     func testBothKernelBuildsMatchTheReference() throws {
