@@ -29,7 +29,7 @@ ELPV_PUBLISHED_HARD = {"DRA": 0.766, "AHL": 0.788}
 
 def _hyper(args) -> dict:
     hp = {}
-    for key in ("meta_epochs", "sub_epochs", "lr"):
+    for key in ("steps", "meta_epochs", "sub_epochs", "lr"):
         v = getattr(args, key, None)
         if v is not None:
             hp[key] = v
@@ -47,7 +47,10 @@ def parse_levels(text: str):
 def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="bgad", choices=["bgad", "bgad_wo", "nfad"], help="method (default bgad)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None, help="meta-epochs (BGAD default)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training budget in optimizer steps, independent of the image count (default: the Detector's)")
+    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None,
+                   help="the authors' epoch schedule instead of a step budget (with --sub-epochs and --steps 0)")
     p.add_argument("--sub-epochs", dest="sub_epochs", type=int, default=None, help="sub-epochs per meta-epoch")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--rpag", dest="rpag_per_anomaly", type=int, default=10, help="RPAG samples per known anomaly (0 = off)")
@@ -91,6 +94,9 @@ def cmd_fit(args) -> int:
     det.fit(split.train_normal, split.known_anomalies, split.known_masks)
     det.save(args.out)
     print(f"wrote {args.out}")
+    warning = det.model.training_warning()
+    if warning:
+        print(f"warning: {warning}")
     return 0
 
 

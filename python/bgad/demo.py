@@ -32,15 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="general: known anomalies from both classes; hard: from one class, tested on the other (both runs)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...); mean ± std when > 1")
     p.add_argument("--n-known", dest="n_known", type=int, default=10, help="known anomalies K (default 10)")
-    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None,
-                   help=f"meta-epochs (default {RECIPE['meta_epochs']}; 2 with --quick)")
-    p.add_argument("--sub-epochs", dest="sub_epochs", type=int, default=None,
-                   help=f"sub-epochs (default {RECIPE['sub_epochs']}; 1 with --quick)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"training budget in optimizer steps (default {RECIPE['steps']}; 150 with --quick)")
     p.add_argument("--lr", type=float, default=RECIPE["lr"], help=f"learning rate (default {RECIPE['lr']})")
     p.add_argument("--levels", default=",".join(str(s) for s in RECIPE["levels"]),
                    help="backbone strides used as feature levels (default 8,16; the paper's 4,8,16 is slower)")
     p.add_argument("--rpag", dest="rpag", type=int, default=10, help="RPAG samples per known anomaly")
-    p.add_argument("--quick", action="store_true", help="a small, fast run (for CI): 60 train and 40 test images, 2 meta-epochs × 1")
+    p.add_argument("--quick", action="store_true", help="a small, fast run (for CI): 60 train and 40 test images, 150 steps")
     p.add_argument("--out", default="bgad-demo", help="folder for overlays and results.json (default ./bgad-demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -97,8 +95,7 @@ def run(args) -> int:
     t0 = time.time()
     progress = not args.quiet
     size = 256
-    meta_epochs = args.meta_epochs if args.meta_epochs is not None else (2 if args.quick else RECIPE["meta_epochs"])
-    sub_epochs = args.sub_epochs if args.sub_epochs is not None else (1 if args.quick else RECIPE["sub_epochs"])
+    steps = args.steps if args.steps is not None else (150 if args.quick else RECIPE["steps"])
     levels = parse_levels(args.levels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,8 +140,7 @@ def run(args) -> int:
         result = {"seed": seed, "hard_class": hard_class}
         for variant in ("bgad", "nfad"):
             t = time.time()
-            model = BGAD(variant=variant, seed=seed, meta_epochs=meta_epochs, sub_epochs=sub_epochs, lr=args.lr,
-                         warmup_epochs=min(RECIPE["warmup_epochs"], meta_epochs - 1), progress=progress)
+            model = BGAD(variant=variant, seed=seed, steps=steps, lr=args.lr, progress=progress)
             if variant == "bgad":
                 model.fit(f_train, f_anom, anom_masks, image_size=size)
             else:
@@ -178,10 +174,10 @@ def run(args) -> int:
     results = {name: {"image_auroc": summary(v)} for name, v in table_rows.items()}
     print()
     print(f"ELPV, {args.setting} setting, K = {args.n_known}, {max(1, args.seeds)} seed(s), "
-          f"{meta_epochs} meta-epoch(s) × {sub_epochs} sub-epoch(s), lr {args.lr:g}, strides {levels}" + (" — QUICK run, not comparable" if args.quick else ""))
+          f"{steps} steps, lr {args.lr:g}, strides {levels}" + (" — QUICK run, not comparable" if args.quick else ""))
     print(format_table(results, ELPV_PUBLISHED if args.setting == "general" else ELPV_PUBLISHED_HARD))
     (out / "results.json").write_text(to_json({"setting": args.setting, "n_known": args.n_known, "quick": args.quick,
-                                               "meta_epochs": meta_epochs, "sub_epochs": sub_epochs, "lr": args.lr, "levels": levels,
+                                               "steps": steps, "lr": args.lr, "levels": levels,
                                                "runs": per_run, "summary": results}))
     print(f"\nwrote {out}/results.json and overlays in {out}/overlays ({time.time() - t0:.0f} s in all)")
     return 0

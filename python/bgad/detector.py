@@ -32,8 +32,9 @@ ImageLike = Union[str, os.PathLike, np.ndarray]
 
 _MAGIC = b"BGADDET\x00"
 
-#: BGAD hyper-parameters of the Detector unless given: the short CPU recipe (docs/ELPV.md).
-SHORT_RECIPE = {"meta_epochs": 4, "sub_epochs": 2, "lr": 2e-3, "warmup_epochs": 1}
+#: BGAD hyper-parameters of the Detector unless given: a budget of optimizer steps that does
+#: not depend on the number of images (docs/TRAINING.md), lr 2e-3.
+SHORT_RECIPE = {"steps": 1500, "lr": 2e-3}
 #: Backbone strides the recipe uses as feature levels (the paper's stride-4 level holds
 #: 76 % of the vectors and adds cost but no accuracy on ELPV).
 RECIPE_LEVELS = (8, 16)
