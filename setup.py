@@ -10,14 +10,14 @@ time, plus the build requirements of ``pyproject.toml`` (``scipy-openblas32``, `
 
 OpenBLAS: the engine is compiled against the system's CBLAS header, but the packaged
 ``libbgad.so`` is pointed at the newer OpenBLAS of the PyPI package ``scipy-openblas32``
-(copied beside it): its ``NEEDED`` entry for ``libopenblas.so.0`` becomes
-``libscipy_openblas.so`` and its imports ``cblas_sgemm``, ``openblas_set_num_threads``...
-are renamed to that library's ``scipy_``-prefixed names (patchelf). Both are the same
+(copied beside it as ``libscipy_openblas_bgad.so``, a soname of its own): its ``NEEDED``
+entry for ``libopenblas.so.0`` becomes that copy and its imports (``cblas_sgemm``,
+``openblas_set_num_threads``...) are renamed to its ``scipy_``-prefixed names (patchelf). Both are the same
 OpenBLAS LP64 interface (32-bit integers, the same CBLAS enums), so the calls are
 unchanged; the newer OpenBLAS knows recent CPUs and, for CPUs it does not know, picks
 its kernels from the CPU's feature flags (AVX-512 / AVX2) instead of falling back to SSE3.
-``make wheel`` then vendors the remaining non-system libraries (libpng, zlib) with
-``auditwheel repair``.
+``make wheel`` then vendors the remaining libraries that manylinux does not assume
+(libpng) with ``auditwheel repair``.
 """
 
 import importlib.util
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent
 HEADER = ROOT / "CInterop" / "include" / "bgad.h"
 BLAS_PACKAGE = "scipy_openblas32"
 BLAS_PREFIX = "scipy_"
+VENDORED_BLAS = "libscipy_openblas_bgad.so"  # the copy's file name and soname
 
 
 def _load_elf_reader():
@@ -98,13 +99,16 @@ def vendor_openblas(lib: Path) -> Path:
     renames = sorted(s for s in info.undefined if BLAS_PREFIX + s in exported)
     if "cblas_sgemm" not in renames:
         raise RuntimeError(f"{source} does not export {BLAS_PREFIX}cblas_sgemm")
-    target = lib.parent / source.name
+    # A soname of its own, so that a libscipy_openblas.so another package loaded first is
+    # not taken for it (the dynamic linker reuses a loaded library of the same soname).
+    target = lib.parent / VENDORED_BLAS
     shutil.copyfile(source, target)
     patchelf = _patchelf()
+    subprocess.run([patchelf, "--set-soname", VENDORED_BLAS, str(target)], check=True)
     with tempfile.NamedTemporaryFile("w", suffix=".map", delete=False) as mapping:
         mapping.write("".join(f"{s} {BLAS_PREFIX}{s}\n" for s in renames))
     try:
-        subprocess.run([patchelf, "--replace-needed", system[0], source.name,
+        subprocess.run([patchelf, "--replace-needed", system[0], VENDORED_BLAS,
                         "--rename-dynamic-symbols", mapping.name, str(lib)], check=True)
     finally:
         os.unlink(mapping.name)

@@ -8,7 +8,7 @@ The library is searched, in order:
    ``.build/debug``, relative to the repository root).
 
 OpenBLAS kernels: the library of an installed wheel (or ``pip install .``) uses the
-OpenBLAS copied beside it (``libscipy_openblas.so``, see ``setup.py``), which chooses
+OpenBLAS copied beside it (``libscipy_openblas_bgad.so``, see ``setup.py``), which chooses
 its kernels from the CPU itself. A library that links the system ``libopenblas.so.0``
 (a development build) may meet a distribution OpenBLAS older than the CPU, which falls
 back to SSE3 kernels; for such a library only, and only when the user has not set

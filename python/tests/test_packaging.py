@@ -2,10 +2,8 @@
 choice (no help for the wheel's OpenBLAS, OPENBLAS_CORETYPE only for a system one), and
 the layout of an installed wheel."""
 
-import ctypes
 import os
 import platform
-import re
 import shutil
 import struct
 import subprocess
@@ -17,6 +15,7 @@ import pytest
 import bgad
 from bgad import _blas, _elf, _native
 from conftest import header_path
+from test_abi import declared_functions
 
 #: OpenBLAS kernel sets that use AVX2 or AVX-512 (what a CPU with AVX2 + FMA should run).
 FAST_CORES = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"}
@@ -45,8 +44,7 @@ def test_elf_reader_agrees_with_the_dynamic_linker():
     info = _elf.read_dynamic(_native.lib_path)
     assert "libc.so.6" in info.needed
     # every function of the header is exported (the dynamic linker finds it too) ...
-    declared = re.findall(r"^[A-Za-z_][\w \*]*?\b(bgad_\w+)\s*\(",
-                          re.sub(r"/\*.*?\*/", "", header_path().read_text(), flags=re.S), re.M)
+    declared = declared_functions()
     assert declared and set(declared) <= set(info.defined)
     assert all(hasattr(_native.lib, name) for name in declared)
     # ... and the matrix product is imported, under the name of the OpenBLAS it links
