@@ -65,6 +65,7 @@ def main() -> int:
     ap.add_argument("--no-nfad", action="store_true", help="skip the NFAD runs (default budget)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON-lines results (default {DEFAULT_OUT})")
     ap.add_argument("--table", action="store_true", help="print the table of --out and exit")
+    ap.add_argument("--histories", type=Path, default=None, help="folder to keep each run's training history (npz)")
     args = ap.parse_args()
     if args.table:
         print(table(load(args.out)))
@@ -100,7 +101,11 @@ def main() -> int:
         fit_s = time.perf_counter() - t0
         scores = det.score_images(split.test)
         auroc = roc_auc(split.test_labels, scores)
-        late = [float(v) for v in det.model.late_improvement_]
+        late = [float(v) for v in det.late_improvement_]
+        if args.histories is not None:
+            args.histories.mkdir(parents=True, exist_ok=True)
+            np.savez(args.histories / f"{len(train)}_{seed}_{variant}_{m:g}.npz",
+                     **{f"{l}_{k}": v for l, h in enumerate(det.history_) for k, v in h.items()})
         row = {"size": len(train), "seed": seed, "variant": variant, "multiple": m, "steps": steps,
                "image_auroc": float(auroc), "fit_seconds": fit_s, "late_improvement": late,
                "threads": bgad.get_num_threads() if hasattr(bgad, "get_num_threads") else None,

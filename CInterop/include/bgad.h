@@ -677,10 +677,11 @@ int bgad_model_history_length(const bgad_model_t *model, int64_t level, int64_t 
 int bgad_model_history(const bgad_model_t *model, int64_t level, double *out, int64_t capacity_records);
 
 /*!
- * \brief Per level, how much of the learning happened late: the rise of the normal
- *        vectors' mean log-likelihood over the second half of the steps divided by its rise
- *        over all steps. Above about 0.25 the flow was still improving fast at the end and a
- *        larger step budget would likely help. NaN when the history is too short or missing.
+ * \brief Per level, whether the loss was still falling when training stopped: with the
+ *        phase-2 history cut into quarters, the fall of the mean loss from the third to the
+ *        last quarter divided by its fall from the first to the last quarter. Near 0: it had
+ *        levelled off; above about 0.2 a larger step budget would likely help. NaN when the
+ *        history is too short or missing, or the loss did not fall.
  * \param out receives n_levels doubles.
  */
 int bgad_model_late_improvement(const bgad_model_t *model, double *out);

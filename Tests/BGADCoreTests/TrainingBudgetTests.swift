@@ -132,9 +132,9 @@ final class TrainingBudgetTests: XCTestCase {
         return TrainingHistory(levels: [records])
     }
 
-    func testLateImprovementIsNearOneForALinearLossAndNearZeroForASettledOne() {
-        // Loss falling linearly in the rate spent: the flow learns as fast at the end as earlier.
-        XCTAssertEqual(history { 10 - 0.05 * Double($0) }.lateImprovement(level: 0), 1, accuracy: 1e-9)
+    func testLateImprovementIsAThirdForALinearLossAndNearZeroForASettledOne() {
+        // A loss falling linearly: quarter means 1, 2, 3, 4 steps apart → (q3 − q4) / (q1 − q4) = 1/3.
+        XCTAssertEqual(history { 10 - 0.05 * Double($0) }.lateImprovement(level: 0), 1.0 / 3, accuracy: 1e-9)
         // Loss settled: an exponential approach that is flat in the second half.
         let settled = history { 5 + 5 * exp(-Double($0) / 6) }.lateImprovement(level: 0)
         XCTAssertGreaterThanOrEqual(settled, 0)

@@ -100,9 +100,9 @@ HISTORY_FIELDS = (
     "step", "phase", "learning_rate", "loss", "maximum_likelihood", "semi_pull", "semi_push",
     "normal_log_likelihood", "abnormal_log_likelihood", "normal_boundary", "abnormal_boundary",
 )
-#: ``late_improvement_`` above this share means training stopped while the flow was still
-#: improving fast (docs/TRAINING.md: how it was chosen).
-LATE_IMPROVEMENT_WARNING = 0.25
+#: ``late_improvement_`` above this share means training stopped while the loss was still
+#: falling fast (docs/TRAINING.md: how it was chosen).
+LATE_IMPROVEMENT_WARNING = 0.2
 
 
 def _text(name: str, value: Any) -> bytes:
@@ -530,10 +530,11 @@ class BGAD:
 
     @property
     def late_improvement_(self) -> np.ndarray:
-        """Per level, the rise of the normal vectors' mean log-likelihood over the second half
-        of training divided by its rise over all of it (NaN without a history). Above
-        :data:`LATE_IMPROVEMENT_WARNING` the flow was still improving fast when training
-        stopped: a larger ``steps`` budget would likely score better."""
+        """Per level, how much the phase-2 loss was still falling at the end: with the phase-2
+        history cut into quarters, the fall of the mean loss from the third to the last
+        quarter over its fall from the first to the last (NaN without a history or when the
+        loss did not fall). Above :data:`LATE_IMPROVEMENT_WARNING` a larger ``steps`` budget
+        would likely score better."""
         self._require_trained()
         out = np.empty(len(self.channels_), dtype=np.float64)
         with self._lock:
@@ -550,8 +551,8 @@ class BGAD:
         budget = int(self._params.get("steps", 0))
         hint = (f"raise steps (now {budget}), e.g. steps={2 * budget}" if budget > 0
                 else "raise meta_epochs/sub_epochs or use a step budget (steps=...)")
-        return (f"training had not converged: level {worst} gained {late[worst]:.0%} of its log-likelihood "
-                f"in the second half of training; {hint}")
+        return (f"training had not converged: the loss of level {worst} was still falling at the end "
+                f"({late[worst]:.0%} of its phase-2 fall came in the last half); {hint}")
 
     @property
     def max_normality_(self) -> float:

@@ -57,36 +57,23 @@ public struct TrainingHistory: Equatable, Sendable {
     /// A history from its records.
     public init(levels: [[Record]]) { self.levels = levels }
 
-    /// Whether level `level` was still learning when training stopped, as the ratio of two
-    /// slopes of the phase-2 loss against the learning rate spent (the cumulative sum of the
-    /// rate over the steps): the slope over the second half of phase 2 divided by the slope
-    /// over its first half (the first fifth of phase 2, where the loss settles after the
-    /// change of objective, is left out). Measuring progress per unit of learning rate keeps
-    /// the cosine decay from hiding an unfinished run: a converged flow no longer responds to
-    /// the rate (ratio near 0), an under-trained one still improves as fast as before (ratio
-    /// near 1 or above). NaN with fewer than 8 phase-2 records or a loss that did not fall in
-    /// the first half.
+    /// Whether level `level`'s loss was still falling when training stopped: over the
+    /// phase-2 records cut into quarters, the fall of the mean loss from the third to the last
+    /// quarter divided by its fall from the first to the last quarter. Near 0 (or below): the
+    /// loss had levelled off before the end; larger: a good part of phase 2's progress came
+    /// in its last half, so a larger step budget would likely help. Quarter means average
+    /// many steps each, so single noisy chunks do not decide it. NaN with fewer than 8
+    /// phase-2 records or a loss that did not fall over phase 2.
     public func lateImprovement(level: Int) -> Double {
-        let all = levels[level]
-        var spent = 0.0, previous = 0
-        var points: [(Double, Double)] = []  // (cumulative rate, loss) of the phase-2 records
-        for r in all {
-            spent += r.learningRate * Double(r.endStep - previous)
-            previous = r.endStep
-            if r.phase == 2 { points.append((spent, r.loss)) }
-        }
-        let p = Array(points.dropFirst(points.count / 5))
+        let p = levels[level].filter { $0.phase == 2 }.map { $0.loss }
         guard p.count >= 8 else { return .nan }
-        func slope(_ s: ArraySlice<(Double, Double)>) -> Double {
-            let n = Double(s.count)
-            let mx = s.reduce(0) { $0 + $1.0 } / n, my = s.reduce(0) { $0 + $1.1 } / n
-            var sxy = 0.0, sxx = 0.0
-            for (x, y) in s { sxy += (x - mx) * (y - my); sxx += (x - mx) * (x - mx) }
-            return sxx > 0 ? sxy / sxx : .nan
+        func mean(_ q: Int) -> Double {
+            let a = q * p.count / 4, b = (q + 1) * p.count / 4
+            return p[a..<b].reduce(0, +) / Double(b - a)
         }
-        let early = slope(p[..<(p.count / 2)]), late = slope(p[(p.count / 2)...])
-        guard early.isFinite, late.isFinite, early < 0 else { return .nan }
-        return late / early
+        let first = mean(0), third = mean(2), last = mean(3)
+        guard first.isFinite, last.isFinite, first > last else { return .nan }
+        return (third - last) / (first - last)
     }
 }
 
