@@ -112,7 +112,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert cli_main(["evaluate", str(tmp_path / "flat")]) == 2
     assert "train/good is missing" in capsys.readouterr().err
     assert cli_main(["predict", str(tmp_path / "none.bgad"), str(tmp_path), "--out", str(tmp_path / "o")]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert "No such file" in capsys.readouterr().err
 
 
 def test_python_m_bgad_help_runs():
