@@ -56,6 +56,9 @@ public final class Detector {
     /// Guards `fitted` and the model's scoring (a model is not thread-safe).
     private let lock = Mutex()
 
+    /// Serialises the detectors' backbone calls (see `features`).
+    private static let backboneLock = Mutex()
+
     /// Largest side of an input image (larger images are refused, not resized).
     public static let maximumImageSide = 1 << 15
 
@@ -377,16 +380,38 @@ public final class Detector {
             shapes.append((c, g.height, g.width))
         }
         let stack = FeatureStack(count: count, shapes: shapes)
-        let batch = configuration.featureBatch
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: min(batch, max(count, 1)) * slot)
+        // The backbone runs whole rounds of T images one per thread, and a remainder in
+        // horizontal bands whose boundaries follow the threads' measured speeds; banded
+        // results differ from whole-image ones in the last bits (GEMMs of other sizes). So
+        // every call is padded to a multiple of T with copies of its last image: each image
+        // then takes the whole-image path, and its features do not depend on the batch.
+        // T is read under a process-wide lock, since a running backbone sets the BLAS thread
+        // count to 1 while it runs.
+        var capacity = 0
+        var buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
+        var scratch = FeatureStack(count: 0, shapes: shapes)
         defer { buffer.deallocate() }
         var start = 0
         while start < count {
-            let n = min(batch, count - start)
-            for j in 0..<n { try fill(start + j, buffer + j * slot) }
-            let outputs = zip(stack.levels, shapes).map { p, sh in p + start * sh.channels * sh.height * sh.width }
-            try backbone.network.features(images: buffer, count: n, height: s, width: s, channels: 3,
-                                          inputHeight: s, inputWidth: s, strides: configuration.strides, outputs: outputs)
+            let n = min(configuration.featureBatch, count - start)
+            try Detector.backboneLock.locked { () throws(BGADError) in
+                let threads = min(64, max(1, blasThreadCount))
+                let padded = (n + threads - 1) / threads * threads
+                if padded > capacity {
+                    buffer.deallocate()
+                    buffer = .allocate(capacity: padded * slot)
+                    scratch = FeatureStack(count: padded, shapes: shapes)
+                    capacity = padded
+                }
+                for j in 0..<n { try fill(start + j, buffer + j * slot) }
+                for j in n..<padded { (buffer + j * slot).update(from: buffer + (n - 1) * slot, count: slot) }
+                try backbone.network.features(images: buffer, count: padded, height: s, width: s, channels: 3,
+                                              inputHeight: s, inputWidth: s, strides: configuration.strides, outputs: scratch.levels)
+            }
+            for (l, sh) in shapes.enumerated() {
+                let per = sh.channels * sh.height * sh.width
+                (stack.levels[l] + start * per).update(from: scratch.levels[l], count: n * per)
+            }
             start += n
         }
         return stack
