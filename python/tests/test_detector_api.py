@@ -5,10 +5,8 @@ import json
 import multiprocessing
 import os
 import pickle
-import signal
 import struct
 import sys
-import types
 import zlib
 
 import numpy as np
@@ -19,6 +17,7 @@ from bgad import BGADError
 from bgad.datasets import MVTecFolder
 from bgad.detector import Detector, read_image
 
+from fake_tqdm import install_interrupting_tqdm
 from test_datasets import make_mvtec
 
 FAST = dict(image_size=64, meta_epochs=2, sub_epochs=1, rpag_per_anomaly=2, progress=False)
@@ -221,27 +220,7 @@ def test_bad_input_is_a_clear_error(fitted, split, tmp_path):
 
 @pytest.mark.parametrize("how", ["exception", "signal"])
 def test_interrupt_cancels_fit_cleanly(monkeypatch, split, fitted, how):
-    class FakeBar:
-        def __init__(self, total=0, **kw):
-            self.total, self.n = total, 0
-
-        def update(self, k):
-            self.n += k
-            if self.n >= 3 and not getattr(self, "fired", False):
-                self.fired = True
-                if how == "exception":
-                    raise KeyboardInterrupt
-                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C during training
-
-        def set_postfix(self, **kw):
-            pass
-
-        def close(self):
-            pass
-
-    fake = types.ModuleType("tqdm.auto")
-    fake.tqdm = FakeBar
-    monkeypatch.setitem(sys.modules, "tqdm.auto", fake)
+    install_interrupting_tqdm(monkeypatch, how)
     det = Detector(seed=1, **{**FAST, "progress": True})
     with pytest.raises(KeyboardInterrupt):
         det.fit(split.train_normal, split.known_anomalies, split.known_masks)
