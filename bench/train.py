@@ -76,40 +76,61 @@ def run_engine(sub_epochs):
 # ---------------------------------------------------------------- peer (PyTorch + FrEIA 0.2)
 
 
-def run_peer(sub_epochs):
+def peer_flow(dim):
+    """BGAD's flow in FrEIA 0.2: 8 conditional AllInOneBlocks on the 128-d positional condition."""
     import torch
-    import torch.nn.functional as F
     import FrEIA.framework as Ff
     import FrEIA.modules as Fm
-
-    torch.set_num_threads(THREADS)
-    torch.manual_seed(0)
-    normal, anomalous, masks = make_data()
 
     def subnet(cin, cout):
         return torch.nn.Sequential(torch.nn.Linear(cin, 2 * cin), torch.nn.ReLU(), torch.nn.Linear(2 * cin, cout))
 
-    def flow(dim):
-        inn = Ff.SequenceINN(dim)
-        for _ in range(8):
-            inn.append(Fm.AllInOneBlock, cond=0, cond_shape=(128,), subnet_constructor=subnet,
-                       affine_clamping=1.9, global_affine_type="SOFTPLUS", permute_soft=True)
-        return inn
+    inn = Ff.SequenceINN(dim)
+    for _ in range(8):
+        inn.append(Fm.AllInOneBlock, cond=0, cond_shape=(128,), subnet_constructor=subnet,
+                   affine_clamping=1.9, global_affine_type="SOFTPLUS", permute_soft=True)
+    return inn
 
-    def pos_encoding(h, w, d=128):
-        pe = torch.zeros(d, h, w)
-        half = d // 2
-        div = torch.exp(torch.arange(0.0, half, 2) * -(math.log(1e4) / half))
-        pw = torch.arange(0.0, w).unsqueeze(1)
-        ph = torch.arange(0.0, h).unsqueeze(1)
-        pe[0:half:2] = torch.sin(pw * div).t().unsqueeze(1).repeat(1, h, 1)
-        pe[1:half:2] = torch.cos(pw * div).t().unsqueeze(1).repeat(1, h, 1)
-        pe[half::2] = torch.sin(ph * div).t().unsqueeze(2).repeat(1, 1, w)
-        pe[half + 1::2] = torch.cos(ph * div).t().unsqueeze(2).repeat(1, 1, w)
-        return pe
 
-    def logp(dim, z, jac):
-        return (-0.5 * dim * math.log(2 * math.pi) - 0.5 * torch.sum(z ** 2, 1) + jac) / dim
+def peer_pos_encoding(h, w, d=128):
+    """The authors' 2-D sinusoidal positional encoding, (d, h, w)."""
+    import torch
+
+    pe = torch.zeros(d, h, w)
+    half = d // 2
+    div = torch.exp(torch.arange(0.0, half, 2) * -(math.log(1e4) / half))
+    pw = torch.arange(0.0, w).unsqueeze(1)
+    ph = torch.arange(0.0, h).unsqueeze(1)
+    pe[0:half:2] = torch.sin(pw * div).t().unsqueeze(1).repeat(1, h, 1)
+    pe[1:half:2] = torch.cos(pw * div).t().unsqueeze(1).repeat(1, h, 1)
+    pe[half::2] = torch.sin(ph * div).t().unsqueeze(2).repeat(1, 1, w)
+    pe[half + 1::2] = torch.cos(ph * div).t().unsqueeze(2).repeat(1, 1, w)
+    return pe
+
+
+def peer_logp(dim, z, jac):
+    """log p(x) / C of a flow's output."""
+    import torch
+
+    return (-0.5 * dim * math.log(2 * math.pi) - 0.5 * torch.sum(z ** 2, 1) + jac) / dim
+
+
+def peer_fit(normal, anomalous, masks, sub_epochs, lr=2e-4, meta_epochs=2):
+    """The authors' BGAD training loop in PyTorch + FrEIA on feature maps.
+
+    ``normal`` / ``anomalous``: one (N, C, H, W) float32 array per level; ``masks``:
+    (M, H_img, W_img) uint8. Meta-epoch 0 is phase 1 (normal images, ML loss), the others
+    phase 2 (all images, ML + BG-SPP with focal weighting), ``sub_epochs`` passes each,
+    batches of 32 images, chunks of 4096 vectors, one Adam per level at a constant ``lr``;
+    then the calibration pass (log-likelihood of every training normal position).
+    Returns (flows, per-level reference log-likelihoods).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    shapes = [a.shape[1:] for a in normal]
+    n_normal, n_anomalous = normal[0].shape[0], anomalous[0].shape[0]
+    image = masks.shape[1:]
 
     def focal_normal(l):
         x = l / 10
@@ -123,18 +144,18 @@ def run_peer(sub_epochs):
         k = max(1, (total + chunk // 2) // chunk)
         return [(total * i // k, total * (i + 1) // k) for i in range(k)]
 
-    flows = [flow(c) for c, _, _ in SHAPES]
-    opts = [torch.optim.Adam(f.parameters(), lr=2e-4) for f in flows]
+    flows = [peer_flow(c) for c, _, _ in shapes]
+    opts = [torch.optim.Adam(f.parameters(), lr=lr) for f in flows]
     feats = [torch.from_numpy(np.concatenate([a, b])) for a, b in zip(normal, anomalous)]
-    mask_t = torch.cat([torch.zeros(N_NORMAL, 1, IMAGE, IMAGE), torch.from_numpy(masks).float().unsqueeze(1)])
-    pes = [pos_encoding(h, w) for _, h, w in SHAPES]
+    mask_t = torch.cat([torch.zeros(n_normal, 1, *image), torch.from_numpy(masks).float().unsqueeze(1)])
+    pes = [peer_pos_encoding(h, w) for _, h, w in shapes]
     log_sigmoid = torch.nn.LogSigmoid()
 
     def train_pass(phase, n_images):
         order = torch.randperm(n_images)
         for s in range(0, n_images, 32):
             idx = order[s:s + 32]
-            for l, (c, h, w) in enumerate(SHAPES):
+            for l, (c, h, w) in enumerate(shapes):
                 e = feats[l][idx].permute(0, 2, 3, 1).reshape(-1, c)
                 m = F.interpolate(mask_t[idx], size=(h, w), mode="nearest").reshape(-1)
                 p = pes[l].unsqueeze(0).repeat(len(idx), 1, 1, 1).permute(0, 2, 3, 1).reshape(-1, 128)
@@ -143,7 +164,7 @@ def run_peer(sub_epochs):
                     pi = perm[a:b]
                     e_b, p_b, m_b = e[pi], p[pi], m[pi]
                     z, jac = flows[l](e_b, c=[p_b])
-                    lp = logp(c, z, jac)
+                    lp = peer_logp(c, z, jac)
                     ld = lp.detach()
                     if phase == 1:
                         loss = -log_sigmoid(lp).mean()
@@ -169,20 +190,30 @@ def run_peer(sub_epochs):
         """Log-likelihood of every training normal position; reference = max per level."""
         with torch.no_grad():
             refs = []
-            for l, (c, h, w) in enumerate(SHAPES):
+            for l, (c, h, w) in enumerate(shapes):
                 cond = pes[l].reshape(128, -1).t()
                 best = -math.inf
-                for i in range(N_NORMAL):
+                for i in range(n_normal):
                     z, jac = flows[l](feats[l][i].reshape(c, -1).t(), c=[cond])
-                    best = max(best, float(logp(c, z, jac).max()))
+                    best = max(best, float(peer_logp(c, z, jac).max()))
                 refs.append(best)
         return refs
 
-    t0 = time.perf_counter()
-    for phase, n_images in [(1, N_NORMAL), (2, N_NORMAL + N_ANOMALOUS)]:
+    for meta in range(meta_epochs):
+        phase, n_images = (1, n_normal) if meta == 0 else (2, n_normal + n_anomalous)
         for _ in range(sub_epochs):
             train_pass(phase, n_images)
-    calibrate()
+    return flows, calibrate()
+
+
+def run_peer(sub_epochs):
+    import torch
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    normal, anomalous, masks = make_data()
+    t0 = time.perf_counter()
+    peer_fit(normal, anomalous, masks, sub_epochs)
     return {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 

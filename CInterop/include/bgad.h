@@ -747,6 +747,177 @@ int bgad_boundary_guided_loss(const float *ell, const uint8_t *labels, int64_t n
 /*! \brief The asymmetric focal weights of n values l (normal and abnormal). */
 int bgad_focal_weights(const float *ell, int64_t n, float *normal, float *abnormal);
 
+/* ======================================================================== */
+/*              Detector: images in, scores and anomaly maps out            */
+/* ======================================================================== */
+/*
+ * The product as one object: a detector holds its configuration, the backbone (its
+ * weights are embedded in a saved detector, so a detector file is all a user needs),
+ * one conditional flow per feature level, and the calibration and thresholds.
+ *
+ * Fit: every image (any size, gray or RGB) is resized to image_size x image_size
+ * (bgad_resize_bilinear_u8) and made RGB; masks are resized by nearest neighbour
+ * (bgad_resize_nearest_u8). Each known anomaly is used real_repeats times, and
+ * rpag_per_anomaly RPAG samples per anomaly are pasted on normal images chosen with the
+ * seed, on their Otsu foreground (or the whole image); samples with an empty mask are
+ * skipped. Features come from the backbone in batches of feature_batch images, then the
+ * BGAD model is trained and calibrated at image_size x image_size.
+ *
+ * Predict: the anomaly map at image_size is resized bilinearly (Pillow's rule, mode
+ * "F") to the image's own size; the image score is computed from the map at
+ * image_size (its maximum); the decision is score > image threshold. A batch and the
+ * same images one by one give identical numbers.
+ *
+ * Threads: bgad_detector_predict*, bgad_detector_config, bgad_detector_thresholds,
+ * bgad_detector_save and bgad_detector_to_bytes may run from several threads on one
+ * detector at once; bgad_detector_fit* must not run while another call uses the detector.
+ */
+
+/*! \brief Opaque handle of a detector (configuration + backbone + one flow per level +
+ *         calibration). */
+typedef struct bgad_detector bgad_detector;
+
+/*!
+ * \brief One 8-bit image: height x width x channels bytes, row-major, channels 1 (gray)
+ *        or 3 (RGB) interleaved. As a mask: channels 1, non-zero = defect; pixels == NULL
+ *        means "the whole image is the defect".
+ */
+typedef struct bgad_image {
+    const uint8_t *pixels;  /*!< height * width * channels bytes (NULL only for a mask) */
+    int64_t height;         /*!< rows, >= 1 */
+    int64_t width;          /*!< columns, >= 1 */
+    int64_t channels;       /*!< 1 or 3 (masks: 1) */
+} bgad_image;
+
+/*!
+ * \brief Creates an unfitted detector from a JSON object of settings.
+ *
+ * Keys (all optional): "variant" ("bgad" | "bgad_wo" | "nfad"), "strides" (array of
+ * distinct values among 4, 8, 16, 32; default [8, 16]), "image_size" (>= 32, default 256),
+ * "backbone" (default "lite0"), "weights" (path of the engine's converted backbone weight
+ * file; required to fit, its bytes are embedded in the detector), "real_repeats" (default
+ * 5), "rpag_per_anomaly" (default 10), "foreground" ("otsu" | "whole"), "feature_batch"
+ * (images per backbone call, default 16), and every BGAD training knob by its name
+ * (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size, chunk_size, beta,
+ * tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see bgad_model_set_param).
+ * \param config_json NUL-terminated JSON object; NULL or "{}" = every default.
+ * \param out receives the handle; free it with bgad_detector_free().
+ * \return BGAD_ERR_INVALID_ARGUMENT naming the key for an unknown key or a bad value,
+ *         or describing the position of a JSON syntax error.
+ */
+int bgad_detector_create(const char *config_json, bgad_detector **out);
+
+/*!
+ * \brief The full configuration (every key, defaults filled in) as a JSON object.
+ * \param buffer receives the NUL-terminated JSON when capacity >= *needed (may be NULL
+ *        when capacity is 0).
+ * \param capacity size of buffer in bytes.
+ * \param needed receives the size needed, NUL included.
+ * \return BGAD_ERR_INVALID_ARGUMENT when capacity < *needed (*needed is still set).
+ */
+int bgad_detector_config(const bgad_detector *det, char *buffer, int64_t capacity, int64_t *needed);
+
+/*! \brief *fitted = 1 when the detector is fitted (can predict), else 0. */
+int bgad_detector_is_fitted(const bgad_detector *det, int32_t *fitted);
+
+/*!
+ * \brief Fits the detector on normal images and known anomalies (see the pipeline above).
+ *
+ * Fitting again starts from scratch; a failed or cancelled fit leaves the detector as it
+ * was before the call.
+ * \param normal n_normal >= 1 images, any size, gray or RGB.
+ * \param anomalous n_anomalous >= 0 images (may be NULL when n_anomalous = 0).
+ * \param masks NULL (every anomaly is a whole-image defect) or n_anomalous masks; an entry
+ *        with pixels == NULL is a whole-image defect, otherwise it has channels 1 and the
+ *        height and width of its image.
+ * \param progress optional callback (NULL = none), called after every optimisation step
+ *        with (step, total, loss, user_data); non-zero return cancels: the call then
+ *        returns BGAD_ERR_CANCELLED.
+ * \return BGAD_ERR_INVALID_ARGUMENT for NULL pointers, sizes, channels, a mask whose
+ *         size differs from its image, or a missing "weights" setting; BGAD_ERR_IO /
+ *         BGAD_ERR_FORMAT when the weight file cannot be read or is corrupt.
+ */
+int bgad_detector_fit(bgad_detector *det,
+                      const bgad_image *normal, int64_t n_normal,
+                      const bgad_image *anomalous, const bgad_image *masks, int64_t n_anomalous,
+                      bgad_progress_fn progress, void *user_data);
+
+/*!
+ * \brief As bgad_detector_fit() from PNG files.
+ * \param normal_paths n_normal NUL-terminated paths.
+ * \param anomalous_paths n_anomalous paths (may be NULL when n_anomalous = 0).
+ * \param mask_paths NULL (all whole-image), or n_anomalous entries, each a path of a mask
+ *        PNG (read as gray, non-zero = defect) or NULL = whole image.
+ * \return also BGAD_ERR_IO / BGAD_ERR_FORMAT naming a missing or corrupt PNG.
+ */
+int bgad_detector_fit_paths(bgad_detector *det,
+                            const char *const *normal_paths, int64_t n_normal,
+                            const char *const *anomalous_paths, const char *const *mask_paths,
+                            int64_t n_anomalous, bgad_progress_fn progress, void *user_data);
+
+/*!
+ * \brief Scores n images of any size (gray or RGB).
+ * \param images n images.
+ * \param scores receives n image scores.
+ * \param decisions receives n values, 1 = anomalous (score > image threshold), else 0;
+ *        may be NULL.
+ * \param maps NULL, or n pointers, each NULL or to height_i * width_i floats that receive
+ *        the anomaly map at image i's own size.
+ * \return BGAD_ERR_INVALID_ARGUMENT also when the detector is not fitted.
+ */
+int bgad_detector_predict(const bgad_detector *det, const bgad_image *images, int64_t n,
+                          double *scores, int32_t *decisions, float *const *maps);
+
+/*!
+ * \brief Scores one PNG file.
+ * \param path NUL-terminated path of the PNG.
+ * \param score receives the image score; decision receives 1 = anomalous, else 0 (may be
+ *        NULL).
+ * \param map NULL, or map_capacity floats receiving the anomaly map at the image's size.
+ * \param height, width receive the image's size (always, also when map is too small).
+ * \return BGAD_ERR_INVALID_ARGUMENT when map != NULL and map_capacity < height * width;
+ *         BGAD_ERR_IO / BGAD_ERR_FORMAT for a missing or corrupt PNG.
+ */
+int bgad_detector_predict_path(const bgad_detector *det, const char *path,
+                               double *score, int32_t *decision,
+                               float *map, int64_t map_capacity, int64_t *height, int64_t *width);
+
+/*!
+ * \brief The calibrated thresholds of a fitted detector: an image is anomalous iff its
+ *        score > image_threshold; a pixel iff its map value > pixel_threshold.
+ */
+int bgad_detector_thresholds(const bgad_detector *det, double *image_threshold, double *pixel_threshold);
+
+/*!
+ * \brief Writes the detector to `path`: one versioned file with a CRC-32 (written to a
+ *        unique temporary file in the same folder, flushed with fsync, then renamed). An
+ *        unfitted detector is saved too (its configuration only) and loads unfitted.
+ */
+int bgad_detector_save(const bgad_detector *det, const char *path);
+
+/*!
+ * \brief Reads a detector written by bgad_detector_save().
+ * \return BGAD_ERR_IO when the file cannot be read; BGAD_ERR_FORMAT when it is not a
+ *         detector file, truncated, corrupt (checksum, lengths or values), of another
+ *         format version (the Python package's format version 1 has no backbone weights
+ *         and is refused with a message naming "format version 1").
+ */
+int bgad_detector_load(const char *path, bgad_detector **out);
+
+/*!
+ * \brief The bytes of bgad_detector_save() in memory. Two-call pattern.
+ * \param buffer receives the bytes when capacity >= *needed (may be NULL when capacity is 0).
+ * \param needed receives the byte length.
+ * \return BGAD_ERR_INVALID_ARGUMENT when capacity < *needed (*needed is still set).
+ */
+int bgad_detector_to_bytes(const bgad_detector *det, uint8_t *buffer, int64_t capacity, int64_t *needed);
+
+/*! \brief As bgad_detector_load() from `length` bytes in memory. */
+int bgad_detector_from_bytes(const uint8_t *data, int64_t length, bgad_detector **out);
+
+/*! \brief Frees a detector; NULL is accepted. Always BGAD_OK. */
+int bgad_detector_free(bgad_detector *det);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

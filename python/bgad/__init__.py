@@ -9,7 +9,8 @@ Modules:
     backbone -- the built-in ImageNet EfficientNet-Lite0 feature extractor; image resize.
     weights  -- conversion and caching of the backbone's pretrained weights.
     model    -- BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
-    detector -- images in, anomaly maps out (bgad.Detector); datasets, evaluation, cli, demo.
+    detector -- images in, anomaly maps out (bgad.Detector, the engine's detector).
+    datasets, evaluation, visualize; cli -- the ``bgad`` command (fit, predict, evaluate, demo, rpag).
 """
 
 

@@ -1,8 +1,10 @@
-"""``bgad.Detector``: images in, anomaly maps out.
+"""``bgad.Detector``: images in, anomaly maps out — a thin wrapper over the engine's detector.
 
-The pipeline (each stage is the Swift engine):
-backbone (EfficientNet-Lite0, strides 4/8/16) → RPAG pseudo anomalies (training only) →
-BGAD model (one conditional flow per level, explicit boundary, calibrated scoring).
+The whole pipeline runs in the Swift engine behind ``bgad_detector_*`` (``bgad.h``):
+backbone (EfficientNet-Lite0) → RPAG pseudo anomalies (training only) → one conditional
+flow per feature level (BGAD) → calibrated anomaly maps at each image's own size. This
+module only turns Python inputs (paths, uint8 arrays) into image buffers, shows progress
+and handles Ctrl-C; every rule and default lives in the engine.
 
 Example::
 
@@ -15,30 +17,52 @@ Example::
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
-import struct
-import tempfile
-import zlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._native import BGADError
+from ._native import BGADError, c_double_p, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare
+from ._progress import NativeProgress
+from .model import PROGRESS_FN
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 
-_MAGIC = b"BGADDET\x00"
 
-#: BGAD hyper-parameters of the Detector unless given: a budget of optimizer steps that does
-#: not depend on the number of images (docs/TRAINING.md), lr 2e-3.
-SHORT_RECIPE = {"steps": 1500, "lr": 2e-3}
-#: Backbone strides the recipe uses as feature levels (the paper's stride-4 level holds
-#: 76 % of the vectors and adds cost but no accuracy on ELPV).
-RECIPE_LEVELS = (8, 16)
-_FORMAT_VERSION = 1
+class _Image(ctypes.Structure):
+    """``bgad_image``: one 8-bit image (or mask) buffer."""
+
+    _fields_ = [("pixels", c_uint8_p), ("height", ctypes.c_int64), ("width", ctypes.c_int64),
+                ("channels", ctypes.c_int64)]
+
+
+_c_void_pp = ctypes.POINTER(ctypes.c_void_p)
+_c_image_p = ctypes.POINTER(_Image)
+_c_char_pp = ctypes.POINTER(ctypes.c_char_p)
+_create = declare("bgad_detector_create", [ctypes.c_char_p, _c_void_pp])
+_config = declare("bgad_detector_config", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, c_int64_p])
+_is_fitted = declare("bgad_detector_is_fitted", [ctypes.c_void_p, c_int32_p])
+_fit = declare("bgad_detector_fit", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, _c_image_p, _c_image_p,
+                                     ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
+_fit_paths = declare("bgad_detector_fit_paths", [ctypes.c_void_p, _c_char_pp, ctypes.c_int64, _c_char_pp, _c_char_pp,
+                                                 ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
+_predict = declare("bgad_detector_predict", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, c_double_p, c_int32_p,
+                                             ctypes.POINTER(c_float_p)])
+_thresholds = declare("bgad_detector_thresholds", [ctypes.c_void_p, c_double_p, c_double_p])
+_save = declare("bgad_detector_save", [ctypes.c_void_p, ctypes.c_char_p])
+_load = declare("bgad_detector_load", [ctypes.c_char_p, _c_void_pp])
+_to_bytes = declare("bgad_detector_to_bytes", [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, c_int64_p])
+_from_bytes = declare("bgad_detector_from_bytes", [c_uint8_p, ctypes.c_int64, _c_void_pp])
+_free = declare("bgad_detector_free", [ctypes.c_void_p])
+
+#: Python parameter name → the engine's configuration key, where they differ.
+_ENGINE_KEY = {"levels": "strides"}
+_PYTHON_KEY = {v: k for k, v in _ENGINE_KEY.items()}
 
 
 @dataclass
@@ -47,23 +71,14 @@ class Prediction:
 
     Attributes:
         score: image anomaly score (max of the anomaly map at the model resolution).
-        anomaly_map: ``(H, W)`` float32 anomaly map at the input image's size.
-        is_anomalous: ``score > threshold`` with the model's calibrated threshold.
+        anomaly_map: ``(H, W)`` float32 anomaly map at the input image's size (``None``
+            when maps were not asked for).
+        is_anomalous: ``score > image_threshold_``, the detector's calibrated threshold.
     """
 
     score: float
-    anomaly_map: np.ndarray
+    anomaly_map: Optional[np.ndarray]
     is_anomalous: bool
-
-
-def _tqdm(iterable, total=None, desc=None, enabled=True):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm  # type: ignore
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
@@ -89,8 +104,11 @@ def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
                 from PIL import Image  # type: ignore
             except ImportError:
                 raise BGADError(f"{path}: only PNG is read natively; install Pillow for {path.suffix} files") from None
-            with Image.open(path) as im:
-                img = np.asarray(im.convert("RGB" if im.mode not in ("L", "I;16", "I") else "L"))
+            try:
+                with Image.open(path) as im:
+                    img = np.asarray(im.convert("RGB" if im.mode not in ("L", "I;16", "I") else "L"))
+            except OSError as exc:
+                raise BGADError(f"{path}: cannot be decoded ({exc})") from None
             if img.dtype != np.uint8:
                 img = (img >> 8).astype(np.uint8)
     if mode == "gray" and img.ndim == 3:
@@ -110,104 +128,186 @@ def read_mask(src: Union[ImageLike, None], shape) -> np.ndarray:
     return (np.asarray(m) > 0).astype(np.uint8)
 
 
-class Detector:
-    """BGAD anomaly detector on images, with the built-in EfficientNet-Lite0 backbone.
+# ---------------------------------------------------------------------- native plumbing
 
-    Args:
-        variant: ``"bgad"`` (default), ``"bgad_wo"`` (no anomalies, semi-pull only) or
-            ``"nfad"`` (ML loss only, the unsupervised baseline).
-        seed: seed of every random choice (RPAG, shuffling, initialisation).
-        image_size: side of the square model input (images are resized to it).
-        real_repeats: how often each real known anomaly is repeated in training (authors: 5).
-        rpag_per_anomaly: RPAG samples generated per known anomaly (authors: 10; 0 = off).
-        foreground: foreground rule for RPAG pasting: ``"otsu"`` or ``"whole"``.
-        levels: backbone strides used as feature levels (default ``(8, 16)``; the paper uses
-            ``(4, 8, 16)``, whose stride-4 level holds 76 % of the vectors).
-        progress: show tqdm progress bars.
-        batch_size: images per backbone call.
-        **hyperparameters: passed to :class:`bgad.BGAD`. Defaults here are the short CPU
-            recipe validated on ELPV (``meta_epochs=4, sub_epochs=2, lr=2e-3,
-            warmup_epochs=1``, see docs/ELPV.md) instead of the authors' 25 × 8 epochs at
-            lr 2e-4; every other hyper-parameter keeps the authors' default.
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def _config_json(params: Dict[str, Any]) -> bytes:
+    """The engine's JSON configuration of Python parameters (``progress`` excluded)."""
+    cfg = {_ENGINE_KEY.get(k, k): _json_value(v) for k, v in params.items() if k != "progress"}
+    try:
+        return json.dumps(cfg).encode()
+    except TypeError as exc:
+        raise BGADError(f"Detector parameters must be numbers, strings, booleans or lists: {exc}") from None
+
+
+def _new_handle(params: Dict[str, Any]) -> ctypes.c_void_p:
+    h = ctypes.c_void_p()
+    check(_create(_config_json(params), ctypes.byref(h)))
+    return h
+
+
+def _read_config(handle: ctypes.c_void_p) -> Dict[str, Any]:
+    """Every setting of a native detector, under the Python parameter names."""
+    needed = ctypes.c_int64()
+    _config(handle, None, 0, ctypes.byref(needed))  # sizes the buffer (status: buffer too small)
+    buf = ctypes.create_string_buffer(max(1, needed.value))
+    check(_config(handle, buf, needed.value, ctypes.byref(needed)))
+    cfg = json.loads(buf.value.decode())
+    return {_PYTHON_KEY.get(k, k): (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+
+
+_defaults_cache: Optional[Dict[str, Any]] = None
+
+
+def _engine_defaults() -> Dict[str, Any]:
+    """The engine's default configuration (read once)."""
+    global _defaults_cache
+    if _defaults_cache is None:
+        h = _new_handle({})
+        try:
+            _defaults_cache = _read_config(h)
+        finally:
+            _free(h)
+    return dict(_defaults_cache)
+
+
+def _images(arrays: Sequence[np.ndarray]):
+    """A ctypes array of ``bgad_image`` over C-contiguous uint8 arrays (kept alive by the caller)."""
+    out = (_Image * max(1, len(arrays)))()
+    for i, a in enumerate(arrays):
+        out[i] = _Image(a.ctypes.data_as(c_uint8_p), a.shape[0], a.shape[1], 1 if a.ndim == 2 else a.shape[2])
+    return out
+
+
+def _is_png_path(src: Any) -> bool:
+    return isinstance(src, (str, os.PathLike)) and os.fspath(src).lower().endswith(".png")
+
+
+def _paths(items: Sequence[Any]):
+    arr = (ctypes.c_char_p * max(1, len(items)))()
+    for i, p in enumerate(items):
+        arr[i] = None if p is None else os.fsencode(p)
+    return arr
+
+
+def _is_one_image(images: Any) -> bool:
+    if isinstance(images, (str, os.PathLike)):
+        return True
+    return (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim in (2, 3)
+            and not (images.ndim == 3 and images.shape[2] not in (1, 3)))
+
+
+class Detector:
+    """BGAD anomaly detector on images: the engine's detector behind a Python object.
+
+    Every parameter is optional; one not given takes the engine's default (read back with
+    :meth:`get_params`). Parameters (the engine's configuration keys, ``bgad.h``):
+
+    - ``variant``: ``"bgad"`` (default), ``"bgad_wo"`` (no anomalies, semi-pull only) or
+      ``"nfad"`` (ML loss only, the unsupervised baseline).
+    - ``levels``: backbone strides used as feature levels (engine key ``strides``;
+      default ``(8, 16)``; the paper uses ``(4, 8, 16)``).
+    - ``image_size``: side of the square model input; ``backbone``: ``"lite0"``;
+      ``weights``: path of the engine's converted backbone weight file (default: the one
+      :func:`bgad.weights.prepare` writes, found at ``fit``).
+    - ``real_repeats``, ``rpag_per_anomaly``: how often each known anomaly is used and how
+      many RPAG samples it yields; ``foreground``: ``"otsu"`` or ``"whole"`` (where RPAG
+      pastes); ``feature_batch``: images per backbone call.
+    - every BGAD training knob by its name (``meta_epochs``, ``sub_epochs``, ``lr``,
+      ``warmup_epochs``, ``batch_size``, ``beta``, ``seed``, ... — see :class:`bgad.BGAD`).
+    - ``progress`` (Python only): tqdm bars during ``fit`` and ``predict``.
+
+    An unknown parameter or a bad value raises :class:`BGADError` naming it. Follows
+    scikit-learn's conventions (``get_params``/``set_params``, ``sklearn.base.clone``)
+    and pickles by value (the fitted state travels as the engine's bytes).
     """
 
-    def __init__(
-        self,
-        variant: str = "bgad",
-        seed: int = 0,
-        image_size: int = 256,
-        real_repeats: int = 5,
-        rpag_per_anomaly: int = 10,
-        foreground: str = "otsu",
-        levels: Sequence[int] = RECIPE_LEVELS,
-        progress: bool = True,
-        batch_size: int = 16,
-        **hyperparameters: Any,
-    ):
-        if variant not in ("bgad", "bgad_wo", "nfad"):
-            raise BGADError(f"variant must be 'bgad', 'bgad_wo' or 'nfad', got {variant!r}")
-        if image_size < 32:
-            raise BGADError(f"image_size must be >= 32, got {image_size}")
-        self.variant = variant
-        self.seed = int(seed)
-        self.image_size = int(image_size)
-        self.real_repeats = int(real_repeats)
-        self.rpag_per_anomaly = int(rpag_per_anomaly)
-        self.foreground = foreground
+    def __init__(self, progress: bool = True, **params: Any):
+        self._params = dict(params)
         self.progress = progress
-        self.batch_size = int(batch_size)
-        self.levels = tuple(int(v) for v in levels)
-        if not self.levels or any(v not in (4, 8, 16, 32) for v in self.levels):
-            raise BGADError(f"levels must be backbone strides among 4, 8, 16, 32, got {levels!r}")
-        self.hyperparameters = {**SHORT_RECIPE, **hyperparameters}
-        self._backbone = None
-        self.model = None
+        self._handle: Optional[ctypes.c_void_p] = None
+        self._lock = threading.RLock()
+        _free(_new_handle(self._params))  # validation: the engine names a bad key or value
 
-    # ------------------------------------------------------------------ pieces
+    # ------------------------------------------------------------------ parameters
 
-    @property
-    def backbone(self):
-        """The feature extractor (created on first use)."""
-        if self._backbone is None:
-            from .backbone import EfficientNetLite0
-
-            self._backbone = EfficientNetLite0()
-        return self._backbone
-
-    def get_params(self) -> Dict[str, Any]:
-        """The detector's parameters (and the BGAD model's, once fitted)."""
-        params = {
-            "variant": self.variant,
-            "seed": self.seed,
-            "image_size": self.image_size,
-            "real_repeats": self.real_repeats,
-            "rpag_per_anomaly": self.rpag_per_anomaly,
-            "foreground": self.foreground,
-            "batch_size": self.batch_size,
-            "levels": list(self.levels),
-            **self.hyperparameters,
-        }
-        if self.model is not None:
-            params["model"] = self.model.get_params()
+    def get_params(self, deep: bool = True) -> Dict[str, Any]:
+        """The constructor's parameters: the engine's defaults, overridden by those given
+        (``deep`` is accepted for scikit-learn; there are no nested estimators)."""
+        params = _engine_defaults()
+        params.update(self._params)
+        params["progress"] = self.progress
         return params
 
-    def _prepare(self, src: ImageLike) -> np.ndarray:
-        from .backbone import resize
+    def set_params(self, **params: Any) -> "Detector":
+        """Sets parameters (checked by the engine now); they take effect at the next ``fit``."""
+        if "progress" in params:
+            self.progress = params.pop("progress")
+        merged = {**self._params, **params}
+        _free(_new_handle(merged))
+        self._params = merged
+        return self
 
-        img = read_image(src)
-        if img.shape[:2] != (self.image_size, self.image_size):
-            img = resize(img, (self.image_size, self.image_size), mode="bilinear")
-        return img
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
+        return f"Detector({args})"
 
-    def _features(self, images: Sequence[np.ndarray], desc: str) -> List[np.ndarray]:
-        """Backbone features of prepared images, batched; a list of (N, C, H, W) per level."""
-        chunks: List[List[np.ndarray]] = []
-        starts = range(0, len(images), self.batch_size)
-        for s in _tqdm(starts, total=len(starts), desc=desc, enabled=self.progress):
-            batch = images[s : s + self.batch_size]
-            same_kind = [np.repeat(b[..., None], 3, 2) if b.ndim == 2 else b for b in batch]
-            chunks.append(self.backbone.features(np.stack(same_kind), levels=self.levels, size=self.image_size))
-        return [np.concatenate([c[level] for c in chunks]) for level in range(len(chunks[0]))]
+    # ------------------------------------------------------------------ state
+
+    def __del__(self):
+        h = getattr(self, "_handle", None)
+        if h is not None and _free is not None:
+            _free(h)
+            self._handle = None
+
+    def _swap(self, handle: Optional[ctypes.c_void_p]) -> None:
+        with self._lock:
+            old, self._handle = self._handle, handle
+        if old is not None:
+            _free(old)
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once ``fit`` succeeded (or a fitted detector was loaded)."""
+        if self._handle is None:
+            return False
+        out = ctypes.c_int32()
+        check(_is_fitted(self._handle, ctypes.byref(out)))
+        return bool(out.value)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def _require_fitted(self) -> ctypes.c_void_p:
+        if not self.is_fitted:
+            raise BGADError("this Detector is not fitted: call fit() or Detector.load()")
+        return self._handle
+
+    def _thresholds(self) -> Tuple[float, float]:
+        h = self._require_fitted()
+        image, pixel = ctypes.c_double(), ctypes.c_double()
+        check(_thresholds(h, ctypes.byref(image), ctypes.byref(pixel)))
+        return image.value, pixel.value
+
+    @property
+    def image_threshold_(self) -> float:
+        """Calibrated image threshold: an image is anomalous iff its score is above it."""
+        return self._thresholds()[0]
+
+    @property
+    def pixel_threshold_(self) -> float:
+        """Calibrated pixel threshold: a pixel is anomalous iff its map value is above it."""
+        return self._thresholds()[1]
 
     # ------------------------------------------------------------------ training
 
@@ -220,84 +320,63 @@ class Detector:
         """Trains on normal images and (optionally) a few known anomalies with masks.
 
         Args:
-            normal_images: paths or uint8 arrays of good parts.
-            anomalous_images: paths or arrays of known defects (ignored by ``nfad``/``bgad_wo``).
-            anomaly_masks: one mask per anomalous image (path, array, or ``None`` = the whole
-                image is anomalous). Omitted → whole-image masks.
+            normal_images: paths (PNG, or other formats through Pillow) or uint8 arrays
+                ``(H, W)`` / ``(H, W, 3)`` of good parts, any size.
+            anomalous_images: paths or arrays of known defects (``nfad``/``bgad_wo`` ignore them).
+            anomaly_masks: one mask per anomalous image (path, array of its image's size, or
+                ``None`` = the whole image is anomalous). Omitted → whole-image masks.
         Returns:
-            self.
+            self. A failed fit leaves the detector as it was; Ctrl-C cancels cleanly (and
+            re-raises KeyboardInterrupt).
         """
-        from .model import BGAD
-
-        if len(normal_images) == 0:
+        normal = list(normal_images)
+        anomalous = list(anomalous_images or [])
+        masks = [None] * len(anomalous) if anomaly_masks is None else list(anomaly_masks)
+        if not normal:
             raise BGADError("fit needs at least one normal image")
-        anomalous_images = list(anomalous_images or [])
-        if anomaly_masks is None:
-            anomaly_masks = [None] * len(anomalous_images)
-        anomaly_masks = list(anomaly_masks)
-        if len(anomaly_masks) != len(anomalous_images):
-            raise BGADError(
-                f"got {len(anomalous_images)} anomalous images but {len(anomaly_masks)} masks"
-            )
-        normals = [self._prepare(p) for p in _tqdm(normal_images, total=len(normal_images), desc="reading", enabled=self.progress)]
-        normal_feats = self._features(normals, "features (normal)")
+        if len(masks) != len(anomalous):
+            raise BGADError(f"got {len(anomalous)} anomalous images but {len(masks)} masks")
+        params = dict(self._params)
+        if not params.get("weights"):
+            from . import weights
 
-        anomalous_feats, masks = None, None
-        if anomalous_images and self.variant == "bgad":
-            from .backbone import resize
-
-            anoms, anom_masks = [], []
-            for img_src, mask_src in zip(anomalous_images, anomaly_masks):
-                img = self._prepare(img_src)
-                if mask_src is None:
-                    mask = np.ones((self.image_size, self.image_size), np.uint8)
-                else:
-                    mask = read_mask(mask_src, None)
-                    if mask.shape != (self.image_size, self.image_size):
-                        mask = resize(mask, (self.image_size, self.image_size), mode="nearest")
-                anoms.append(img)
-                anom_masks.append(mask)
-            train_imgs, train_masks = [], []
-            for img, mask in zip(anoms, anom_masks):
-                train_imgs += [img] * self.real_repeats
-                train_masks += [mask] * self.real_repeats
-            if self.rpag_per_anomaly > 0:
-                from .rpag import RPAG
-
-                gen = RPAG(seed=self.seed)
-                rng = np.random.default_rng(self.seed)
-                for img, mask in zip(anoms, anom_masks):
-                    for _ in range(self.rpag_per_anomaly):
-                        normal = normals[int(rng.integers(len(normals)))]
-                        a, n = img, normal
-                        if a.ndim != n.ndim:
-                            a = np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a
-                            n = np.repeat(n[..., None], 3, 2) if n.ndim == 2 else n
-                        fg = None if self.foreground == "otsu" else np.ones(n.shape[:2], np.uint8)
-                        new_img, new_mask = gen.generate(n, a, mask, foreground=fg)
-                        if new_mask.any():
-                            train_imgs.append(new_img)
-                            train_masks.append(new_mask)
-            anomalous_feats = self._features(train_imgs, "features (anomalous)")
-            masks = np.stack(train_masks).astype(np.uint8)
-
-        model = BGAD(variant=self.variant, seed=self.seed, progress=self.progress, **self.hyperparameters)
-        model.fit(normal_feats, anomalous_feats, masks, image_size=self.image_size)
-        self.model = model
+            params["weights"] = str(weights.prepare())
+        handle = _new_handle(params)
+        try:
+            if all(map(_is_png_path, normal + anomalous)) and all(m is None or _is_png_path(m) for m in masks):
+                n_paths, a_paths = _paths(normal), _paths(anomalous)
+                m_paths = _paths(masks) if any(m is not None for m in masks) else None
+                with NativeProgress(self.progress, "Detector fit") as bar:
+                    status = _fit_paths(handle, n_paths, len(normal), a_paths, m_paths, len(anomalous), bar.callback, None)
+            else:
+                n_arr = [read_image(p) for p in normal]
+                a_arr = [read_image(p) for p in anomalous]
+                m_arr = [None if m is None else read_mask(m, None) for m in masks]
+                m_img = (_Image * max(1, len(m_arr)))()
+                for i, (m, a) in enumerate(zip(m_arr, a_arr)):
+                    if m is None:
+                        m_img[i] = _Image(None, a.shape[0], a.shape[1], 1)
+                    else:
+                        m_img[i] = _Image(m.ctypes.data_as(c_uint8_p), m.shape[0], m.shape[1], 1)
+                with NativeProgress(self.progress, "Detector fit") as bar:
+                    status = _fit(handle, _images(n_arr), len(n_arr), _images(a_arr),
+                                  m_img if any(m is not None for m in m_arr) else None, len(a_arr), bar.callback, None)
+            bar.raise_pending("Detector fit")
+            check(status)
+        except BaseException:
+            _free(handle)
+            raise
+        self._swap(handle)
         return self
 
     # ------------------------------------------------------------------ scoring
 
-    def _require_fitted(self):
-        if self.model is None:
-            raise BGADError("this Detector is not fitted: call fit() or Detector.load()")
-
     def score_images(self, images: Sequence[ImageLike]) -> np.ndarray:
         """Image anomaly scores (higher = more anomalous) as a float64 array."""
-        return np.array([p.score for p in self.predict(images, maps=False)])
+        return np.array([p.score for p in self.predict(images, maps=False)], dtype=np.float64)
 
     def predict(self, images: Union[ImageLike, Sequence[ImageLike]], maps: bool = True) -> List[Prediction]:
-        """Scores images (paths or uint8 arrays of any size).
+        """Scores images (paths or uint8 arrays of any size, gray or RGB).
 
         A single uint8 array is one image when it is ``(H, W)`` or ``(H, W, 1 | 3)``; any
         other array is a batch along its first axis. A stack of gray images whose width is
@@ -305,95 +384,94 @@ class Detector:
 
         Returns:
             one :class:`Prediction` per image; ``anomaly_map`` is at the image's own size
-            (``None`` when ``maps=False``).
+            (``None`` when ``maps=False``). A batch and the same images one by one give
+            identical numbers.
         """
-        from .backbone import resize
-
         self._require_fitted()
-        if isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim in (2, 3) and not (images.ndim == 3 and images.shape[2] not in (1, 3))):
+        if _is_one_image(images):
             images = [images]
+        images = list(images)
+        chunk = max(1, int(self.get_params().get("feature_batch", 16)))
+        starts = range(0, len(images), chunk)
+        if self.progress and len(starts) > 1:
+            try:
+                from tqdm.auto import tqdm
+
+                starts = tqdm(starts, desc="predict", unit="batch", leave=False)
+            except ImportError:
+                pass
         results: List[Prediction] = []
-        starts = range(0, len(images), self.batch_size)
-        for s in _tqdm(starts, total=len(starts), desc="predict", enabled=self.progress):
-            originals = [read_image(p) for p in images[s : s + self.batch_size]]
-            prepared = []
-            for img in originals:
-                x = img if img.shape[:2] == (self.image_size, self.image_size) else resize(img, (self.image_size, self.image_size), mode="bilinear")
-                prepared.append(np.repeat(x[..., None], 3, 2) if x.ndim == 2 else x)
-            feats = self.backbone.features(np.stack(prepared), levels=self.levels, size=self.image_size)
-            amaps = self.model.score_maps(feats, (self.image_size, self.image_size))
-            scores = amaps.reshape(len(amaps), -1).max(axis=1)
-            threshold = self.model.image_threshold_
-            for img, amap, score in zip(originals, amaps, scores):
-                full = None
-                if maps:
-                    full = amap if img.shape[:2] == amap.shape else resize(amap.astype(np.float32), img.shape[:2], mode="bilinear")
-                results.append(Prediction(float(score), full, bool(score > threshold)))
+        for s in starts:
+            arrays = [read_image(p) for p in images[s:s + chunk]]
+            n = len(arrays)
+            scores = np.empty(n, np.float64)
+            decisions = np.empty(n, np.int32)
+            out = [np.empty(a.shape[:2], np.float32) for a in arrays] if maps else []
+            map_ptrs = (c_float_p * n)(*[m.ctypes.data_as(c_float_p) for m in out]) if maps else None
+            with self._lock:
+                check(_predict(self._handle, _images(arrays), n, scores.ctypes.data_as(c_double_p),
+                               decisions.ctypes.data_as(c_int32_p), map_ptrs))
+            for i in range(n):
+                results.append(Prediction(float(scores[i]), out[i] if maps else None, bool(decisions[i])))
         return results
 
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: Union[str, os.PathLike]) -> None:
-        """Writes one file holding everything needed to score (atomically: temp + rename).
-
-        Layout: magic, format version, JSON header (detector parameters, backbone identity),
-        the BGAD model file, CRC32 of everything before it.
-        """
-        self._require_fitted()
-        path = Path(path)
-        header = {
-            "detector": {k: v for k, v in self.get_params().items() if k != "model"},
-            "backbone": {"name": "efficientnet-lite0", "source_sha256": getattr(self.backbone, "source_sha256", None)},
-        }
-        with tempfile.TemporaryDirectory() as tmp:
-            mpath = Path(tmp) / "model.bin"
-            self.model.save(mpath)
-            model_bytes = mpath.read_bytes()
-        head = json.dumps(header).encode()
-        body = _MAGIC + struct.pack("<II", _FORMAT_VERSION, len(head)) + head + struct.pack("<Q", len(model_bytes)) + model_bytes
-        body += struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
-        fd, tmpname = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmpname, path)
-        except BaseException:
-            try:
-                os.unlink(tmpname)
-            except OSError:
-                pass
-            raise
+        """Writes one file holding everything needed to score — configuration, backbone
+        weights, flows, calibration — versioned and checksummed (atomic: temporary file
+        in the same folder, fsync, rename)."""
+        h = self._require_fitted()
+        with self._lock:
+            check(_save(h, os.fsencode(path)))
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike]) -> "Detector":
-        """Loads a detector written by :meth:`save`; a corrupt or foreign file raises BGADError."""
-        from .model import BGAD
-
-        path = Path(path)
-        if not path.is_file():
-            raise BGADError(f"detector file not found: {path}")
-        data = path.read_bytes()
-        if len(data) < len(_MAGIC) + 12 or not data.startswith(_MAGIC):
-            raise BGADError(f"{path} is not a bgad detector file (bad magic)")
-        if struct.unpack("<I", data[-4:])[0] != zlib.crc32(data[:-4]) & 0xFFFFFFFF:
-            raise BGADError(f"{path} is corrupt (checksum mismatch) or truncated")
-        version, hlen = struct.unpack("<II", data[8:16])
-        if version > _FORMAT_VERSION:
-            raise BGADError(f"{path} has format version {version}; this bgad reads up to {_FORMAT_VERSION}")
-        header = json.loads(data[16 : 16 + hlen])
-        (mlen,) = struct.unpack("<Q", data[16 + hlen : 24 + hlen])
-        model_bytes = data[24 + hlen : 24 + hlen + mlen]
-        if len(model_bytes) != mlen:
-            raise BGADError(f"{path} is truncated")
-        params = dict(header["detector"])
-        det = cls(**{k: params.pop(k) for k in list(params) if k in ("variant", "seed", "image_size", "real_repeats", "rpag_per_anomaly", "foreground", "batch_size", "levels")}, **params)
-        with tempfile.TemporaryDirectory() as tmp:
-            mpath = Path(tmp) / "model.bin"
-            mpath.write_bytes(model_bytes)
-            det.model = BGAD.load(mpath, progress=False)
+    def _from_handle(cls, handle: ctypes.c_void_p, progress: bool = True) -> "Detector":
+        det = cls.__new__(cls)
+        det._lock = threading.RLock()
+        det.progress = progress
+        det._handle = handle
+        det._params = _read_config(handle)
         return det
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike], progress: bool = True) -> "Detector":
+        """Loads a detector written by :meth:`save`; a missing, corrupt or foreign file (or
+        the Python package's old format version 1) raises :class:`BGADError` saying so."""
+        h = ctypes.c_void_p()
+        check(_load(os.fsencode(path), ctypes.byref(h)))
+        return cls._from_handle(h, progress)
+
+    def to_bytes(self) -> bytes:
+        """The bytes of :meth:`save` (the whole fitted detector) in memory."""
+        h = self._require_fitted()
+        needed = ctypes.c_int64()
+        with self._lock:
+            _to_bytes(h, None, 0, ctypes.byref(needed))  # sizes the buffer (status: buffer too small)
+            buf = np.empty(max(1, needed.value), np.uint8)
+            check(_to_bytes(h, buf.ctypes.data_as(c_uint8_p), needed.value, ctypes.byref(needed)))
+        return buf[:needed.value].tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, progress: bool = True) -> "Detector":
+        """A detector from the bytes of :meth:`to_bytes` (or of a detector file)."""
+        buf = np.frombuffer(bytes(data), np.uint8)
+        h = ctypes.c_void_p()
+        check(_from_bytes(buf.ctypes.data_as(c_uint8_p), len(buf), ctypes.byref(h)))
+        return cls._from_handle(h, progress)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"params": self._params, "progress": self.progress,
+                "detector": self.to_bytes() if self.is_fitted else None}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self._lock = threading.RLock()
+        self.progress = state["progress"]
+        self._params = dict(state["params"])
+        self._handle = None
+        if state["detector"] is not None:
+            fitted = Detector.from_bytes(state["detector"])
+            self._handle, fitted._handle = fitted._handle, None
 
 
 __all__ = ["Detector", "Prediction", "read_image", "read_mask"]

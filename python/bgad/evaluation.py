@@ -1,4 +1,4 @@
-"""Evaluation of a detector on a :class:`bgad.datasets.Split` with the literature's metrics.
+"""Evaluation of a :class:`bgad.Detector` on a :class:`bgad.datasets.Split` with the literature's metrics.
 
 Image AUROC and AP use the image scores; pixel AUROC and AU-PRO@0.3 use the anomaly
 maps against the ground-truth masks, when the split has masks for its anomalous images;
@@ -47,6 +47,23 @@ _ROWS = [
 ]
 
 
+def evaluate_detector(det, split, fpr_limit: float = 0.3) -> Dict[str, float]:
+    """Scores the split's test images with a fitted :class:`bgad.Detector` and returns
+    :func:`image_metrics`, plus :func:`pixel_metrics` when the split has test masks (maps at
+    the images' own size; the test images must then share one size)."""
+    from .detector import read_mask
+
+    preds = det.predict(split.test)
+    res = image_metrics(split.test_labels, np.array([p.score for p in preds]))
+    if any(m is not None for m in split.test_masks):
+        shapes = {p.anomaly_map.shape for p in preds}
+        if len(shapes) == 1:
+            shape = shapes.pop()
+            masks = np.stack([read_mask(m, shape) if m is not None else np.zeros(shape, np.uint8) for m in split.test_masks])
+            res.update(pixel_metrics(masks, np.stack([p.anomaly_map for p in preds]), fpr_limit))
+    return res
+
+
 def format_table(results: Dict[str, Dict[str, float]], reference: Optional[Dict[str, float]] = None) -> str:
     """A readable table: one column per model (e.g. ``{"BGAD": {...}, "NFAD": {...}}``).
 
@@ -87,4 +104,4 @@ def to_json(obj) -> str:
     return json.dumps(obj, indent=2, default=default)
 
 
-__all__ = ["image_metrics", "pixel_metrics", "format_table", "to_json"]
+__all__ = ["image_metrics", "pixel_metrics", "evaluate_detector", "format_table", "to_json"]

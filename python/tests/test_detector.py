@@ -1,4 +1,4 @@
-"""End to end: images → Detector (backbone → RPAG → BGAD) → save/load → predict → evaluate, and the CLI."""
+"""End to end: images → bgad.Detector (the engine's detector) → save/load → predict → evaluate, and the CLI."""
 
 import json
 import subprocess
@@ -39,7 +39,7 @@ def test_fit_predict_gives_maps_at_each_images_size(fitted):
     for p in preds:
         assert p.anomaly_map.shape == (32, 32) and p.anomaly_map.dtype == np.float32
         assert np.isfinite(p.anomaly_map).all() and np.isfinite(p.score)
-        assert p.is_anomalous == (p.score > det.model.image_threshold_)
+        assert p.is_anomalous == (p.score > det.image_threshold_)
     # an image of another size gets a map of its own size
     odd = np.random.default_rng(0).integers(0, 80, (45, 70), dtype=np.uint8)
     (p,) = det.predict([odd])
@@ -61,19 +61,24 @@ def test_save_load_round_trip_scores_identically(fitted, tmp_path):
     det2 = Detector.load(path)
     det2.progress = False
     np.testing.assert_array_equal(det.score_images(split.test), det2.score_images(split.test))
-    assert det2.get_params()["variant"] == "bgad"
+    assert det2.get_params()["variant"] == "bgad" and det2.get_params()["image_size"] == 64
     # a corrupted or truncated file is refused with a clear error
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     (tmp_path / "bad.bgad").write_bytes(bytes(data))
-    with pytest.raises(BGADError, match="corrupt"):
+    with pytest.raises(BGADError) as err:
         Detector.load(tmp_path / "bad.bgad")
+    assert err.value.status == 3  # format error
     (tmp_path / "short.bgad").write_bytes(path.read_bytes()[:100])
     with pytest.raises(BGADError):
         Detector.load(tmp_path / "short.bgad")
     (tmp_path / "foreign.bgad").write_bytes(b"hello world, not a model")
-    with pytest.raises(BGADError, match="not a bgad detector"):
+    with pytest.raises(BGADError) as err:
         Detector.load(tmp_path / "foreign.bgad")
+    assert err.value.status == 3
+    with pytest.raises(BGADError) as err:
+        Detector.load(tmp_path / "missing.bgad")
+    assert err.value.status == 2  # I/O error
 
 
 def test_seed_makes_training_reproducible(folder):
@@ -107,7 +112,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert cli_main(["evaluate", str(tmp_path / "flat")]) == 2
     assert "train/good is missing" in capsys.readouterr().err
     assert cli_main(["predict", str(tmp_path / "none.bgad"), str(tmp_path), "--out", str(tmp_path / "o")]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert "No such file" in capsys.readouterr().err
 
 
 def test_python_m_bgad_help_runs():

@@ -8,16 +8,14 @@ save/load, batching, corrupt files and bad input.
 """
 
 import ctypes
-import os
-import signal
 import struct
 import sys
-import types
 
 import numpy as np
 import pytest
 
 import bgad
+from fake_tqdm import install_interrupting_tqdm
 from bgad import BGAD, BGADError, metrics
 from bgad._native import c_double_p, c_float_p, c_uint8_p, check, declare, ptr
 
@@ -372,26 +370,7 @@ def test_bad_input_raises_bgad_errors(small_data, trained):
 def test_interrupt_cancels_training_cleanly(monkeypatch, small_data, how):
     normal, _, _ = small_data
 
-    class FakeBar:
-        def __init__(self, total=0, **kw):
-            self.total, self.n = total, 0
-
-        def update(self, k):
-            self.n += k
-            if self.n == 3:
-                if how == "exception":
-                    raise KeyboardInterrupt
-                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C during training
-
-        def set_postfix(self, **kw):
-            pass
-
-        def close(self):
-            pass
-
-    fake = types.ModuleType("tqdm.auto")
-    fake.tqdm = FakeBar
-    monkeypatch.setitem(sys.modules, "tqdm.auto", fake)
+    install_interrupting_tqdm(monkeypatch, how)
     model = small_model(progress=True)
     with pytest.raises(KeyboardInterrupt):
         model.fit(normal)

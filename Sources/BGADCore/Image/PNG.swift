@@ -178,18 +178,33 @@ public func readFile(_ path: String) throws(BGADError) -> [UInt8] {
     return bytes
 }
 
-/// Writes `bytes` to `path` atomically: to `path.tmp-<pid>` first, then `rename`.
+/// Writes `bytes` to `path` atomically: to a unique temporary file in the same folder
+/// (`path.tmp-XXXXXX`, mode 0644), flushed to disk with `fsync`, then renamed over `path`;
+/// so readers never see a partial file, and concurrent writers never share a temporary file.
 public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(BGADError) {
-    let tmp = "\(path).tmp-\(getpid())"
-    guard let f = fopen(tmp, "wb") else {
+    var template = Array("\(path).tmp-XXXXXX".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard fd >= 0 else {
         throw BGADError(.io, "\(path): cannot create (\(String(cString: strerror(errno))))")
     }
-    let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-    let flushed = fflush(f) == 0
-    fclose(f)
-    if n != bytes.count || !flushed {
+    let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    var written = 0
+    var failure: String? = nil
+    bytes.withUnsafeBytes { b in
+        while written < b.count {
+            let n = write(fd, b.baseAddress! + written, b.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = String(cString: strerror(errno)); return
+            }
+            written += n
+        }
+    }
+    if failure == nil, fchmod(fd, 0o644) != 0 || fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    if close(fd) != 0, failure == nil { failure = String(cString: strerror(errno)) }
+    if let failure {
         unlink(tmp)
-        throw BGADError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
+        throw BGADError(.io, "\(path): write failed (\(failure))")
     }
     if rename(tmp, path) != 0 {
         let reason = String(cString: strerror(errno))

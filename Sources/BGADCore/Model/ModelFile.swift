@@ -288,10 +288,12 @@ struct ByteWriter {
 struct ByteReader {
     let bytes: [UInt8]
     var position: Int
+    /// What the bytes are, for messages ("model file", "detector file").
+    var context = "model file"
 
     private mutating func take(_ n: Int) throws(BGADError) -> ArraySlice<UInt8> {
         guard n >= 0, n <= bytes.count - position else {
-            throw BGADError(.format, "model file is truncated or corrupt: a field runs past the end")
+            throw BGADError(.format, "\(context) is truncated or corrupt: a field runs past the end")
         }
         defer { position += n }
         return bytes[position..<(position + n)]
@@ -311,16 +313,18 @@ struct ByteReader {
     mutating func f64() throws(BGADError) -> Double { Double(bitPattern: try u64()) }
     mutating func count(max: Int, _ what: String) throws(BGADError) -> Int {
         let v = try u32()
-        guard v <= UInt32(max) else { throw BGADError(.format, "model file: \(what) \(v) is out of range") }
+        guard v <= UInt32(max) else { throw BGADError(.format, "\(context): \(what) \(v) is out of range") }
         return Int(v)
     }
     mutating func string() throws(BGADError) -> String {
         let n = try count(max: 4096, "string length")
         return String(decoding: try take(n), as: UTF8.self)
     }
+    /// The next `n` raw bytes (checked against the bytes left before copying).
+    mutating func raw(_ n: Int) throws(BGADError) -> [UInt8] { Array(try take(n)) }
     mutating func floats(_ n: Int) throws(BGADError) -> [Float] {
         guard n <= (bytes.count - position) / 4 else {
-            throw BGADError(.format, "model file is truncated or corrupt: a tensor runs past the end")
+            throw BGADError(.format, "\(context) is truncated or corrupt: a tensor runs past the end")
         }
         var out = [Float](repeating: 0, count: n)
         for i in 0..<n { out[i] = try f32() }

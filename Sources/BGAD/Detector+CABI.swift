@@ -1,0 +1,262 @@
+import BGADCore
+
+/// C entry points of the Detector (see `bgad.h`, "Detector"): images in, scores and anomaly
+/// maps out. A handle is an `Unmanaged<Detector>`; a detector may be shared between
+/// threads for prediction.
+
+/// Size of `bgad_image` in C: a pointer and three int64 (x86-64 and arm64 LP64 layout).
+private let imageStride = 32
+
+private func detector(_ handle: OpaquePointer?) throws(BGADError) -> Detector {
+    guard let h = handle else { throw .invalid("detector is NULL") }
+    return Unmanaged<Detector>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+}
+
+private func publish(_ d: Detector, _ out: UnsafeMutablePointer<OpaquePointer?>) {
+    out.pointee = OpaquePointer(Unmanaged.passRetained(d).toOpaque())
+}
+
+/// Entry `i` of a `bgad_image` array, its sizes checked (pixels may be NULL only when
+/// `allowNull`, for a whole-image mask).
+private func imageEntry(_ array: UnsafeRawPointer, _ i: Int, _ name: String, allowNull: Bool = false)
+    throws(BGADError) -> (pixels: UnsafePointer<UInt8>?, height: Int, width: Int, channels: Int) {
+    let base = array + i * imageStride
+    let pixels = base.load(as: UnsafePointer<UInt8>?.self)
+    let h = base.load(fromByteOffset: 8, as: Int64.self)
+    let w = base.load(fromByteOffset: 16, as: Int64.self)
+    let c = base.load(fromByteOffset: 24, as: Int64.self)
+    if pixels == nil {
+        guard allowNull else { throw .invalid("\(name): pixels is NULL") }
+        return (nil, 0, 0, 0)
+    }
+    guard h >= 1, w >= 1, h <= Int64(Detector.maximumImageSide), w <= Int64(Detector.maximumImageSide) else {
+        throw .invalid("\(name): size must lie between 1×1 and \(Detector.maximumImageSide)×\(Detector.maximumImageSide), got \(h)×\(w)")
+    }
+    guard c == 1 || c == 3 else { throw .invalid("\(name): channels must be 1 (gray) or 3 (RGB), got \(c)") }
+    return (pixels, Int(h), Int(w), Int(c))
+}
+
+/// A copy of entry `i` as an engine `Image`.
+private func copiedImage(_ array: UnsafeRawPointer, _ i: Int, _ name: String) throws(BGADError) -> Image {
+    let e = try imageEntry(array, i, name)
+    let n = e.height * e.width * e.channels
+    return try Image(height: e.height, width: e.width, channels: e.channels,
+                     pixels: Array(UnsafeBufferPointer(start: e.pixels!, count: n)))
+}
+
+private func cString(_ p: UnsafePointer<CChar>?, _ name: String) throws(BGADError) -> String {
+    guard let p else { throw .invalid("\(name) is NULL") }
+    return String(cString: p)
+}
+
+/// A mask PNG as 1 channel: a colour file's pixel is its largest channel (as Python's reader).
+private func readMask(_ path: String) throws(BGADError) -> Image {
+    let im = try PNG.read(path: path, mode: .native)
+    if im.channels == 1 { return im }
+    var out = Image(height: im.height, width: im.width, channels: 1)
+    for p in 0..<(im.height * im.width) { out.pixels[p] = max(im.pixels[3 * p], im.pixels[3 * p + 1], im.pixels[3 * p + 2]) }
+    return out
+}
+
+private func fitCallback(_ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?) -> ((TrainingProgress) -> Bool)? {
+    guard let progress else { return nil }
+    return { p in progress(Int64(p.step), Int64(p.totalSteps), p.loss, userData) == 0 }
+}
+
+/// Copies `bytes` into a caller buffer with the two-call pattern (needed always set).
+private func twoCall<T>(_ bytes: [T], _ buffer: UnsafeMutablePointer<T>?, _ capacity: Int64,
+                        _ needed: UnsafeMutablePointer<Int64>?, _ what: String) throws(BGADError) {
+    try require(needed, "needed").pointee = Int64(bytes.count)
+    let cap = try requireSize(capacity, "capacity")
+    guard cap >= bytes.count else { throw .invalid("\(what) needs \(bytes.count) bytes, the buffer holds \(cap)") }
+    let b = try require(buffer, "buffer")
+    bytes.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: bytes.count) }
+}
+
+@_cdecl("bgad_detector_create")
+public func bgad_detector_create(_ json: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(out, "out")
+        o.pointee = nil
+        publish(try Detector(json: json.map { String(cString: $0) }), o)
+    }
+}
+
+@_cdecl("bgad_detector_config")
+public func bgad_detector_config(_ handle: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
+                                 _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let text = Array(try detector(handle).configuration.json.text.utf8CString)
+        try twoCall(text, buffer, capacity, needed, "the configuration")
+    }
+}
+
+@_cdecl("bgad_detector_is_fitted")
+public func bgad_detector_is_fitted(_ handle: OpaquePointer?, _ fitted: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try require(fitted, "fitted").pointee = try detector(handle).isFitted ? 1 : 0
+    }
+}
+
+@_cdecl("bgad_detector_fit")
+public func bgad_detector_fit(
+    _ handle: OpaquePointer?, _ normal: UnsafeRawPointer?, _ nNormal: Int64,
+    _ anomalous: UnsafeRawPointer?, _ masks: UnsafeRawPointer?, _ nAnomalous: Int64,
+    _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let d = try detector(handle)
+        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
+        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        guard let normalArray = normal else { throw .invalid("normal is NULL") }
+        var normals: [Image] = [], anomalies: [Image] = [], maskImages: [Image?] = []
+        for i in 0..<nn { normals.append(try copiedImage(normalArray, i, "normal[\(i)]")) }
+        if na > 0 {
+            guard let anomalousArray = anomalous else { throw .invalid("anomalous is NULL") }
+            for i in 0..<na {
+                let a = try copiedImage(anomalousArray, i, "anomalous[\(i)]")
+                anomalies.append(a)
+                guard let masks else { maskImages.append(nil); continue }
+                let m = try imageEntry(masks, i, "masks[\(i)]", allowNull: true)
+                guard let p = m.pixels else { maskImages.append(nil); continue }
+                guard m.channels == 1 else { throw .invalid("masks[\(i)]: channels must be 1, got \(m.channels)") }
+                guard m.height == a.height, m.width == a.width else {
+                    throw .invalid("masks[\(i)] is \(m.height)×\(m.width) but anomalous[\(i)] is \(a.height)×\(a.width)")
+                }
+                maskImages.append(try Image(height: m.height, width: m.width, channels: 1,
+                                            pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
+            }
+        }
+        try d.fit(normal: normals, anomalous: anomalies, masks: maskImages, progress: fitCallback(progress, userData))
+    }
+}
+
+@_cdecl("bgad_detector_fit_paths")
+public func bgad_detector_fit_paths(
+    _ handle: OpaquePointer?, _ normalPaths: UnsafePointer<UnsafePointer<CChar>?>?, _ nNormal: Int64,
+    _ anomalousPaths: UnsafePointer<UnsafePointer<CChar>?>?, _ maskPaths: UnsafePointer<UnsafePointer<CChar>?>?,
+    _ nAnomalous: Int64, _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let d = try detector(handle)
+        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
+        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        let np = try require(normalPaths, "normal_paths")
+        var normals: [Image] = [], anomalies: [Image] = [], maskImages: [Image?] = []
+        for i in 0..<nn { normals.append(try PNG.read(path: try cString(np[i], "normal_paths[\(i)]"))) }
+        if na > 0 {
+            let ap = try require(anomalousPaths, "anomalous_paths")
+            for i in 0..<na {
+                anomalies.append(try PNG.read(path: try cString(ap[i], "anomalous_paths[\(i)]")))
+                if let mp = maskPaths, let p = mp[i] {
+                    maskImages.append(try readMask(String(cString: p)))
+                } else {
+                    maskImages.append(nil)
+                }
+            }
+        }
+        try d.fit(normal: normals, anomalous: anomalies, masks: maskImages, progress: fitCallback(progress, userData))
+    }
+}
+
+@_cdecl("bgad_detector_predict")
+public func bgad_detector_predict(
+    _ handle: OpaquePointer?, _ images: UnsafeRawPointer?, _ n: Int64,
+    _ scores: UnsafeMutablePointer<Double>?, _ decisions: UnsafeMutablePointer<Int32>?,
+    _ maps: UnsafePointer<UnsafeMutablePointer<Float>?>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let d = try detector(handle)
+        let count = try requireSize(n, "n")
+        let s = try require(scores, "scores")
+        guard count > 0 else { try d.predict([ImageView](), scores: s, decisions: nil, maps: nil); return }
+        guard let array = images else { throw .invalid("images is NULL") }
+        var views: [ImageView] = []
+        for i in 0..<count {
+            let e = try imageEntry(array, i, "images[\(i)]")
+            views.append(ImageView(pixels: e.pixels!, height: e.height, width: e.width, channels: e.channels))
+        }
+        let mapPointers = maps.map { m in (0..<count).map { m[$0] } }
+        try d.predict(views, scores: s, decisions: decisions, maps: mapPointers)
+    }
+}
+
+@_cdecl("bgad_detector_predict_path")
+public func bgad_detector_predict_path(
+    _ handle: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ score: UnsafeMutablePointer<Double>?,
+    _ decision: UnsafeMutablePointer<Int32>?, _ map: UnsafeMutablePointer<Float>?, _ mapCapacity: Int64,
+    _ height: UnsafeMutablePointer<Int64>?, _ width: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let d = try detector(handle)
+        let s = try require(score, "score"), h = try require(height, "height"), w = try require(width, "width")
+        _ = try d.thresholds()  // an unfitted detector fails before the file is read
+        let image = try PNG.read(path: try cString(path, "path"))
+        h.pointee = Int64(image.height)
+        w.pointee = Int64(image.width)
+        if map != nil {
+            let cap = try requireSize(mapCapacity, "map_capacity")
+            guard cap >= image.height * image.width else {
+                throw .invalid("map holds \(cap) floats, the \(image.height)×\(image.width) image needs \(image.height * image.width)")
+            }
+        }
+        try image.pixels.withUnsafeBufferPointer { p throws(BGADError) in
+            let view = ImageView(pixels: p.baseAddress!, height: image.height, width: image.width, channels: image.channels)
+            try d.predict([view], scores: s, decisions: decision, maps: [map])
+        }
+    }
+}
+
+@_cdecl("bgad_detector_thresholds")
+public func bgad_detector_thresholds(_ handle: OpaquePointer?, _ imageThreshold: UnsafeMutablePointer<Double>?,
+                                     _ pixelThreshold: UnsafeMutablePointer<Double>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let t = try detector(handle).thresholds()
+        try require(imageThreshold, "image_threshold").pointee = t.image
+        try require(pixelThreshold, "pixel_threshold").pointee = t.pixel
+    }
+}
+
+@_cdecl("bgad_detector_save")
+public func bgad_detector_save(_ handle: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try detector(handle).save(to: try cString(path, "path"))
+    }
+}
+
+@_cdecl("bgad_detector_load")
+public func bgad_detector_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(out, "out")
+        o.pointee = nil
+        publish(try Detector.load(from: try cString(path, "path")), o)
+    }
+}
+
+@_cdecl("bgad_detector_to_bytes")
+public func bgad_detector_to_bytes(_ handle: OpaquePointer?, _ buffer: UnsafeMutablePointer<UInt8>?, _ capacity: Int64,
+                                   _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        try twoCall(try detector(handle).encoded(), buffer, capacity, needed, "the detector")
+    }
+}
+
+@_cdecl("bgad_detector_from_bytes")
+public func bgad_detector_from_bytes(_ data: UnsafePointer<UInt8>?, _ length: Int64,
+                                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(out, "out")
+        o.pointee = nil
+        let n = try requireSize(length, "length")
+        let d = try require(data, "data")
+        publish(try Detector.decode(Array(UnsafeBufferPointer(start: d, count: n))), o)
+    }
+}
+
+@_cdecl("bgad_detector_free")
+public func bgad_detector_free(_ handle: OpaquePointer?) -> Int32 {
+    guarded { () throws(BGADError) in
+        guard let h = handle else { return }
+        Unmanaged<Detector>.fromOpaque(UnsafeRawPointer(h)).release()
+    }
+}

@@ -1,0 +1,439 @@
+/// The product: images in, image scores, decisions and anomaly maps out.
+///
+/// A detector holds its configuration and, once fitted, the backbone (with its weight
+/// file's bytes, embedded when saved) and the BGAD model (one flow per level plus the
+/// calibration). `predict` may run from several threads at once on one detector: the
+/// backbone is shared, the model is scored under a lock.
+
+/// A borrowed 8-bit image: `height × width × channels` bytes, row-major, channels 1 or 3
+/// interleaved. The pointer must stay valid during the call it is passed to.
+public struct ImageView {
+    /// The first byte.
+    public var pixels: UnsafePointer<UInt8>
+    /// Rows (≥ 1).
+    public var height: Int
+    /// Columns (≥ 1).
+    public var width: Int
+    /// 1 (gray) or 3 (RGB).
+    public var channels: Int
+
+    /// A view of `pixels`; see the properties.
+    public init(pixels: UnsafePointer<UInt8>, height: Int, width: Int, channels: Int) {
+        self.pixels = pixels
+        self.height = height
+        self.width = width
+        self.channels = channels
+    }
+}
+
+/// The result of `Detector.predict` for one image.
+public struct DetectorPrediction: Sendable {
+    /// Image anomaly score (higher = more anomalous).
+    public var score: Double
+    /// `score > image threshold`.
+    public var isAnomalous: Bool
+    /// The anomaly map at the image's own size (`height × width`, row-major), or nil when
+    /// maps were not requested.
+    public var map: [Float]?
+    /// The image's height.
+    public var height: Int
+    /// The image's width.
+    public var width: Int
+}
+
+/// BGAD anomaly detector on images (see the file comment and `DetectorConfiguration`).
+public final class Detector {
+    /// The settings; fixed for the detector's life.
+    public let configuration: DetectorConfiguration
+
+    /// What a fitted detector holds.
+    struct Fitted {
+        let backbone: DetectorBackbone
+        let model: BGADModel
+    }
+
+    private var fitted: Fitted?
+    /// Guards `fitted` and the model's scoring (a model is not thread-safe).
+    private let lock = Mutex()
+
+    /// Serialises the detectors' backbone calls (see `features`).
+    private static let backboneLock = Mutex()
+
+    /// Largest side of an input image (larger images are refused, not resized).
+    public static let maximumImageSide = 1 << 15
+
+    /// An unfitted detector.
+    public init(configuration: DetectorConfiguration = DetectorConfiguration()) throws(BGADError) {
+        try configuration.validate()
+        self.configuration = configuration
+    }
+
+    /// An unfitted detector from a JSON object of settings (see `DetectorConfiguration`).
+    public convenience init(json: String?) throws(BGADError) {
+        try self.init(configuration: DetectorConfiguration(json: json))
+    }
+
+    /// A detector from stored parts (the file reader).
+    init(configuration: DetectorConfiguration, fitted: Fitted?) {
+        self.configuration = configuration
+        self.fitted = fitted
+    }
+
+    /// The fitted state, read under the lock.
+    var state: Fitted? { (try? lock.locked { () throws(BGADError) in fitted }) ?? nil }
+
+    /// Whether the detector can predict.
+    public var isFitted: Bool { state != nil }
+
+    /// The calibrated thresholds: an image is anomalous iff its score > `image`, a pixel
+    /// iff its map value > `pixel`.
+    public func thresholds() throws(BGADError) -> (image: Double, pixel: Double) {
+        let cal = try requireFitted().model.calibration!
+        return (Double(cal.imageThreshold), Double(cal.pixelThreshold))
+    }
+
+    /// The backbone and model, or an error saying the detector is not fitted.
+    func requireFitted() throws(BGADError) -> Fitted {
+        guard let f = state, f.model.calibration != nil else {
+            throw .invalid("this detector is not fitted: call fit or load a fitted detector")
+        }
+        return f
+    }
+
+    // MARK: - Fit
+
+    /// Fits on normal images and known anomalies (any size, gray or RGB).
+    ///
+    /// Every image is resized (bilinear, Pillow's rule) to `imageSize²`; masks by nearest
+    /// neighbour (non-zero = defect; nil = the whole image). With the `bgad` variant, each
+    /// anomaly enters training `realRepeats` times, and `rpagPerAnomaly` RPAG samples per
+    /// anomaly are pasted on normal images chosen with the seed, on their foreground
+    /// (`foreground`); samples with an empty mask are skipped. The other variants ignore
+    /// the anomalies. Features come from the backbone in batches of `featureBatch`, then
+    /// the BGAD model is trained and calibrated at `imageSize²`. The backbone is read from
+    /// `weights`, or, when that is empty, the one the detector already holds is reused.
+    /// On failure or cancellation (`progress` returned false → `.cancelled`) the detector
+    /// keeps its previous state.
+    /// - Parameters:
+    ///   - masks: nil (every anomaly is whole-image) or one entry per anomalous image, each
+    ///     nil (whole image) or a 1-channel mask of its image's size.
+    ///   - progress: called after every optimisation step; return false to cancel.
+    public func fit(normal: [Image], anomalous: [Image] = [], masks: [Image?]? = nil,
+                    progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
+        for (i, im) in normal.enumerated() { try Detector.checkImage(im, "normal image \(i)") }
+        for (i, im) in anomalous.enumerated() { try Detector.checkImage(im, "anomalous image \(i)") }
+        if let masks {
+            guard masks.count == anomalous.count else {
+                throw .invalid("got \(anomalous.count) anomalous images but \(masks.count) masks")
+            }
+            for (i, m) in masks.enumerated() {
+                guard let m else { continue }
+                try Detector.checkImage(m, "mask \(i)")
+                guard m.channels == 1 else { throw .invalid("mask \(i) must have 1 channel, got \(m.channels)") }
+                guard m.height == anomalous[i].height, m.width == anomalous[i].width else {
+                    throw .invalid("mask \(i) is \(m.height)×\(m.width) but its image is \(anomalous[i].height)×\(anomalous[i].width)")
+                }
+            }
+        }
+        guard !normal.isEmpty else { throw .invalid("fit needs at least one normal image") }
+
+        let backbone = try fitBackbone()
+        let c = configuration, s = c.imageSize
+        var channels: [Int] = []
+        for st in c.strides {
+            guard let ch = backbone.network.channels(stride: st) else { throw .invalid("backbone '\(backbone.name)' has no level at stride \(st)") }
+            channels.append(ch)
+        }
+        let normals = try normal.map { im throws(BGADError) in try Detector.resized(im, to: s) }
+        let normalFeatures = try features(backbone, count: normals.count) { i, dst in Detector.copyRGB(normals[i], into: dst) }
+
+        // Known anomalies (bgad only): real ones repeated, then RPAG samples.
+        var trainImages: [Image] = [], trainMasks: [UInt8] = []
+        if c.training.variant.usesAnomalies, !anomalous.isEmpty {
+            var anomalies: [Image] = [], anomalyMasks: [[UInt8]] = []
+            for (i, im) in anomalous.enumerated() {
+                anomalies.append(try Detector.resized(im, to: s))
+                var m = [UInt8](repeating: 1, count: s * s)
+                if let mask = masks?[i] ?? nil {
+                    let binary = mask.pixels.map { $0 != 0 ? UInt8(1) : 0 }
+                    try binary.withUnsafeBufferPointer { src throws(BGADError) in
+                        try m.withUnsafeMutableBufferPointer { dst throws(BGADError) in
+                            try resizeNearest(src.baseAddress!, height: mask.height, width: mask.width, channels: 1,
+                                              into: dst.baseAddress!, height: s, width: s)
+                        }
+                    }
+                    guard m.contains(1) else {
+                        throw .invalid("mask \(i) has no defect pixel at the model's image size \(s)×\(s)")
+                    }
+                }
+                anomalyMasks.append(m)
+            }
+            for (a, m) in zip(anomalies, anomalyMasks) {
+                for _ in 0..<c.realRepeats { trainImages.append(a); trainMasks += m }
+            }
+            if c.rpagPerAnomaly > 0 {
+                var generator = RPAG(seed: c.training.seed)
+                var pick = SeededGenerator(seed: c.training.seed)
+                for (a, m) in zip(anomalies, anomalyMasks) {
+                    for _ in 0..<c.rpagPerAnomaly {
+                        var n = normals[pick.below(normals.count)], anomaly = a
+                        if n.channels != anomaly.channels { n = n.rgb(); anomaly = anomaly.rgb() }
+                        let sample = try generator.generate(normal: n, anomaly: anomaly, anomalyMask: m, foreground: nil,
+                                                            foregroundMode: c.foreground)
+                        guard sample.mask.contains(where: { $0 != 0 }) else { continue }
+                        trainImages.append(sample.image)
+                        trainMasks += sample.mask
+                    }
+                }
+            }
+        }
+        let anomalousFeatures = trainImages.isEmpty ? nil
+            : try features(backbone, count: trainImages.count) { i, dst in Detector.copyRGB(trainImages[i], into: dst) }
+
+        let model = try BGADModel(channels: channels, configuration: c.training)
+        try withExtendedLifetime((normalFeatures, anomalousFeatures)) { () throws(BGADError) in
+        try trainMasks.withUnsafeBufferPointer { m throws(BGADError) in
+            let data = TrainingSet(normal: normalFeatures.maps, anomalous: anomalousFeatures?.maps ?? [],
+                                   masks: anomalousFeatures == nil ? nil : m.baseAddress,
+                                   maskHeight: anomalousFeatures == nil ? 0 : s, maskWidth: anomalousFeatures == nil ? 0 : s)
+            try model.fit(data, calibrationHeight: s, calibrationWidth: s, progress: progress)
+        }
+        }
+        try lock.locked { () throws(BGADError) in fitted = Fitted(backbone: backbone, model: model) }
+    }
+
+    /// The backbone to fit with: read from `weights`, else the one already held.
+    private func fitBackbone() throws(BGADError) -> DetectorBackbone {
+        let c = configuration
+        if !c.weights.isEmpty { return try DetectorBackbones.load(name: c.backbone, path: c.weights) }
+        if let b = state?.backbone { return b }
+        throw .invalid("fit needs the backbone's weight file: set \"weights\" to the path of the engine's converted \(c.backbone) weights")
+    }
+
+    // MARK: - Predict
+
+    /// Scores images of any size (gray or RGB): image score, decision and, when `maps`,
+    /// the anomaly map at each image's own size. A batch and the same images one by one
+    /// give identical numbers.
+    public func predict(_ images: [Image], maps: Bool = true) throws(BGADError) -> [DetectorPrediction] {
+        for (i, im) in images.enumerated() { try Detector.checkImage(im, "image \(i)") }
+        var out: [DetectorPrediction] = []
+        out.reserveCapacity(images.count)
+        try score(count: images.count, shape: { i in (images[i].height, images[i].width, images[i].channels) },
+                  pixels: { i, body throws(BGADError) in
+                      try images[i].pixels.withUnsafeBufferPointer { p throws(BGADError) in try body(p.baseAddress!) }
+                  },
+                  emit: { i, score, decision, mapAtModelSize throws(BGADError) in
+                      var map: [Float]? = nil
+                      if maps {
+                          var m = [Float](repeating: 0, count: images[i].height * images[i].width)
+                          try m.withUnsafeMutableBufferPointer { dst throws(BGADError) in
+                              try self.resizeMap(mapAtModelSize, into: dst.baseAddress!, height: images[i].height, width: images[i].width)
+                          }
+                          map = m
+                      }
+                      out.append(DetectorPrediction(score: score, isAnomalous: decision, map: map,
+                                                    height: images[i].height, width: images[i].width))
+                  })
+        return out
+    }
+
+    /// As `predict(_:maps:)` on borrowed images, writing into caller memory: `scores[i]`,
+    /// `decisions[i]` (1 = anomalous) when given, and `maps[i]` (`height_i × width_i`
+    /// floats) when `maps` and its entry are non-nil.
+    public func predict(_ images: [ImageView], scores: UnsafeMutablePointer<Double>, decisions: UnsafeMutablePointer<Int32>?,
+                        maps: [UnsafeMutablePointer<Float>?]?) throws(BGADError) {
+        for (i, v) in images.enumerated() {
+            try Detector.checkSize(v.height, v.width, v.channels, "image \(i)")
+        }
+        if let maps, maps.count != images.count { throw .invalid("maps: \(maps.count) entries for \(images.count) images") }
+        try score(count: images.count, shape: { i in (images[i].height, images[i].width, images[i].channels) },
+                  pixels: { i, body throws(BGADError) in try body(images[i].pixels) },
+                  emit: { i, score, decision, mapAtModelSize throws(BGADError) in
+                      scores[i] = score
+                      decisions?[i] = decision ? 1 : 0
+                      if let dst = maps?[i] {
+                          try self.resizeMap(mapAtModelSize, into: dst, height: images[i].height, width: images[i].width)
+                      }
+                  })
+    }
+
+    /// The image score from the anomaly map at the model's image size: its maximum.
+    /// (The one place that defines the image score.)
+    private static func imageScore(_ map: UnsafePointer<Float>, count: Int) -> Double {
+        var m = map[0]
+        for q in 1..<count where map[q] > m { m = map[q] }
+        return Double(m)
+    }
+
+    /// The anomaly map at `height × width` from the map at the model size (Pillow's bilinear,
+    /// mode "F"; a copy when the sizes agree).
+    private func resizeMap(_ map: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, height: Int, width: Int) throws(BGADError) {
+        let s = configuration.imageSize
+        try resizeBilinear(map, height: s, width: s, channels: 1, into: dst, height: height, width: width)
+    }
+
+    /// The scoring pipeline shared by both `predict`s: batches of `featureBatch` images are
+    /// resized to the model size, run through the backbone and the model; `emit` receives
+    /// each image's score, decision and map at the model size.
+    private func score(
+        count: Int, shape: (Int) -> (Int, Int, Int),
+        pixels: (Int, (UnsafePointer<UInt8>) throws(BGADError) -> Void) throws(BGADError) -> Void,
+        emit: (Int, Double, Bool, UnsafePointer<Float>) throws(BGADError) -> Void
+    ) throws(BGADError) {
+        let f = try requireFitted()
+        if count == 0 { return }
+        let s = configuration.imageSize, plane = s * s
+        let threshold = Double(f.model.calibration!.imageThreshold)
+        let batch = configuration.featureBatch
+        var mapBuffer = [Float](repeating: 0, count: min(batch, count) * plane)
+        var start = 0
+        while start < count {
+            let n = min(batch, count - start)
+            let feats = try features(f.backbone, count: n) { j, dst throws(BGADError) in
+                let (h, w, c) = shape(start + j)
+                try pixels(start + j) { p throws(BGADError) in try Detector.resizeRGB(p, height: h, width: w, channels: c, size: s, into: dst) }
+            }
+            try mapBuffer.withUnsafeMutableBufferPointer { m throws(BGADError) in
+                try withExtendedLifetime(feats) { () throws(BGADError) in
+                    try lock.locked { () throws(BGADError) in
+                        try f.model.anomalyMaps(feats.maps, height: s, width: s, into: m.baseAddress!)
+                    }
+                }
+                for j in 0..<n {
+                    let map = UnsafePointer(m.baseAddress! + j * plane)
+                    let sc = Detector.imageScore(map, count: plane)
+                    try emit(start + j, sc, sc > threshold, map)
+                }
+            }
+            start += n
+        }
+    }
+
+    // MARK: - Images and features
+
+    /// Checks an image's size and channel count before anything is allocated for it.
+    static func checkSize(_ h: Int, _ w: Int, _ c: Int, _ name: String) throws(BGADError) {
+        guard c == 1 || c == 3 else { throw .invalid("\(name): channels must be 1 (gray) or 3 (RGB), got \(c)") }
+        guard h >= 1, w >= 1, h <= maximumImageSide, w <= maximumImageSide else {
+            throw .invalid("\(name): size must lie between 1×1 and \(maximumImageSide)×\(maximumImageSide), got \(h)×\(w)")
+        }
+    }
+
+    private static func checkImage(_ im: Image, _ name: String) throws(BGADError) {
+        try checkSize(im.height, im.width, im.channels, name)
+        guard im.pixels.count == im.height * im.width * im.channels else {
+            throw .invalid("\(name): \(im.pixels.count) samples do not fill \(im.height)×\(im.width)×\(im.channels)")
+        }
+    }
+
+    /// `im` resized (bilinear) to `size²`, its channels kept.
+    private static func resized(_ im: Image, to size: Int) throws(BGADError) -> Image {
+        var out = Image(height: size, width: size, channels: im.channels)
+        try im.pixels.withUnsafeBufferPointer { src throws(BGADError) in
+            try out.pixels.withUnsafeMutableBufferPointer { dst throws(BGADError) in
+                try resizeBilinear(src.baseAddress!, height: im.height, width: im.width, channels: im.channels,
+                                   into: dst.baseAddress!, height: size, width: size)
+            }
+        }
+        return out
+    }
+
+    /// Writes `im` (already `size²`) as RGB into `dst`.
+    private static func copyRGB(_ im: Image, into dst: UnsafeMutablePointer<UInt8>) {
+        im.pixels.withUnsafeBufferPointer { expandToRGB($0.baseAddress!, count: im.height * im.width, channels: im.channels, into: dst) }
+    }
+
+    /// Resizes an image to `size²` (bilinear) and writes it as RGB into `dst`.
+    private static func resizeRGB(_ src: UnsafePointer<UInt8>, height: Int, width: Int, channels: Int, size: Int,
+                                  into dst: UnsafeMutablePointer<UInt8>) throws(BGADError) {
+        if channels == 3 {
+            try resizeBilinear(src, height: height, width: width, channels: 3, into: dst, height: size, width: size)
+            return
+        }
+        // Gray: resized into the last third of the slot, then spread to RGB from the front.
+        let plane = size * size
+        let gray = dst + 2 * plane
+        try resizeBilinear(src, height: height, width: width, channels: 1, into: gray, height: size, width: size)
+        expandToRGB(gray, count: plane, channels: 1, into: dst)
+    }
+
+    /// Copies `count` pixels of 1 or 3 channels as RGB (gray replicated). `dst` may hold the
+    /// gray source in its last third.
+    private static func expandToRGB(_ src: UnsafePointer<UInt8>, count: Int, channels: Int, into dst: UnsafeMutablePointer<UInt8>) {
+        if channels == 3 { dst.update(from: src, count: 3 * count); return }
+        for p in 0..<count {
+            let v = src[p]
+            dst[3 * p] = v; dst[3 * p + 1] = v; dst[3 * p + 2] = v
+        }
+    }
+
+    /// Backbone features of `count` images at the model size, in batches of `featureBatch`;
+    /// `fill(i, slot)` writes image i as `size² × 3` RGB bytes.
+    private func features(_ backbone: DetectorBackbone, count: Int,
+                          fill: (Int, UnsafeMutablePointer<UInt8>) throws(BGADError) -> Void) throws(BGADError) -> FeatureStack {
+        let s = configuration.imageSize, slot = s * s * 3
+        var shapes: [(channels: Int, height: Int, width: Int)] = []
+        for st in configuration.strides {
+            guard let c = backbone.network.channels(stride: st) else { throw .invalid("backbone '\(backbone.name)' has no level at stride \(st)") }
+            let g = backbone.network.featureSize(height: s, width: s, stride: st)
+            shapes.append((c, g.height, g.width))
+        }
+        let stack = FeatureStack(count: count, shapes: shapes)
+        // The backbone runs whole rounds of T images one per thread, and a remainder in
+        // horizontal bands whose boundaries follow the threads' measured speeds; banded
+        // results differ from whole-image ones in the last bits (GEMMs of other sizes). So
+        // every call is padded to a multiple of T with copies of its last image: each image
+        // then takes the whole-image path, and its features do not depend on the batch.
+        // T is read under a process-wide lock, since a running backbone sets the BLAS thread
+        // count to 1 while it runs.
+        var capacity = 0
+        var buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
+        var scratch = FeatureStack(count: 0, shapes: shapes)
+        defer { buffer.deallocate() }
+        var start = 0
+        while start < count {
+            let n = min(configuration.featureBatch, count - start)
+            try Detector.backboneLock.locked { () throws(BGADError) in
+                let threads = min(64, max(1, blasThreadCount))
+                let padded = (n + threads - 1) / threads * threads
+                if padded > capacity {
+                    buffer.deallocate()
+                    buffer = .allocate(capacity: padded * slot)
+                    scratch = FeatureStack(count: padded, shapes: shapes)
+                    capacity = padded
+                }
+                for j in 0..<n { try fill(start + j, buffer + j * slot) }
+                for j in n..<padded { (buffer + j * slot).update(from: buffer + (n - 1) * slot, count: slot) }
+                try backbone.network.features(images: buffer, count: padded, height: s, width: s, channels: 3,
+                                              inputHeight: s, inputWidth: s, strides: configuration.strides, outputs: scratch.levels)
+            }
+            for (l, sh) in shapes.enumerated() {
+                let per = sh.channels * sh.height * sh.width
+                (stack.levels[l] + start * per).update(from: scratch.levels[l], count: n * per)
+            }
+            start += n
+        }
+        return stack
+    }
+}
+
+/// Feature maps of `count` images, one owned `(count, C, h, w)` buffer per level.
+final class FeatureStack {
+    let count: Int
+    let shapes: [(channels: Int, height: Int, width: Int)]
+    let levels: [UnsafeMutablePointer<Float>]
+
+    init(count: Int, shapes: [(channels: Int, height: Int, width: Int)]) {
+        self.count = count
+        self.shapes = shapes
+        levels = shapes.map { .allocate(capacity: max(1, count * $0.channels * $0.height * $0.width)) }
+    }
+
+    deinit { for p in levels { p.deallocate() } }
+
+    /// The levels as `FeatureMaps` (valid while the stack lives).
+    var maps: [FeatureMaps] {
+        zip(levels, shapes).map { p, s in FeatureMaps(data: p, count: count, channels: s.channels, height: s.height, width: s.width) }
+    }
+}

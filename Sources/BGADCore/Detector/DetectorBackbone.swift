@@ -1,0 +1,63 @@
+/// The feature extractor a `Detector` runs: what it needs of a backbone network.
+public protocol DetectorFeatureExtractor: AnyObject {
+    /// Channels of the feature map at `stride`, or nil when the network has no such level.
+    func channels(stride: Int) -> Int?
+    /// Size of the feature map at `stride` for an input of `height × width`.
+    func featureSize(height: Int, width: Int, stride: Int) -> (height: Int, width: Int)
+    /// Feature maps of `count` 8-bit images of `height × width × channels` (resized to the
+    /// input size by the network when they differ): one `(count, C, h, w)` buffer per stride.
+    func features(images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
+                  inputHeight: Int, inputWidth: Int, strides: [Int], outputs: [UnsafeMutablePointer<Float>]) throws(BGADError)
+}
+
+extension EfficientNetLite0: DetectorFeatureExtractor {
+    /// Channels of the level at `stride` (24, 40, 112, 320 at 4, 8, 16, 32).
+    public func channels(stride: Int) -> Int? { EfficientNetLite0.level(stride: stride)?.channels }
+    /// `EfficientNetLite0.featureSize(height:width:stride:)`.
+    public func featureSize(height: Int, width: Int, stride: Int) -> (height: Int, width: Int) {
+        EfficientNetLite0.featureSize(height: height, width: width, stride: stride)
+    }
+}
+
+/// A backbone as a detector holds it: its name, the bytes of its weight file (embedded in
+/// saved detectors) with their CRC-32, and the network built from them.
+public final class DetectorBackbone {
+    /// Name, one of `DetectorBackbones.names`.
+    public let name: String
+    /// The engine weight file's bytes, as read.
+    public let weightBytes: [UInt8]
+    /// CRC-32 (zlib's) of `weightBytes`: the backbone's identity.
+    public let weightCRC: UInt32
+    /// The network.
+    public let network: DetectorFeatureExtractor
+
+    init(name: String, weightBytes: [UInt8], network: DetectorFeatureExtractor) {
+        self.name = name
+        self.weightBytes = weightBytes
+        self.weightCRC = weightBytes.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }
+        self.network = network
+    }
+}
+
+/// The one place that maps a backbone name to its network.
+public enum DetectorBackbones {
+    /// Backbone names a detector accepts.
+    public static let names = ["lite0"]
+
+    /// Builds backbone `name` from the bytes of its engine weight file (validated by the
+    /// network's reader); `source` names the bytes in error messages.
+    public static func make(name: String, weightBytes: [UInt8], source: String) throws(BGADError) -> DetectorBackbone {
+        switch name {
+        case "lite0":
+            let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(weightBytes, name: source))
+            return DetectorBackbone(name: name, weightBytes: weightBytes, network: net)
+        default:
+            throw .invalid("backbone: unknown name '\(name)'; known: \(names.joined(separator: ", "))")
+        }
+    }
+
+    /// Reads backbone `name`'s weight file at `path`.
+    public static func load(name: String, path: String) throws(BGADError) -> DetectorBackbone {
+        try make(name: name, weightBytes: readFile(path), source: path)
+    }
+}

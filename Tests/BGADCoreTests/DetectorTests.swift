@@ -1,0 +1,436 @@
+import Foundation
+import XCTest
+import BGADCore
+
+/// The Detector through its public Swift API: configuration and JSON, fit on a tiny
+/// synthetic set, predict (batch = one by one, sizes, gray/RGB), the file format and its
+/// failure modes, errors, cancellation and concurrent prediction.
+final class DetectorTests: XCTestCase {
+    // MARK: - Fixture
+
+    /// Deterministic pseudo-random bytes in `lo ..< lo + span`.
+    static func noise(_ n: Int, seed: UInt64, lo: Int = 90, span: Int = 40) -> [UInt8] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<n).map { _ in UInt8(lo + g.below(span)) }
+    }
+
+    /// A textured part: noise plus a darker disc (so Otsu finds an object).
+    static func normalImage(_ h: Int, _ w: Int, channels: Int, seed: UInt64) -> Image {
+        var px = noise(h * w * channels, seed: seed)
+        for y in 0..<h {
+            for x in 0..<w where (y - h / 2) * (y - h / 2) + (x - w / 2) * (x - w / 2) < (min(h, w) / 3) * (min(h, w) / 3) {
+                for c in 0..<channels { px[(y * w + x) * channels + c] &-= 40 }
+            }
+        }
+        return try! Image(height: h, width: w, channels: channels, pixels: px)
+    }
+
+    /// A normal image with a bright square defect, and its mask.
+    static func anomaly(_ h: Int, _ w: Int, channels: Int, seed: UInt64) -> (Image, Image) {
+        var im = normalImage(h, w, channels: channels, seed: seed)
+        var mask = Image(height: h, width: w, channels: 1)
+        for y in (h / 3)..<(h / 2) {
+            for x in (w / 3)..<(w / 2) {
+                for c in 0..<channels { im.pixels[(y * w + x) * channels + c] = 250 }
+                mask.pixels[y * w + x] = 255
+            }
+        }
+        return (im, mask)
+    }
+
+    static let settings = #"{"image_size": 64, "meta_epochs": 2, "sub_epochs": 1, "blocks": 2, "rpag_per_anomaly": 2, "real_repeats": 2, "feature_batch": 4, "seed": 3}"#
+
+    /// Settings with the weight file (skips when it cannot be prepared).
+    static func settingsWithWeights(_ extra: String = "") throws -> String {
+        let w = try engineWeightFile()
+        return String(settings.dropLast()) + #", "weights": "\#(w)""# + extra + "}"
+    }
+
+    static let normals = (0..<10).map { normalImage(56 + 3 * $0, 70, channels: $0 % 3 == 0 ? 1 : 3, seed: UInt64($0)) }
+    static let anomalies = (0..<3).map { anomaly(64, 80, channels: 3, seed: 100 + UInt64($0)) }
+
+    /// One fitted detector shared by the tests that only read it.
+    static var shared: Detector?
+    func fitted() throws -> Detector {
+        if let d = DetectorTests.shared { return d }
+        let d = try Detector(json: DetectorTests.settingsWithWeights())
+        try d.fit(normal: DetectorTests.normals, anomalous: DetectorTests.anomalies.map { $0.0 },
+                  masks: DetectorTests.anomalies.map { $0.1 })
+        DetectorTests.shared = d
+        return d
+    }
+
+    /// Test images: several sizes, gray and RGB, a defect among them.
+    var probes: [Image] {
+        [DetectorTests.normalImage(64, 64, channels: 3, seed: 50), DetectorTests.normalImage(31, 97, channels: 1, seed: 51),
+         DetectorTests.anomaly(120, 90, channels: 3, seed: 52).0, DetectorTests.normalImage(200, 150, channels: 3, seed: 53),
+         DetectorTests.anomaly(64, 64, channels: 1, seed: 54).0, DetectorTests.normalImage(1, 5, channels: 1, seed: 55)]
+    }
+
+    /// Bitwise equality of two maps, reported briefly (count and largest difference).
+    func assertSameMap(_ a: [Float]?, _ b: [Float]?, _ what: String = "", file: StaticString = #filePath, line: UInt = #line) {
+        guard let a, let b else { return XCTAssertTrue(a == nil && b == nil, "one map is nil \(what)", file: file, line: line) }
+        guard a.count == b.count else { return XCTFail("map sizes \(a.count) ≠ \(b.count) \(what)", file: file, line: line) }
+        var differing = 0, largest: Float = 0
+        for i in 0..<a.count where a[i].bitPattern != b[i].bitPattern { differing += 1; largest = max(largest, abs(a[i] - b[i])) }
+        XCTAssertEqual(differing, 0, "\(differing) of \(a.count) values differ, by up to \(largest) \(what)", file: file, line: line)
+    }
+
+    func assertBGADError(_ kind: BGADError.Kind, containing text: String = "", _ body: () throws -> Void,
+                         file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            try body()
+            XCTFail("no error (expected \(kind))", file: file, line: line)
+        } catch let e as BGADError {
+            XCTAssertEqual(e.kind, kind, e.message, file: file, line: line)
+            XCTAssertTrue(text.isEmpty || e.message.contains(text), "'\(e.message)' does not contain '\(text)'", file: file, line: line)
+        } catch {
+            XCTFail("unexpected error \(error)", file: file, line: line)
+        }
+    }
+
+    // MARK: - JSON and configuration
+
+    func testJSONParsesAndWritesValues() throws {
+        let v = try JSON.parse(#" {"a": [1, -2.5e3, 0.1], "b": "x\"\\\n\u00e9\ud83d\ude00", "c": true, "d": null, "e": {}} "#)
+        guard case .object(let m) = v else { return XCTFail("not an object") }
+        XCTAssertEqual(m.map { $0.key }, ["a", "b", "c", "d", "e"])
+        XCTAssertEqual(m[0].value, .array([.number("1"), .number("-2.5e3"), .number("0.1")]))
+        XCTAssertEqual(m[1].value, .string("x\"\\\né😀"))
+        XCTAssertEqual(m[2].value, .bool(true))
+        XCTAssertEqual(m[3].value, .null)
+        XCTAssertEqual(try JSON.parse(v.text), v)  // write → read round trip
+        // 2^64 − 1 keeps its exact text (a double would not).
+        XCTAssertEqual(try JSON.parse("18446744073709551615"), .number("18446744073709551615"))
+    }
+
+    func testJSONRejectsBadTextAndBoundsItsInput() {
+        for bad in ["", "{", "{\"a\" 1}", "{\"a\": 1,}", "[1 2]", "01", "1.", "-", "1e", "tru", "\"abc", "{\"a\": 1} x",
+                    "{\"a\": 1, \"a\": 2}", "\"\\q\"", "\"\\ud800\"", "{1: 2}", "\"\u{01}\"", "nan", "Infinity"] {
+            assertBGADError(.invalidArgument, containing: "JSON") { _ = try JSON.parse(bad) }
+        }
+        let deep = String(repeating: "[", count: JSON.maximumDepth + 1) + String(repeating: "]", count: JSON.maximumDepth + 1)
+        assertBGADError(.invalidArgument, containing: "nesting") { _ = try JSON.parse(deep) }
+        let ok = String(repeating: "[", count: JSON.maximumDepth) + String(repeating: "]", count: JSON.maximumDepth)
+        XCTAssertNoThrow(try JSON.parse(ok))
+        let long = "\"" + String(repeating: "a", count: JSON.maximumLength) + "\""
+        assertBGADError(.invalidArgument, containing: "limit") { _ = try JSON.parse(long) }
+    }
+
+    func testConfigurationDefaultsAndRoundTrip() throws {
+        let d = DetectorConfiguration()
+        XCTAssertEqual(d.strides, [8, 16])
+        XCTAssertEqual(d.imageSize, 256)
+        XCTAssertEqual(d.backbone, "lite0")
+        XCTAssertEqual(d.realRepeats, 5)
+        XCTAssertEqual(d.rpagPerAnomaly, 10)
+        XCTAssertEqual(d.foreground, .otsu)
+        XCTAssertEqual(d.featureBatch, 16)
+        XCTAssertEqual(d.training.metaEpochs, 4)
+        XCTAssertEqual(d.training.subEpochs, 2)
+        XCTAssertEqual(d.training.learningRate, 2e-3)
+        XCTAssertEqual(d.training.warmupEpochs, 1)
+        XCTAssertEqual(d.training.chunkSize, TrainingConfiguration().chunkSize)  // the rest: authors' defaults
+        XCTAssertEqual(try DetectorConfiguration(json: nil), d)
+        XCTAssertEqual(try DetectorConfiguration(json: " {} "), d)
+
+        let text = #"{"variant": "nfad", "strides": [4, 32], "image_size": 96, "backbone": "lite0", "weights": "/x/y.bgadw", "real_repeats": 0, "rpag_per_anomaly": 7, "foreground": "whole", "feature_batch": 3, "lr": 1.5e-4, "seed": 18446744073709551615, "focal": false, "beta": 0.05}"#
+        let c = try DetectorConfiguration(json: text)
+        XCTAssertEqual(c.training.variant, .nfad)
+        XCTAssertEqual(c.strides, [4, 32])
+        XCTAssertEqual(c.imageSize, 96)
+        XCTAssertEqual(c.weights, "/x/y.bgadw")
+        XCTAssertEqual(c.realRepeats, 0)
+        XCTAssertEqual(c.rpagPerAnomaly, 7)
+        XCTAssertEqual(c.foreground, .whole)
+        XCTAssertEqual(c.featureBatch, 3)
+        XCTAssertEqual(c.training.learningRate, 1.5e-4)
+        XCTAssertEqual(c.training.seed, UInt64.max)
+        XCTAssertFalse(c.training.loss.focalWeighting)
+        XCTAssertEqual(c.training.loss.beta, 0.05)
+        // Read back: every key, defaults filled in, and it parses to the same configuration.
+        guard case .object(let members) = c.json else { return XCTFail("not an object") }
+        XCTAssertEqual(members.map { $0.key }, DetectorConfiguration.keys)
+        for name in TrainingConfiguration.parameterNames { XCTAssertTrue(DetectorConfiguration.keys.contains(name), name) }
+        XCTAssertEqual(try DetectorConfiguration(json: c.json.text), c)
+        XCTAssertEqual(try DetectorConfiguration(json: DetectorConfiguration().json.text), DetectorConfiguration())
+    }
+
+    func testConfigurationRejectsBadKeysAndValues() {
+        let cases: [(String, String)] = [
+            (#"{"imagesize": 64}"#, "imagesize"), (#"{"image_size": 16}"#, "image_size"), (#"{"image_size": "64"}"#, "image_size"),
+            (#"{"image_size": 64.5}"#, "image_size"), (#"{"strides": [3]}"#, "strides"), (#"{"strides": []}"#, "strides"),
+            (#"{"strides": [16, 8]}"#, "strides"), (#"{"strides": [8, 8]}"#, "strides"), (#"{"strides": 8}"#, "strides"),
+            (#"{"backbone": "resnet"}"#, "backbone"), (#"{"foreground": "edges"}"#, "foreground"),
+            (#"{"real_repeats": -1}"#, "real_repeats"), (#"{"rpag_per_anomaly": 5000}"#, "rpag_per_anomaly"),
+            (#"{"feature_batch": 0}"#, "feature_batch"), (#"{"variant": "other"}"#, "variant"), (#"{"lr": -1}"#, "lr"),
+            (#"{"meta_epochs": 0}"#, "meta_epochs"), (#"{"seed": -3}"#, "seed"), (#"{"focal": "maybe"}"#, "focal"),
+            (#"{"beta": [1]}"#, "beta"), (#"[1]"#, "object"), (#"{"weights": 3}"#, "weights"),
+        ]
+        for (text, name) in cases {
+            assertBGADError(.invalidArgument, containing: name) { _ = try DetectorConfiguration(json: text) }
+            assertBGADError(.invalidArgument, containing: name) { _ = try Detector(json: text) }
+        }
+    }
+
+    // MARK: - Fit and predict
+
+    func testUnfittedDetectorRefusesToPredict() throws {
+        let d = try Detector(json: DetectorTests.settings)
+        XCTAssertFalse(d.isFitted)
+        assertBGADError(.invalidArgument, containing: "not fitted") { _ = try d.predict(self.probes) }
+        assertBGADError(.invalidArgument, containing: "not fitted") { _ = try d.thresholds() }
+        assertBGADError(.invalidArgument, containing: "weights") { try d.fit(normal: DetectorTests.normals) }
+        // An unfitted detector round-trips as its configuration.
+        let back = try Detector.decode(try d.encoded())
+        XCTAssertFalse(back.isFitted)
+        XCTAssertEqual(back.configuration, d.configuration)
+    }
+
+    func testFitRejectsBadInput() throws {
+        let d = try Detector(json: DetectorTests.settingsWithWeights())
+        let (a, m) = DetectorTests.anomalies[0]
+        assertBGADError(.invalidArgument, containing: "normal image") { try d.fit(normal: []) }
+        let small = try Image(height: m.height - 1, width: m.width, channels: 1, pixels: [UInt8](repeating: 1, count: (m.height - 1) * m.width))
+        assertBGADError(.invalidArgument, containing: "mask 0") { try d.fit(normal: DetectorTests.normals, anomalous: [a], masks: [small]) }
+        assertBGADError(.invalidArgument, containing: "1 channel") { try d.fit(normal: DetectorTests.normals, anomalous: [a], masks: [a]) }
+        assertBGADError(.invalidArgument, containing: "masks") { try d.fit(normal: DetectorTests.normals, anomalous: [a], masks: [m, m]) }
+        let empty = Image(height: m.height, width: m.width, channels: 1)
+        assertBGADError(.invalidArgument, containing: "no defect") { try d.fit(normal: DetectorTests.normals, anomalous: [a], masks: [empty]) }
+        var broken = a
+        broken.pixels.removeLast()
+        assertBGADError(.invalidArgument, containing: "anomalous image 0") { try d.fit(normal: DetectorTests.normals, anomalous: [broken]) }
+        let missing = try Detector(json: #"{"image_size": 64, "weights": "/nonexistent/w.bgadw"}"#)
+        assertBGADError(.io, containing: "/nonexistent/w.bgadw") { try missing.fit(normal: DetectorTests.normals) }
+        XCTAssertFalse(d.isFitted)
+    }
+
+    func testPredictBatchEqualsOneByOneAndMapsHaveTheImageSize() throws {
+        let d = try fitted()
+        let probes = self.probes
+        let batch = try d.predict(probes)
+        let thresholds = try d.thresholds()
+        XCTAssertEqual(batch.count, probes.count)
+        for (i, im) in probes.enumerated() {
+            let single = try d.predict([im])[0]
+            XCTAssertEqual(single.score, batch[i].score, "image \(i)")
+            assertSameMap(single.map, batch[i].map, "image \(i)")
+            XCTAssertEqual(single.isAnomalous, batch[i].isAnomalous)
+            XCTAssertEqual(batch[i].map?.count, im.height * im.width)
+            XCTAssertEqual(batch[i].height, im.height)
+            XCTAssertEqual(batch[i].width, im.width)
+            XCTAssertEqual(batch[i].isAnomalous, batch[i].score > thresholds.image)
+            XCTAssertTrue(batch[i].score.isFinite)
+        }
+        // Without maps: the same scores.
+        XCTAssertEqual(try d.predict(probes, maps: false).map { $0.score }, batch.map { $0.score })
+        XCTAssertNil(try d.predict(probes, maps: false)[0].map)
+        // At the model size the map is the model's map and the score is its maximum.
+        XCTAssertEqual(batch[0].score, Double(batch[0].map!.max()!))
+        XCTAssertEqual(batch[4].score, Double(batch[4].map!.max()!))
+        // The defect scores above every normal probe.
+        XCTAssertGreaterThan(batch[2].score, batch[0].score)
+        XCTAssertGreaterThan(batch[2].score, batch[3].score)
+    }
+
+    func testPredictOfAnyImageEqualsPredictOfItsResizedCopy() throws {
+        let d = try fitted()
+        let s = d.configuration.imageSize
+        for (i, im) in probes.enumerated() where im.height != s || im.width != s {
+            // The pipeline's own first step, done here: Pillow bilinear to the model size.
+            var small = Image(height: s, width: s, channels: im.channels)
+            try im.pixels.withUnsafeBufferPointer { src in
+                try small.pixels.withUnsafeMutableBufferPointer { dst in
+                    try resizeBilinear(src.baseAddress!, height: im.height, width: im.width, channels: im.channels,
+                                       into: dst.baseAddress!, height: s, width: s)
+                }
+            }
+            let direct = try d.predict([im])[0], viaSmall = try d.predict([small])[0]
+            XCTAssertEqual(direct.score, viaSmall.score, "image \(i)")
+            XCTAssertEqual(viaSmall.score, Double(viaSmall.map!.max()!))
+            // The map at the image's size is the model-size map resized bilinearly (mode "F").
+            var expected = [Float](repeating: 0, count: im.height * im.width)
+            try viaSmall.map!.withUnsafeBufferPointer { src in
+                try expected.withUnsafeMutableBufferPointer { dst in
+                    try resizeBilinear(src.baseAddress!, height: s, width: s, channels: 1, into: dst.baseAddress!,
+                                       height: im.height, width: im.width)
+                }
+            }
+            assertSameMap(direct.map!, expected, "image \(i)")
+        }
+    }
+
+    func testGrayEqualsReplicatedRGB() throws {
+        let d = try fitted()
+        let gray = DetectorTests.normalImage(70, 50, channels: 1, seed: 77)
+        let a = try d.predict([gray, gray.rgb()])
+        XCTAssertEqual(a[0].score, a[1].score)
+        assertSameMap(a[0].map, a[1].map)
+    }
+
+    func testBorrowedViewsGiveTheSameNumbersAndCheckTheirInput() throws {
+        let d = try fitted()
+        let probes = self.probes
+        let expected = try d.predict(probes)
+        var scores = [Double](repeating: -1, count: probes.count)
+        var decisions = [Int32](repeating: -1, count: probes.count)
+        let mapBuffers = probes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.height * $0.width) }
+        defer { mapBuffers.forEach { $0.deallocate() } }
+        let pixels = probes.map { im -> UnsafeMutablePointer<UInt8> in
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: im.pixels.count)
+            p.update(from: im.pixels, count: im.pixels.count)
+            return p
+        }
+        defer { pixels.forEach { $0.deallocate() } }
+        let views = zip(probes, pixels).map { ImageView(pixels: $1, height: $0.height, width: $0.width, channels: $0.channels) }
+        var maps: [UnsafeMutablePointer<Float>?] = mapBuffers
+        maps[1] = nil
+        try d.predict(views, scores: &scores, decisions: &decisions, maps: maps)
+        for i in 0..<probes.count {
+            XCTAssertEqual(scores[i], expected[i].score)
+            XCTAssertEqual(decisions[i], expected[i].isAnomalous ? 1 : 0)
+            if i != 1 { assertSameMap(Array(UnsafeBufferPointer(start: mapBuffers[i], count: probes[i].pixels.count / probes[i].channels)), expected[i].map!) }
+        }
+        var bad = views
+        bad[2].channels = 2
+        assertBGADError(.invalidArgument, containing: "channels") { try d.predict(bad, scores: &scores, decisions: nil, maps: nil) }
+        bad = views
+        bad[0].height = 0
+        assertBGADError(.invalidArgument, containing: "image 0") { try d.predict(bad, scores: &scores, decisions: nil, maps: nil) }
+        assertBGADError(.invalidArgument, containing: "maps") { try d.predict(views, scores: &scores, decisions: nil, maps: [nil]) }
+    }
+
+    func testCalibrationFlagsNoTrainingNormalAndVariantsUseAnomaliesAsDocumented() throws {
+        let d = try fitted()
+        // beta = 0.01 and 10 training normals: the image threshold flags none of them.
+        XCTAssertTrue(try d.predict(DetectorTests.normals, maps: false).allSatisfy { !$0.isAnomalous })
+        // nfad ignores anomalies: with or without them, the same model.
+        let withA = try Detector(json: DetectorTests.settingsWithWeights(#", "variant": "nfad""#))
+        try withA.fit(normal: DetectorTests.normals, anomalous: DetectorTests.anomalies.map { $0.0 })
+        let without = try Detector(json: DetectorTests.settingsWithWeights(#", "variant": "nfad""#))
+        try without.fit(normal: DetectorTests.normals)
+        let p = probes
+        XCTAssertEqual(try withA.predict(p).map { $0.score }, try without.predict(p).map { $0.score })
+        // bgad trains on them: another model.
+        XCTAssertNotEqual(try d.predict(p).map { $0.score }, try without.predict(p).map { $0.score })
+        // Same settings, same data: the same detector (fit is deterministic).
+        let again = try Detector(json: DetectorTests.settingsWithWeights())
+        try again.fit(normal: DetectorTests.normals, anomalous: DetectorTests.anomalies.map { $0.0 }, masks: DetectorTests.anomalies.map { $0.1 })
+        XCTAssertEqual(try again.predict(p).map { $0.score }, try d.predict(p).map { $0.score })
+        XCTAssertEqual(try again.encoded(), try d.encoded())
+    }
+
+    func testCancellationKeepsThePreviousState() throws {
+        let d = try Detector(json: DetectorTests.settingsWithWeights())
+        var calls = 0
+        assertBGADError(.cancelled) {
+            try d.fit(normal: DetectorTests.normals, progress: { p in
+                calls += 1
+                XCTAssertEqual(p.step, calls)
+                return calls < 3
+            })
+        }
+        XCTAssertEqual(calls, 3)
+        XCTAssertFalse(d.isFitted)
+    }
+
+    func testConcurrentPredictionsAgree() throws {
+        let d = try fitted()
+        let p = probes
+        let expected = try d.predict(p).map { $0.score }
+        var results = [[Double]](repeating: [], count: 6)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 6) { k in
+            let r = (try? d.predict(k % 2 == 0 ? p : p.reversed()).map { $0.score }) ?? []
+            lock.lock(); results[k] = k % 2 == 0 ? r : r.reversed(); lock.unlock()
+        }
+        for r in results { XCTAssertEqual(r, expected) }
+    }
+
+    // MARK: - File format
+
+    func testSaveLoadAndBytesRoundTripGiveIdenticalNumbers() throws {
+        let d = try fitted()
+        let bytes = try d.encoded()
+        let dir = NSTemporaryDirectory() + "bgad-detector-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/det.bgad"
+        try d.save(to: path)
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), bytes)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["det.bgad"])  // no temporary file left
+        let fromFile = try Detector.load(from: path), fromBytes = try Detector.decode(bytes)
+        let p = probes
+        let expected = try d.predict(p)
+        for other in [fromFile, fromBytes] {
+            XCTAssertTrue(other.isFitted)
+            XCTAssertEqual(other.configuration.weights, "")  // the path is not stored: the weights are
+            var c = other.configuration
+            c.weights = d.configuration.weights
+            XCTAssertEqual(c, d.configuration)
+            XCTAssertEqual(try other.thresholds().image, try d.thresholds().image)
+            XCTAssertEqual(try other.thresholds().pixel, try d.thresholds().pixel)
+            let got = try other.predict(p)
+            XCTAssertEqual(got.map { $0.score }, expected.map { $0.score })
+            for (g, e) in zip(got, expected) { assertSameMap(g.map, e.map) }
+            XCTAssertEqual(try other.encoded(), bytes)
+        }
+        // A loaded detector refits with its embedded backbone (no weight path needed).
+        try fromBytes.fit(normal: DetectorTests.normals, anomalous: DetectorTests.anomalies.map { $0.0 },
+                          masks: DetectorTests.anomalies.map { $0.1 })
+        XCTAssertEqual(try fromBytes.predict(p).map { $0.score }, expected.map { $0.score })
+        assertBGADError(.io, containing: "/nonexistent-dir/") { try d.save(to: "/nonexistent-dir/x.bgad") }
+        assertBGADError(.io, containing: "missing.bgad") { _ = try Detector.load(from: dir + "/missing.bgad") }
+    }
+
+    /// Little-endian bytes of a header + body + CRC, for hand-made files.
+    func file(version: UInt32, body: [UInt8], declaredLength: UInt64? = nil) -> [UInt8] {
+        var b = Array("BGADDET\0".utf8)
+        b += le(version) + le(UInt32(0)) + le(declaredLength ?? UInt64(body.count)) + body
+        return b + le(b.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) })
+    }
+
+    func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { (0..<(T.bitWidth / 8)).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+
+    func testCorruptTruncatedAndForeignFilesAreErrors() throws {
+        let bytes = try fitted().encoded()
+        for n in [0, 1, 7, 8, 12, 27, 28, 100, 4096, bytes.count / 2, bytes.count - 5, bytes.count - 1] {
+            assertBGADError(.format) { _ = try Detector.decode(Array(bytes.prefix(n))) }
+        }
+        assertBGADError(.format, containing: "unexpected") { _ = try Detector.decode(bytes + [0]) }
+        var g = SeededGenerator(seed: 9)
+        for _ in 0..<24 {
+            var flipped = bytes
+            let i = g.below(bytes.count)
+            flipped[i] ^= UInt8(1 << g.below(8))
+            assertBGADError(.format) { _ = try Detector.decode(flipped) }
+        }
+        var foreign = bytes
+        foreign[0] = UInt8(ascii: "X")
+        assertBGADError(.format, containing: "not a bgad detector file") { _ = try Detector.decode(foreign) }
+        // The Python package's format version 1 is refused by name.
+        assertBGADError(.format, containing: "format version 1") { _ = try Detector.decode(self.file(version: 1, body: [1, 2, 3])) }
+        assertBGADError(.format, containing: "newer") { _ = try Detector.decode(self.file(version: 3, body: [])) }
+        assertBGADError(.format, containing: "truncated") { _ = try Detector.decode(self.file(version: 2, body: [], declaredLength: 1 << 62)) }
+    }
+
+    func testHostileLengthsAreRefusedBeforeAllocating() {
+        let config = Array(#"{"image_size": 64}"#.utf8)
+        let name = Array("lite0".utf8)
+        var body = le(UInt32(config.count)) + config + [1] + le(UInt32(name.count)) + name + le(UInt32(0))
+        // A 100-byte file claiming 2^62 bytes of weights (with a valid checksum).
+        assertBGADError(.format, containing: "backbone weights") { _ = try Detector.decode(self.file(version: 2, body: body + self.le(UInt64(1) << 62))) }
+        // Weights that are not a weight file.
+        body += le(UInt64(4)) + [1, 2, 3, 4] + le(UInt64(0))
+        assertBGADError(.format, containing: "embedded weights") { _ = try Detector.decode(self.file(version: 2, body: body)) }
+        // A configuration length over the limit; a configuration that is not valid.
+        assertBGADError(.format, containing: "configuration length") { _ = try Detector.decode(self.file(version: 2, body: self.le(UInt32(1 << 30)))) }
+        let badConfig = Array(#"{"image_size": 8}"#.utf8)
+        assertBGADError(.format, containing: "image_size") {
+            _ = try Detector.decode(self.file(version: 2, body: self.le(UInt32(badConfig.count)) + badConfig + [0]))
+        }
+        assertBGADError(.format, containing: "flag") { _ = try Detector.decode(self.file(version: 2, body: self.le(UInt32(config.count)) + config + [7])) }
+        // A well-formed unfitted file loads.
+        XCTAssertNoThrow(try Detector.decode(file(version: 2, body: le(UInt32(config.count)) + config + [0])))
+    }
+}

@@ -1,0 +1,89 @@
+"""What several ``bgad`` commands share: option groups, the detector built from options,
+the split of an MVTec-layout folder, and the published ELPV figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import List
+
+from .._native import BGADError
+
+#: Published image AUROC on ELPV (10-shot, general setting).
+ELPV_PUBLISHED = {"DevNet": 0.846, "DRA": 0.845, "AHL": 0.850, "PatchCore (unsup.)": 0.916}
+#: Published hard-setting means (10-shot).
+ELPV_PUBLISHED_HARD = {"DRA": 0.766, "AHL": 0.788}
+
+
+def parse_levels(text: str):
+    """The strides of a ``--levels`` option such as ``8,16``, as a tuple of ints."""
+    try:
+        return tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise BGADError(f"--levels must be comma-separated strides such as 8,16, got {text!r}") from None
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """Options of a training command; ``None`` defaults leave the Detector's (the engine's) default."""
+    p.add_argument("--variant", default="bgad", choices=["bgad", "bgad_wo", "nfad"], help="method (default bgad)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None, help="meta-epochs (Detector default)")
+    p.add_argument("--sub-epochs", dest="sub_epochs", type=int, default=None, help="sub-epochs per meta-epoch")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--rpag", dest="rpag_per_anomaly", type=int, default=None, help="RPAG samples per known anomaly (0 = off)")
+    p.add_argument("--image-size", dest="image_size", type=int, default=None, help="model input side (Detector default 256)")
+    p.add_argument("--levels", default=None, help="backbone strides used as feature levels (Detector default 8,16)")
+    p.add_argument("--foreground", default=None, choices=["otsu", "whole"], help="RPAG foreground rule (Detector default otsu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_split_args(p: argparse.ArgumentParser) -> None:
+    """Options choosing the train/test split of an MVTec-layout folder."""
+    p.add_argument("data", help="category folder in the MVTec layout (train/good, test/<type>, ground_truth/<type>)")
+    p.add_argument("--protocol", default="multi", choices=["multi", "one-class"], help="known-anomaly protocol")
+    p.add_argument("--n-known", dest="n_known", type=int, default=10, help="number of known anomalies (default 10)")
+    p.add_argument("--defect-type", dest="defect_type", default=None, help="the seen defect type (one-class protocol)")
+    p.add_argument("--split-seed", dest="split_seed", type=int, default=0, help="seed of the choice of known anomalies")
+
+
+def detector_from_args(args, variant=None):
+    """A :class:`bgad.Detector` with the options given on the command line (others: its defaults)."""
+    from ..detector import Detector
+
+    params = {"variant": variant or args.variant, "seed": args.seed, "progress": not args.quiet}
+    for key in ("meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground"):
+        value = getattr(args, key, None)
+        if value is not None:
+            params[key] = value
+    if getattr(args, "levels", None) is not None:
+        params["levels"] = parse_levels(args.levels)
+    return Detector(**params)
+
+
+def split_from_args(args):
+    """The :class:`bgad.datasets.Split` the split options describe."""
+    from ..datasets import MVTecFolder
+
+    return MVTecFolder(args.data).split(args.protocol, args.n_known, args.defect_type, args.split_seed)
+
+
+def collect_images(items: List[str]) -> List[str]:
+    """Image files named on the command line, folders expanded (recursively, sorted)."""
+    from ..datasets import IMAGE_SUFFIXES
+
+    out = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(str(q) for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            out.append(str(p))
+        else:
+            raise BGADError(f"no such image or folder: {p}")
+    if not out:
+        raise BGADError("no images found in " + ", ".join(items))
+    return out
+
+
+__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args",
+           "detector_from_args", "split_from_args", "collect_images"]
