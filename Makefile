@@ -2,7 +2,8 @@
 #
 #   make deps    install what is missing: apt packages (as root) and Python test requirements
 #   make build   release build of libbgad.so with the Swift runtime linked statically
-#   make test    deps + build + XCTest (release) + pytest
+#   make test    deps + build + XCTest (release) + the C example + pytest
+#   make c-example  compile examples/c/score.c against libbgad.so (pytest runs it on a saved detector)
 #   make demo    the main job: `bgad demo` on ELPV (BGAD vs NFAD), after deps + build
 #   make bench   every benchmark under bench/ (ratios against peers measured in the same run)
 
@@ -11,7 +12,7 @@ SWIFT  ?= swift
 APT_PACKAGES = libopenblas-dev libpng-dev python3-dev
 TEST_SCRATCH = .build-test
 
-.PHONY: deps run-deps apt-deps build test swift-test py-test demo bench clean
+.PHONY: deps run-deps apt-deps build test swift-test c-example py-test demo bench clean
 
 deps: apt-deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-test.txt
@@ -35,10 +36,19 @@ build:
 swift-test:
 	$(SWIFT) test -c release --scratch-path $(TEST_SCRATCH)
 
+CC ?= cc
+# The C example (examples/c/score.c): compiled against the header and the built library (rpath),
+# then run once without arguments (it must print its usage and exit 2). Its scores are compared
+# with Python's by python/tests/test_c_example.py.
+c-example: build
+	$(CC) -O2 -std=c99 -Wall -Wextra -Werror -ICInterop/include examples/c/score.c \
+	  -L.build/release -lbgad -Wl,-rpath,$(CURDIR)/.build/release -o examples/c/score
+	@examples/c/score 2>/dev/null; test $$? -eq 2 || { echo "error: examples/c/score without arguments must exit 2"; exit 1; }
+
 py-test: build
 	cd python && BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so $(PYTHON) -m pytest -q tests
 
-test: deps build swift-test py-test
+test: deps build swift-test c-example py-test
 
 DEMO_ARGS ?=
 demo: run-deps build
@@ -48,4 +58,4 @@ bench: build
 	for b in bench/*.py; do echo "== $$b"; BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so PYTHONPATH=python $(PYTHON) $$b || exit 1; done
 
 clean:
-	rm -rf .build $(TEST_SCRATCH) build python/bgad/libbgad.so
+	rm -rf .build $(TEST_SCRATCH) build python/bgad/libbgad.so examples/c/score
