@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BGADCoreTests",
-            dependencies: ["BGADCore", "BGADKernelsAVX2"]
+            dependencies: ["BGADCore", "BGADKernelsAVX2", "BGAD"]
         ),
     ]
 )
