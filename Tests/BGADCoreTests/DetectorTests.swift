@@ -165,7 +165,7 @@ final class DetectorTests: XCTestCase {
             (#"{"real_repeats": -1}"#, "real_repeats"), (#"{"rpag_per_anomaly": 5000}"#, "rpag_per_anomaly"),
             (#"{"feature_batch": 0}"#, "feature_batch"), (#"{"variant": "other"}"#, "variant"), (#"{"lr": -1}"#, "lr"),
             (#"{"meta_epochs": 0}"#, "meta_epochs"), (#"{"seed": -3}"#, "seed"), (#"{"focal": "maybe"}"#, "focal"),
-            (#"{"beta": [1]}"#, "beta"), (#"[1]"#, "object"), (#"{"weights": 3}"#, "weights"),
+            (#"{"beta": [1]}"#, "beta"), (#"{"feature_batch": 1024, "image_size": 2048}"#, "feature_batch × image_size²"), (#"[1]"#, "object"), (#"{"weights": 3}"#, "weights"),
         ]
         for (text, name) in cases {
             assertBGADError(.invalidArgument, containing: name) { _ = try DetectorConfiguration(json: text) }
