@@ -578,6 +578,50 @@ final class DetectorABITests: XCTestCase {
         }
     }
 
+    func testFitFromPathsEqualsFitFromDecodedImages() throws {
+        let weights = try engineWeightFile()
+        let settings = String(DetectorTests.settings.dropLast()) + #", "weights": "\#(weights)"}"#
+        let dir = NSTemporaryDirectory() + "bgad-abi-paths-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let normals = Array(DetectorTests.normals.prefix(6))
+        let (a, m) = DetectorTests.anomalies[2]
+        var normalPaths: [String] = []
+        for (i, im) in normals.enumerated() {
+            normalPaths.append(dir + "/n\(i).png")
+            try PNG.write(im, path: normalPaths[i])
+        }
+        // A colour mask file: a pixel is a defect where any channel is non-zero.
+        var colourMask = Image(height: m.height, width: m.width, channels: 3)
+        for p in 0..<(m.height * m.width) where m.pixels[p] != 0 { colourMask.pixels[3 * p + 2] = 1 }
+        try PNG.write(a, path: dir + "/a.png")
+        try PNG.write(colourMask, path: dir + "/a_mask.png")
+
+        let fromPaths = create(settings)
+        defer { _ = bgad_detector_free(fromPaths) }
+        let cPaths = (normalPaths + [dir + "/a.png", dir + "/a_mask.png"]).map { strdup($0) }
+        defer { cPaths.forEach { free($0) } }
+        let pointers = cPaths.map { UnsafePointer<CChar>($0) }
+        let status = pointers.withUnsafeBufferPointer { p in
+            bgad_detector_fit_paths(fromPaths, p.baseAddress, Int64(normals.count), p.baseAddress! + normals.count,
+                                    p.baseAddress! + normals.count + 1, 1, nil, nil)
+        }
+        XCTAssertEqual(status, 0, lastError)
+        let fromImages = try Detector(json: settings)
+        try fromImages.fit(normal: normals, anomalous: [a], masks: [m])
+        var needed: Int64 = 0
+        _ = bgad_detector_to_bytes(fromPaths, nil, 0, &needed)
+        var bytes = [UInt8](repeating: 0, count: Int(needed))
+        XCTAssertEqual(bgad_detector_to_bytes(fromPaths, &bytes, needed, &needed), 0)
+        XCTAssertEqual(bytes, try fromImages.encoded())  // same images, same mask, same detector
+        // A missing file is named.
+        var missing = pointers
+        missing[1] = UnsafePointer(strdup(dir + "/none.png"))
+        defer { free(UnsafeMutablePointer(mutating: missing[1])) }
+        XCTAssertEqual(missing.withUnsafeBufferPointer { bgad_detector_fit_paths(fromPaths, $0.baseAddress, 2, nil, nil, 0, nil, nil) }, 2)
+        XCTAssertTrue(lastError.contains("none.png"), lastError)
+    }
+
     func testPredictBytesAndFilesThroughTheABI() throws {
         let weights = try engineWeightFile()
         let h = create(String(DetectorTests.settings.dropLast()) + #", "weights": "\#(weights)"}"#)
