@@ -792,16 +792,20 @@ typedef struct bgad_image {
 /*!
  * \brief Creates an unfitted detector from a JSON object of settings.
  *
- * Keys (all optional): "variant" ("bgad" | "bgad_wo" | "nfad"), "strides" (array of
- * distinct values among 4, 8, 16, 32; default [8, 16]), "image_size" (>= 32, default 256),
- * "backbone" (default "lite0"), "weights" (path of the engine's converted backbone weight
- * file; required to fit, its bytes are embedded in the detector), "real_repeats" (default
- * 5), "rpag_per_anomaly" (default 10), "foreground" ("otsu" | "whole"), "feature_batch"
- * (images per backbone call, default 16), and every BGAD training knob by its name
- * (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size, chunk_size, beta,
- * tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see bgad_model_set_param).
+ * Keys (all optional): "variant" ("bgad" | "bgad_wo" | "nfad"), "strides" (array of 1 to 4
+ * increasing values among 4, 8, 16, 32; default [8, 16]), "image_size" (32..2048, default
+ * 256), "backbone" (default "lite0"), "weights" (path of the engine's converted backbone
+ * weight file; needed to fit unless the detector already holds a backbone, i.e. was loaded;
+ * the weights' bytes are embedded in saved detectors, the path is not saved),
+ * "real_repeats" (0..1000, default 5), "rpag_per_anomaly" (0..1000, default 10),
+ * "foreground" ("otsu" | "whole", default "otsu"), "feature_batch" (images per backbone
+ * call, 1..1024, default 16; feature_batch * image_size^2 <= 2^26), and every BGAD training
+ * knob by its name (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size,
+ * chunk_size, beta, tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see
+ * bgad_model_set_param). Defaults of the training knobs: the authors', except meta_epochs 4,
+ * sub_epochs 2, lr 2e-3, warmup_epochs 1 (a short CPU recipe).
  * \param config_json NUL-terminated JSON object; NULL or "{}" = every default.
- * \param out receives the handle; free it with bgad_detector_free().
+ * \param out receives the handle (NULL on failure); free it with bgad_detector_free().
  * \return BGAD_ERR_INVALID_ARGUMENT naming the key for an unknown key or a bad value,
  *         or describing the position of a JSON syntax error.
  */
