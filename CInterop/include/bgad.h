@@ -893,6 +893,18 @@ int bgad_detector_predict_path(const bgad_detector *det, const char *path,
 int bgad_detector_thresholds(const bgad_detector *det, double *image_threshold, double *pixel_threshold);
 
 /*!
+ * \brief The fitted detector's training history, level by level (levels in the order of the
+ *        configuration's strides); records as bgad_model_history() describes.
+ */
+int bgad_detector_history_length(const bgad_detector *det, int64_t level, int64_t *records);
+
+/*! \brief As bgad_model_history(), for a fitted detector. */
+int bgad_detector_history(const bgad_detector *det, int64_t level, double *out, int64_t capacity_records);
+
+/*! \brief As bgad_model_late_improvement(), for a fitted detector (n_levels = number of strides). */
+int bgad_detector_late_improvement(const bgad_detector *det, double *out);
+
+/*!
  * \brief Writes the detector to `path`: one versioned file with a CRC-32 (written to a
  *        unique temporary file in the same folder, flushed with fsync, then renamed). An
  *        unfitted detector is saved too (its configuration only) and loads unfitted.

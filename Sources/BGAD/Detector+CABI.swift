@@ -217,6 +217,37 @@ public func bgad_detector_thresholds(_ handle: OpaquePointer?, _ imageThreshold:
     }
 }
 
+/// The fitted detector's training history and level count.
+private func fittedHistory(_ handle: OpaquePointer?) throws(BGADError) -> (TrainingHistory?, Int) {
+    try detector(handle).trainingHistory()
+}
+
+@_cdecl("bgad_detector_history_length")
+public func bgad_detector_history_length(_ handle: OpaquePointer?, _ level: Int64, _ records: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let (h, levels) = try fittedHistory(handle)
+        try require(records, "records").pointee = Int64(try historyRecords(h, levels: levels, level).count)
+    }
+}
+
+@_cdecl("bgad_detector_history")
+public func bgad_detector_history(
+    _ handle: OpaquePointer?, _ level: Int64, _ out: UnsafeMutablePointer<Double>?, _ capacityRecords: Int64
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let (h, levels) = try fittedHistory(handle)
+        try writeHistory(try historyRecords(h, levels: levels, level), out, capacityRecords)
+    }
+}
+
+@_cdecl("bgad_detector_late_improvement")
+public func bgad_detector_late_improvement(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let (h, levels) = try fittedHistory(handle)
+        try writeLateImprovement(h, levels: levels, out)
+    }
+}
+
 @_cdecl("bgad_detector_save")
 public func bgad_detector_save(_ handle: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guarded { () throws(BGADError) in

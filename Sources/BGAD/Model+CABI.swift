@@ -166,19 +166,36 @@ public func bgad_model_score_images(
     }
 }
 
-/// The history of level `level`, or an error naming a bad level.
-private func historyRecords(_ m: BGADModel, _ level: Int64) throws(BGADError) -> [TrainingHistory.Record] {
-    guard level >= 0, level < Int64(m.channels.count) else {
-        throw .invalid("level must lie in 0..<\(m.channels.count), got \(level)")
+/// The records of level `level` of `history` (empty when there is none), or an error naming a
+/// bad level; shared by the model's and the detector's history entry points.
+func historyRecords(_ history: TrainingHistory?, levels: Int, _ level: Int64) throws(BGADError) -> [TrainingHistory.Record] {
+    guard level >= 0, level < Int64(levels) else {
+        throw .invalid("level must lie in 0..<\(levels), got \(level)")
     }
-    return m.history?.levels[Int(level)] ?? []
+    return history?.levels[Int(level)] ?? []
+}
+
+/// Writes `records` as `TrainingHistory.fieldNames.count` doubles each into `out`.
+func writeHistory(_ records: [TrainingHistory.Record], _ out: UnsafeMutablePointer<Double>?, _ capacityRecords: Int64) throws(BGADError) {
+    guard capacityRecords >= Int64(records.count) else {
+        throw .invalid("capacity_records is \(capacityRecords), the history has \(records.count) records")
+    }
+    let o = try require(out, "out")
+    let k = TrainingHistory.fieldNames.count
+    for (i, r) in records.enumerated() { for (j, v) in r.fields.enumerated() { o[i * k + j] = v } }
+}
+
+/// Writes each level's `lateImprovement` (NaN without a history) into `out`.
+func writeLateImprovement(_ history: TrainingHistory?, levels: Int, _ out: UnsafeMutablePointer<Double>?) throws(BGADError) {
+    let o = try require(out, "out")
+    for l in 0..<levels { o[l] = history?.lateImprovement(level: l) ?? .nan }
 }
 
 @_cdecl("bgad_model_history_length")
 public func bgad_model_history_length(_ handle: OpaquePointer?, _ level: Int64, _ records: UnsafeMutablePointer<Int64>?) -> Int32 {
     guarded { () throws(BGADError) in
-        let o = try require(records, "records")
-        o.pointee = Int64(try historyRecords(try model(handle), level).count)
+        let m = try model(handle)
+        try require(records, "records").pointee = Int64(try historyRecords(m.history, levels: m.channels.count, level).count)
     }
 }
 
@@ -187,13 +204,8 @@ public func bgad_model_history(
     _ handle: OpaquePointer?, _ level: Int64, _ out: UnsafeMutablePointer<Double>?, _ capacityRecords: Int64
 ) -> Int32 {
     guarded { () throws(BGADError) in
-        let records = try historyRecords(try model(handle), level)
-        guard capacityRecords >= Int64(records.count) else {
-            throw .invalid("capacity_records is \(capacityRecords), the history has \(records.count) records")
-        }
-        let o = try require(out, "out")
-        let k = TrainingHistory.fieldNames.count
-        for (i, r) in records.enumerated() { for (j, v) in r.fields.enumerated() { o[i * k + j] = v } }
+        let m = try model(handle)
+        try writeHistory(try historyRecords(m.history, levels: m.channels.count, level), out, capacityRecords)
     }
 }
 
@@ -201,8 +213,7 @@ public func bgad_model_history(
 public func bgad_model_late_improvement(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
     guarded { () throws(BGADError) in
         let m = try model(handle)
-        let o = try require(out, "out")
-        for l in m.channels.indices { o[l] = m.history?.lateImprovement(level: l) ?? .nan }
+        try writeLateImprovement(m.history, levels: m.channels.count, out)
     }
 }
 

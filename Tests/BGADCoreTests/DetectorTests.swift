@@ -38,7 +38,7 @@ final class DetectorTests: XCTestCase {
         return (im, mask)
     }
 
-    static let settings = #"{"image_size": 64, "meta_epochs": 2, "sub_epochs": 1, "blocks": 2, "rpag_per_anomaly": 2, "real_repeats": 2, "feature_batch": 4, "seed": 3}"#
+    static let settings = #"{"image_size": 64, "steps": 30, "blocks": 2, "rpag_per_anomaly": 2, "real_repeats": 2, "feature_batch": 4, "seed": 3}"#
 
     /// Settings with the weight file (skips when it cannot be prepared).
     static func settingsWithWeights(_ extra: String = "") throws -> String {
@@ -126,10 +126,9 @@ final class DetectorTests: XCTestCase {
         XCTAssertEqual(d.rpagPerAnomaly, 10)
         XCTAssertEqual(d.foreground, .otsu)
         XCTAssertEqual(d.featureBatch, 16)
-        XCTAssertEqual(d.training.metaEpochs, 4)
-        XCTAssertEqual(d.training.subEpochs, 2)
+        XCTAssertEqual(d.training, TrainingConfiguration.detectorRecipe)
+        XCTAssertEqual(d.training.steps, TrainingConfiguration.defaultSteps)
         XCTAssertEqual(d.training.learningRate, 2e-3)
-        XCTAssertEqual(d.training.warmupEpochs, 1)
         XCTAssertEqual(d.training.chunkSize, TrainingConfiguration().chunkSize)  // the rest: authors' defaults
         XCTAssertEqual(try DetectorConfiguration(json: nil), d)
         XCTAssertEqual(try DetectorConfiguration(json: " {} "), d)

@@ -59,6 +59,9 @@ _load = declare("bgad_detector_load", [ctypes.c_char_p, _c_void_pp])
 _to_bytes = declare("bgad_detector_to_bytes", [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, c_int64_p])
 _from_bytes = declare("bgad_detector_from_bytes", [c_uint8_p, ctypes.c_int64, _c_void_pp])
 _free = declare("bgad_detector_free", [ctypes.c_void_p])
+_history_length = declare("bgad_detector_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
+_history = declare("bgad_detector_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
+_late_improvement = declare("bgad_detector_late_improvement", [ctypes.c_void_p, c_double_p])
 
 #: Python parameter name → the engine's configuration key, where they differ.
 _ENGINE_KEY = {"levels": "strides"}
@@ -223,8 +226,10 @@ class Detector:
     - ``real_repeats``, ``rpag_per_anomaly``: how often each known anomaly is used and how
       many RPAG samples it yields; ``foreground``: ``"otsu"`` or ``"whole"`` (where RPAG
       pastes); ``feature_batch``: images per backbone call.
-    - every BGAD training knob by its name (``meta_epochs``, ``sub_epochs``, ``lr``,
-      ``warmup_epochs``, ``batch_size``, ``beta``, ``seed``, ... — see :class:`bgad.BGAD`).
+    - every BGAD training knob by its name (``steps``, ``lr``, ``batch_size``, ``beta``,
+      ``seed``, ... — see :class:`bgad.BGAD`). The default is a budget of ``steps`` optimizer
+      steps that does not depend on the number of images (docs/TRAINING.md); ``steps=0``
+      with ``meta_epochs``/``sub_epochs`` selects the authors' epoch schedule.
     - ``progress`` (Python only): tqdm bars during ``fit`` and ``predict``.
 
     An unknown parameter or a bad value raises :class:`BGADError` naming it. Follows
@@ -303,6 +308,33 @@ class Detector:
     def image_threshold_(self) -> float:
         """Calibrated image threshold: an image is anomalous iff its score is above it."""
         return self._thresholds()[0]
+
+    @property
+    def history_(self) -> List[Dict[str, np.ndarray]]:
+        """Per feature level (in the order of ``levels``), what training did: loss, its parts,
+        the normal/abnormal mean log-likelihoods, the boundaries and the learning rate per
+        interval of optimizer steps (see :attr:`bgad.BGAD.history_`); kept in the detector file.
+        Draw it with :func:`bgad.visualize.plot_history`."""
+        from .model import read_history
+
+        handle = self._require_fitted()
+        return read_history(_history_length, _history, handle, len(self.get_params()["levels"]))
+
+    @property
+    def late_improvement_(self) -> np.ndarray:
+        """Per level, how much the loss was still falling when training stopped (see
+        :attr:`bgad.BGAD.late_improvement_`)."""
+        handle = self._require_fitted()
+        out = np.empty(len(self.get_params()["levels"]), dtype=np.float64)
+        check(_late_improvement(handle, out.ctypes.data_as(c_double_p)))
+        return out
+
+    def training_warning(self) -> Optional[str]:
+        """A one-line warning when training stopped while the loss was still falling fast
+        (with the budget to try instead), else None. ``bgad fit`` prints it."""
+        from .model import training_warning
+
+        return training_warning(self.late_improvement_, int(self.get_params().get("steps", 0)))
 
     @property
     def pixel_threshold_(self) -> float:

@@ -165,6 +165,35 @@ def _image_size(size: Optional[ImageSize], default: Tuple[int, int]) -> Tuple[in
     return default if size is None else size_pair(size, "image_size")
 
 
+def read_history(length_fn: Any, history_fn: Any, handle: Any, levels: int) -> List[Dict[str, np.ndarray]]:
+    """The training history behind a native handle (a model's or a detector's): per level, a
+    dict of float64 arrays named by :data:`HISTORY_FIELDS`."""
+    out = []
+    for level in range(levels):
+        n = ctypes.c_int64()
+        check(length_fn(handle, level, ctypes.byref(n)))
+        values = np.empty((n.value, len(HISTORY_FIELDS)), dtype=np.float64)
+        check(history_fn(handle, level, values.ctypes.data_as(c_double_p), n.value))
+        out.append({name: values[:, j].copy() for j, name in enumerate(HISTORY_FIELDS)})
+    return out
+
+
+def training_warning(late_improvement: np.ndarray, steps: int) -> Optional[str]:
+    """The one-line warning for a model whose loss was still falling when training stopped
+    (some level's late improvement above :data:`LATE_IMPROVEMENT_WARNING`), else None.
+    ``steps`` is the step budget trained with (0 = the epoch schedule)."""
+    late = np.asarray(late_improvement, dtype=np.float64)
+    if not np.isfinite(late).any():
+        return None
+    worst = int(np.nanargmax(late))
+    if not late[worst] > LATE_IMPROVEMENT_WARNING:
+        return None
+    hint = (f"raise steps (now {steps}), e.g. steps={2 * steps}" if steps > 0
+            else "raise meta_epochs/sub_epochs or use a step budget (steps=...)")
+    return (f"training had not converged: the loss of level {worst} was still falling at the end "
+            f"({late[worst]:.0%} of its phase-2 fall came in the last half); {hint}")
+
+
 class BGAD:
     """BGAD anomaly detector on feature maps (one conditional flow per feature level).
 
@@ -518,15 +547,8 @@ class BGAD:
         ``abnormal_boundary`` (interval means; NaN where not evaluated). Empty arrays for a model
         read from a file written before histories were kept."""
         self._require_trained()
-        out = []
         with self._lock:
-            for level in range(len(self.channels_)):
-                n = ctypes.c_int64()
-                check(_history_length(self._handle, level, ctypes.byref(n)))
-                values = np.empty((n.value, len(HISTORY_FIELDS)), dtype=np.float64)
-                check(_history(self._handle, level, values.ctypes.data_as(c_double_p), n.value))
-                out.append({name: values[:, j].copy() for j, name in enumerate(HISTORY_FIELDS)})
-        return out
+            return read_history(_history_length, _history, self._handle, len(self.channels_))
 
     @property
     def late_improvement_(self) -> np.ndarray:
@@ -544,15 +566,7 @@ class BGAD:
     def training_warning(self) -> Optional[str]:
         """A one-line warning when some level was still improving fast at the end of
         training (``late_improvement_`` above :data:`LATE_IMPROVEMENT_WARNING`), else None."""
-        late = self.late_improvement_
-        worst = int(np.nanargmax(late)) if np.isfinite(late).any() else None
-        if worst is None or not late[worst] > LATE_IMPROVEMENT_WARNING:
-            return None
-        budget = int(self._params.get("steps", 0))
-        hint = (f"raise steps (now {budget}), e.g. steps={2 * budget}" if budget > 0
-                else "raise meta_epochs/sub_epochs or use a step budget (steps=...)")
-        return (f"training had not converged: the loss of level {worst} was still falling at the end "
-                f"({late[worst]:.0%} of its phase-2 fall came in the last half); {hint}")
+        return training_warning(self.late_improvement_, int(self._params.get("steps", 0)))
 
     @property
     def max_normality_(self) -> float:
@@ -591,4 +605,5 @@ class BGAD:
         return f"BGAD({args})"
 
 
-__all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "LATE_IMPROVEMENT_WARNING", "PROGRESS_FN"]
+__all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "LATE_IMPROVEMENT_WARNING", "PROGRESS_FN", "read_history",
+           "training_warning"]

@@ -51,7 +51,7 @@ def saved(tmp_path_factory):
     anomaly[20:36, 24:40] = 250
     mask = np.zeros((64, 64), np.uint8)
     mask[20:36, 24:40] = 1
-    det = bgad.Detector(image_size=64, meta_epochs=2, sub_epochs=1, blocks=2, real_repeats=2,
+    det = bgad.Detector(image_size=64, steps=30, blocks=2, real_repeats=2,
                         rpag_per_anomaly=2, seed=1, progress=False)
     det.fit(normals, anomalous_images=[anomaly], anomaly_masks=[mask])
     path = tmp / "widget.bgad"

@@ -16,7 +16,7 @@ from bgad.detector import Detector
 
 from test_datasets import make_mvtec
 
-FAST = dict(image_size=64, meta_epochs=2, sub_epochs=1, rpag_per_anomaly=2, progress=False)
+FAST = dict(image_size=64, steps=40, rpag_per_anomaly=2, progress=False)
 
 
 @pytest.fixture(scope="module")

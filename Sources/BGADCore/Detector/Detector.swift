@@ -92,6 +92,13 @@ public final class Detector {
         return (Double(cal.imageThreshold), Double(cal.pixelThreshold))
     }
 
+    /// What the last `fit` did, level by level (levels in the order of `configuration.strides`);
+    /// nil for a detector saved before histories were kept.
+    public func trainingHistory() throws(BGADError) -> (history: TrainingHistory?, levels: Int) {
+        let model = try requireFitted().model
+        return (model.history, model.channels.count)
+    }
+
     /// The backbone and model, or an error saying the detector is not fitted.
     func requireFitted() throws(BGADError) -> Fitted {
         guard let f = state, f.model.calibration != nil else {
@@ -292,6 +299,7 @@ public final class Detector {
         let threshold = Double(f.model.calibration!.imageThreshold)
         let batch = configuration.featureBatch
         var mapBuffer = [Float](repeating: 0, count: min(batch, count) * plane)
+        var scores = [Double](repeating: 0, count: min(batch, count))
         var start = 0
         while start < count {
             let n = min(batch, count - start)

@@ -20,20 +20,9 @@ public struct DetectorConfiguration: Equatable, Sendable {
     public var foreground: Foreground.Mode = .otsu
     /// Images per backbone call.
     public var featureBatch: Int = 16
-    /// The BGAD model's knobs (variant included), defaults `defaultTraining`.
-    public var training: TrainingConfiguration = DetectorConfiguration.defaultTraining
-
-    /// The training recipe of a detector unless set: the short CPU recipe validated on ELPV
-    /// (docs/ELPV.md) — 4 meta-epochs × 2 sub-epochs at lr 2e-3 with 1 warm-up meta-epoch —
-    /// every other knob at the authors' default.
-    public static let defaultTraining: TrainingConfiguration = {
-        var t = TrainingConfiguration()
-        t.metaEpochs = 4
-        t.subEpochs = 2
-        t.learningRate = 2e-3
-        t.warmupEpochs = 1
-        return t
-    }()
+    /// The BGAD model's knobs (variant included), defaults `TrainingConfiguration.detectorRecipe`
+    /// (a step budget that does not depend on the number of images).
+    public var training: TrainingConfiguration = TrainingConfiguration.detectorRecipe
 
     /// Largest `featureBatch × imageSize²` (pixels of one backbone call: 1024 images of 256²).
     public static let maximumBatchPixels = 1 << 26

@@ -27,7 +27,10 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     """Options of a training command; ``None`` defaults leave the Detector's (the engine's) default."""
     p.add_argument("--variant", default="bgad", choices=["bgad", "bgad_wo", "nfad"], help="method (default bgad)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None, help="meta-epochs (Detector default)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training budget in optimizer steps, the same for any number of images (Detector default)")
+    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None,
+                   help="the authors' epoch schedule instead of a step budget (with --steps 0 and --sub-epochs)")
     p.add_argument("--sub-epochs", dest="sub_epochs", type=int, default=None, help="sub-epochs per meta-epoch")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--rpag", dest="rpag_per_anomaly", type=int, default=None, help="RPAG samples per known anomaly (0 = off)")
@@ -51,7 +54,7 @@ def detector_from_args(args, variant=None):
     from ..detector import Detector
 
     params = {"variant": variant or args.variant, "seed": args.seed, "progress": not args.quiet}
-    for key in ("meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground"):
+    for key in ("steps", "meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground"):
         value = getattr(args, key, None)
         if value is not None:
             params[key] = value

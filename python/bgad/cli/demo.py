@@ -31,16 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="general: known anomalies from both classes; hard: from one class, tested on the other (both runs)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...); mean ± std when > 1")
     p.add_argument("--n-known", dest="n_known", type=int, default=10, help="known anomalies K (default 10)")
-    p.add_argument("--meta-epochs", dest="meta_epochs", type=int, default=None,
-                   help="meta-epochs (default: the Detector's; 2 with --quick)")
-    p.add_argument("--sub-epochs", dest="sub_epochs", type=int, default=None,
-                   help="sub-epochs (default: the Detector's; 1 with --quick)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training budget in optimizer steps (default: the Detector's; 150 with --quick)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the Detector's)")
     p.add_argument("--levels", default=None, help="backbone strides used as feature levels (default: the Detector's, 8,16)")
     p.add_argument("--rpag", dest="rpag", type=int, default=None, help="RPAG samples per known anomaly (default: the Detector's)")
     p.add_argument("--foreground", default=ELPV_OPTIONS["foreground"], choices=["otsu", "whole"],
                    help=f"RPAG foreground rule (default {ELPV_OPTIONS['foreground']} for ELPV cells)")
-    p.add_argument("--quick", action="store_true", help="a small, fast run (for CI): 60 train and 40 test images, 2 meta-epochs × 1")
+    p.add_argument("--quick", action="store_true", help="a small, fast run (for CI): 60 train and 40 test images, 150 steps")
     p.add_argument("--out", default="bgad-demo", help="folder for overlays and results.json (default ./bgad-demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -57,14 +55,10 @@ def _options(args) -> dict:
     if args.lr is not None:
         opts["lr"] = args.lr
     if args.quick:
-        opts.update(meta_epochs=2, sub_epochs=1)
-    if args.meta_epochs is not None:
-        opts["meta_epochs"] = args.meta_epochs
-    if args.sub_epochs is not None:
-        opts["sub_epochs"] = args.sub_epochs
-    params = Detector(**opts).get_params()
-    # the warm-up must leave at least one meta-epoch of full rate
-    opts["warmup_epochs"] = min(int(params["warmup_epochs"]), int(params["meta_epochs"]) - 1)
+        opts["steps"] = 150
+    if args.steps is not None:
+        opts["steps"] = args.steps
+    Detector(**opts)  # the engine names a bad option now, before any data is read
     return opts
 
 
@@ -139,12 +133,12 @@ def run(args) -> int:
     levels = [int(s) for s in params["levels"]]
     print()
     print(f"ELPV, {args.setting} setting, K = {args.n_known}, {max(1, args.seeds)} seed(s), "
-          f"{params['meta_epochs']} meta-epoch(s) × {params['sub_epochs']} sub-epoch(s), lr {params['lr']:g}, "
+          f"{params['steps']} steps, lr {params['lr']:g}, "
           f"strides {tuple(levels)}, foreground {params['foreground']}" + (" — QUICK run, not comparable" if args.quick else ""))
     print(format_table(results, ELPV_PUBLISHED if args.setting == "general" else ELPV_PUBLISHED_HARD))
     (out / "results.json").write_text(to_json({
         "setting": args.setting, "n_known": args.n_known, "quick": args.quick,
-        "meta_epochs": params["meta_epochs"], "sub_epochs": params["sub_epochs"], "lr": params["lr"], "levels": levels,
+        "steps": params["steps"], "lr": params["lr"], "levels": levels,
         "detector": {k: v for k, v in params.items() if k not in ("progress", "weights")},
         "runs": per_run, "summary": results}))
     print(f"\nwrote {out}/results.json and overlays in {out}/overlays ({time.time() - t0:.0f} s in all)")

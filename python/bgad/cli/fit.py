@@ -24,4 +24,7 @@ def run(args) -> int:
     det.fit(split.train_normal, split.known_anomalies, split.known_masks)
     det.save(args.out)
     print(f"wrote {args.out}")
+    warning = det.training_warning()
+    if warning:
+        print(f"warning: {warning}")
     return 0
