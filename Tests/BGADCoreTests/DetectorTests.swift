@@ -224,9 +224,13 @@ final class DetectorTests: XCTestCase {
         // Without maps: the same scores.
         XCTAssertEqual(try d.predict(probes, maps: false).map { $0.score }, batch.map { $0.score })
         XCTAssertNil(try d.predict(probes, maps: false)[0].map)
-        // At the model size the map is the model's map and the score is its maximum.
-        XCTAssertEqual(batch[0].score, Double(batch[0].map!.max()!))
-        XCTAssertEqual(batch[4].score, Double(batch[4].map!.max()!))
+        // At the model size the map is the model's map S_max − Σ and the score −log(min Σ).
+        let sMax = Double(try d.calibration().maxNormality)
+        // (up to the float rounding of S_max − Σ: one ulp of S_max over Σ = e^−score)
+        for i in [0, 4] {
+            let rounding = 4 * Double(Float(sMax).ulp) * exp(batch[i].score)
+            XCTAssertEqual(batch[i].score, -log(sMax - Double(batch[i].map!.max()!)), accuracy: max(1e-4, rounding))
+        }
         // The defect scores above every normal probe.
         XCTAssertGreaterThan(batch[2].score, batch[0].score)
         XCTAssertGreaterThan(batch[2].score, batch[3].score)
@@ -246,7 +250,9 @@ final class DetectorTests: XCTestCase {
             }
             let direct = try d.predict([im])[0], viaSmall = try d.predict([small])[0]
             XCTAssertEqual(direct.score, viaSmall.score, "image \(i)")
-            XCTAssertEqual(viaSmall.score, Double(viaSmall.map!.max()!))
+            let sMax = Double(try d.calibration().maxNormality)
+            let rounding = 4 * Double(Float(sMax).ulp) * exp(viaSmall.score)
+            XCTAssertEqual(viaSmall.score, -log(sMax - Double(viaSmall.map!.max()!)), accuracy: max(1e-4, rounding))
             // The map at the image's size is the model-size map resized bilinearly (mode "F").
             var expected = [Float](repeating: 0, count: im.height * im.width)
             try viaSmall.map!.withUnsafeBufferPointer { src in

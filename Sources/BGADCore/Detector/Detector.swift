@@ -53,11 +53,14 @@ public final class Detector {
     }
 
     private var fitted: Fitted?
-    /// Guards `fitted` and the model's scoring (a model is not thread-safe).
+    /// Guards `fitted`.
     private let lock = Mutex()
 
-    /// Serialises the detectors' backbone calls (see `features`).
-    private static let backboneLock = Mutex()
+    /// Serialises the detectors' engine work (backbone, training, scoring): the backbone sets
+    /// OpenBLAS's process-wide thread count while it runs, and a product computed with another
+    /// thread count differs in its last bits, so overlapping calls would not give the serial
+    /// results. Each call already uses every thread.
+    private static let engineLock = Mutex()
 
     /// Largest side of an input image (larger images are refused, not resized).
     public static let maximumImageSide = 1 << 15
@@ -90,6 +93,12 @@ public final class Detector {
     public func thresholds() throws(BGADError) -> (image: Double, pixel: Double) {
         let cal = try requireFitted().model.calibration!
         return (Double(cal.imageThreshold), Double(cal.pixelThreshold))
+    }
+
+    /// The fitted model's calibration: per-level references, `S_max` (the map is `S_max − Σ`),
+    /// the thresholds and the size they were taken at.
+    public func calibration() throws(BGADError) -> Calibration {
+        try requireFitted().model.calibration!
     }
 
     /// What the last `fit` did, level by level (levels in the order of `configuration.strides`);
@@ -203,7 +212,9 @@ public final class Detector {
             let data = TrainingSet(normal: normalFeatures.maps, anomalous: anomalousFeatures?.maps ?? [],
                                    masks: anomalousFeatures == nil ? nil : m.baseAddress,
                                    maskHeight: anomalousFeatures == nil ? 0 : s, maskWidth: anomalousFeatures == nil ? 0 : s)
-            try model.fit(data, calibrationHeight: s, calibrationWidth: s, progress: progress)
+            try Detector.engineLock.locked { () throws(BGADError) in
+                try model.fit(data, calibrationHeight: s, calibrationWidth: s, progress: progress)
+            }
         }
         }
         try lock.locked { () throws(BGADError) in fitted = Fitted(backbone: backbone, model: model) }
@@ -265,19 +276,6 @@ public final class Detector {
                   })
     }
 
-    /// The image scores of `features.count` images (the one place that defines the image
-    /// score): the maximum of each anomaly map at the model size (`maps`, one `plane` each).
-    /// Runs under the model lock; `features` are the images' feature maps, for a score
-    /// computed from the model rather than from the map.
-    private func imageScores(model: BGADModel, features: [FeatureMaps], maps: UnsafePointer<Float>, plane: Int) -> [Double] {
-        (0..<(features.first?.count ?? 0)).map { j in
-            let map = maps + j * plane
-            var m = map[0]
-            for q in 1..<plane where map[q] > m { m = map[q] }
-            return Double(m)
-        }
-    }
-
     /// The anomaly map at `height × width` from the map at the model size (Pillow's bilinear,
     /// mode "F"; a copy when the sizes agree).
     private func resizeMap(_ map: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, height: Int, width: Int) throws(BGADError) {
@@ -308,11 +306,13 @@ public final class Detector {
                 try pixels(start + j) { p throws(BGADError) in try Detector.resizeRGB(p, height: h, width: w, channels: c, size: s, into: dst) }
             }
             try mapBuffer.withUnsafeMutableBufferPointer { m throws(BGADError) in
-                let scores = try withExtendedLifetime(feats) { () throws(BGADError) -> [Double] in
-                    try lock.locked { () throws(BGADError) -> [Double] in
-                        let maps = feats.maps
-                        try f.model.anomalyMaps(maps, height: s, width: s, into: m.baseAddress!)
-                        return imageScores(model: f.model, features: maps, maps: m.baseAddress!, plane: plane)
+                // Maps at the model size and the model's image scores −log(min Σ): the map's
+                // maximum in the same order, without its ties where the map saturates.
+                try scores.withUnsafeMutableBufferPointer { sc throws(BGADError) in
+                    try withExtendedLifetime(feats) { () throws(BGADError) in
+                        try Detector.engineLock.locked { () throws(BGADError) in
+                            try f.model.score(feats.maps, height: s, width: s, maps: m.baseAddress!, imageScores: sc.baseAddress!)
+                        }
                     }
                 }
                 for j in 0..<n {
@@ -408,7 +408,7 @@ public final class Detector {
         var start = 0
         while start < count {
             let n = min(configuration.featureBatch, count - start)
-            try Detector.backboneLock.locked { () throws(BGADError) in
+            try Detector.engineLock.locked { () throws(BGADError) in
                 let threads = min(64, max(1, blasThreadCount))
                 let padded = (n + threads - 1) / threads * threads
                 if padded > capacity {
