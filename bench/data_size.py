@@ -73,10 +73,10 @@ def main() -> int:
 
     import bgad
     from bgad.datasets import elpv
-    from bgad.detector import SHORT_RECIPE, Detector
+    from bgad.detector import Detector
     from bgad.metrics import roc_auc
 
-    base = args.steps or SHORT_RECIPE["steps"]
+    base = args.steps or int(Detector().get_params()["steps"])  # the engine's default budget
     done = {run_key(r) for r in load(args.out)}
     plan = []
     for seed in [int(s) for s in args.seeds.split(",")]:
