@@ -632,3 +632,22 @@ def test_prepare_keeps_one_cache_file_per_variant(tmp_path, monkeypatch):
     # a Lite0 file at Lite2's place is not plausible: prepare converts again
     path.write_bytes(synthetic_weight_file(tmp_path, "lite0").read_bytes())
     assert weights.variant_of(weights.prepare("lite2").read_bytes()) is weights.VARIANTS["lite2"]
+
+
+def test_the_c_functions_without_a_variant_keep_working(tmp_path):
+    """bgad_backbone_feature_shape is Lite0's; bgad_backbone_load takes any variant's file."""
+    import ctypes
+
+    from bgad._native import check, declare
+
+    shape = declare("bgad_backbone_feature_shape", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int32] + [ctypes.POINTER(ctypes.c_int64)] * 3)
+    load = declare("bgad_backbone_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)])
+    out = [ctypes.c_int64() for _ in range(3)]
+    check(shape(255, 256, 16, *[ctypes.byref(o) for o in out]))
+    assert [o.value for o in out] == [112, 16, 16]
+    handle = ctypes.c_void_p()
+    check(load(str(synthetic_weight_file(tmp_path, "lite2")).encode(), ctypes.byref(handle)))
+    code = ctypes.c_int32()
+    check(backbone._variant(handle, ctypes.byref(code)))
+    assert code.value == 2
+    check(backbone._free(handle))
