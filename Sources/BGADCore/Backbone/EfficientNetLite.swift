@@ -19,8 +19,9 @@ import BGADKernelsAVX2
 /// Each block runs in tiles of output rows: the expansion of the rows a tile needs (its
 /// depthwise halo included, rows shared with the next tile kept) is followed at once by
 /// the depthwise and projection convolutions, so the 6×-wide expanded map never leaves
-/// the cache. The forward pass stops after the deepest block a request needs (Lite0:
-/// block 10 for strides 4/8/16, block 15 for stride 32; `Variant.levels`). Feature maps are returned as `(N, C, H, W)`.
+/// the cache. The forward pass stops after the deepest block a request needs
+/// (`Variant.levels`; Lite0: block 10 for strides 4/8/16, block 15 for stride 32).
+/// Feature maps are returned as `(N, C, H, W)`.
 /// With `blasThreadCount` = T > 1 threads, whole rounds of T images run one image per
 /// thread, and the remaining images run one at a time in T horizontal bands (one barrier
 /// per block); BLAS is single-threaded inside either way. Workspaces are kept and reused.
@@ -115,7 +116,7 @@ public final class EfficientNetLite {
     ///   - input: `count` images of `height × width × 3` floats in `layout`.
     ///   - strides: requested levels, each of 4, 8, 16, 32 (no repeats).
     ///   - outputs: one buffer per stride receiving `(count, C, h, w)` floats, with `C`
-    ///     and `(h, w)` from `level(stride:)` and `featureSize(height:width:stride:)`.
+    ///     and `(h, w)` from `variant.level(stride:)` and `featureSize(height:width:stride:)`.
     public func features(
         preprocessed input: UnsafePointer<Float>, layout: Layout, count: Int, height: Int, width: Int,
         strides: [Int], outputs: [UnsafeMutablePointer<Float>]
