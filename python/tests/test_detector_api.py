@@ -240,3 +240,24 @@ def test_interrupt_cancels_fit_cleanly(monkeypatch, split, fitted, how):
     monkeypatch.delitem(sys.modules, "tqdm.auto")
     det.set_params(progress=False).fit(split.train_normal, split.known_anomalies, split.known_masks)
     assert det.is_fitted
+
+
+@pytest.mark.parametrize("name", ["lite1", "lite2"])
+def test_detector_with_another_backbone_fits_saves_and_scores(name, tmp_path):
+    from bgad import weights
+
+    if not weights.available(name):
+        pytest.skip(f"the {name} weight package is not installed")
+    rng = np.random.default_rng(7)
+    normals = [rng.integers(90, 130, (64, 64, 3), dtype=np.uint8) for _ in range(4)]
+    det = Detector(backbone=name, image_size=64, steps=10, blocks=2, rpag_per_anomaly=0, progress=False)
+    det.fit(normals)
+    assert det.get_params()["backbone"] == name
+    det.save(tmp_path / "d.bgad")
+    again = Detector.load(tmp_path / "d.bgad")
+    assert again.get_params()["backbone"] == name
+    np.testing.assert_array_equal(again.score_images(normals), det.score_images(normals))
+    # a weight file of another variant is refused, naming both
+    with pytest.raises(BGADError, match="Lite0"):
+        Detector(backbone=name, weights=str(weights.prepare("lite0")), image_size=64, steps=10,
+                 progress=False).fit(normals)

@@ -10,12 +10,12 @@ public protocol DetectorFeatureExtractor: AnyObject {
                   inputHeight: Int, inputWidth: Int, strides: [Int], outputs: [UnsafeMutablePointer<Float>]) throws(BGADError)
 }
 
-extension EfficientNetLite0: DetectorFeatureExtractor {
-    /// Channels of the level at `stride` (24, 40, 112, 320 at 4, 8, 16, 32).
-    public func channels(stride: Int) -> Int? { EfficientNetLite0.level(stride: stride)?.channels }
-    /// `EfficientNetLite0.featureSize(height:width:stride:)`.
+extension EfficientNetLite: DetectorFeatureExtractor {
+    /// Channels of the variant's level at `stride` (Lite0: 24, 40, 112, 320 at 4, 8, 16, 32).
+    public func channels(stride: Int) -> Int? { variant.level(stride: stride)?.channels }
+    /// `EfficientNetLite.featureSize(height:width:stride:)`.
     public func featureSize(height: Int, width: Int, stride: Int) -> (height: Int, width: Int) {
-        EfficientNetLite0.featureSize(height: height, width: width, stride: stride)
+        EfficientNetLite.featureSize(height: height, width: width, stride: stride)
     }
 }
 
@@ -34,26 +34,25 @@ public final class DetectorBackbone {
     init(name: String, weightBytes: [UInt8], network: DetectorFeatureExtractor) {
         self.name = name
         self.weightBytes = weightBytes
-        self.weightCRC = weightBytes.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }
+        self.weightCRC = weightBytes.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }
         self.network = network
     }
 }
 
 /// The one place that maps a backbone name to its network.
 public enum DetectorBackbones {
-    /// Backbone names a detector accepts.
-    public static let names = ["lite0"]
+    /// Backbone names a detector accepts: the EfficientNet-Lite variants.
+    public static let names = EfficientNetLite.Variant.allCases.map { $0.name }
 
     /// Builds backbone `name` from the bytes of its engine weight file (validated by the
     /// network's reader); `source` names the bytes in error messages.
     public static func make(name: String, weightBytes: [UInt8], source: String) throws(BGADError) -> DetectorBackbone {
-        switch name {
-        case "lite0":
-            let net = try EfficientNetLite0(tensors: EfficientNetLite0WeightFile.decode(weightBytes, name: source))
-            return DetectorBackbone(name: name, weightBytes: weightBytes, network: net)
-        default:
+        guard let variant = EfficientNetLite.Variant(name: name) else {
             throw .invalid("backbone: unknown name '\(name)'; known: \(names.joined(separator: ", "))")
         }
+        // The weight file names its variant; one of another variant is refused, naming both.
+        let net = try EfficientNetLite(variant: variant, weightFileBytes: weightBytes, name: source)
+        return DetectorBackbone(name: name, weightBytes: weightBytes, network: net)
     }
 
     /// Reads backbone `name`'s weight file at `path`.

@@ -50,8 +50,8 @@ public struct DetectorConfiguration: Equatable, Sendable {
         guard strides == strides.sorted(), Set(strides).count == strides.count else {
             throw .invalid("strides must be distinct and increasing, got \(strides)")
         }
-        guard imageSize >= 32, imageSize <= EfficientNetLite0.maximumInputSide else {
-            throw .invalid("image_size must lie in 32...\(EfficientNetLite0.maximumInputSide), got \(imageSize)")
+        guard imageSize >= 32, imageSize <= EfficientNetLite.maximumInputSide else {
+            throw .invalid("image_size must lie in 32...\(EfficientNetLite.maximumInputSide), got \(imageSize)")
         }
         guard DetectorBackbones.names.contains(backbone) else {
             throw .invalid("backbone: unknown name '\(backbone)'; known: \(DetectorBackbones.names.joined(separator: ", "))")

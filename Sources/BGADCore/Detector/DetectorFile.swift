@@ -132,7 +132,7 @@ public enum DetectorFile {
     }
 
     private static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { EfficientNetLite0WeightFile.crc32($0) }
+        bytes.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }
     }
 
     /// Writes `detector` to `path` atomically (unique temporary file, fsync, rename).

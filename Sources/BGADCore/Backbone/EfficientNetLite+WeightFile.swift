@@ -2,36 +2,52 @@
 import Glibc
 #endif
 
-/// The engine's EfficientNet-Lite0 weight file (written by `bgad.weights`).
+/// The engine's EfficientNet-Lite weight file (written by `bgad.weights`).
 ///
-/// Layout (little endian): magic `"BGADEFL0"` (8 bytes), format version (UInt32),
-/// tensor count (UInt32), payload size in bytes (UInt64), CRC-32 of the payload (UInt32,
-/// zlib's polynomial), reserved (UInt32). The payload is a table of `count` entries
-/// (rank + 4 dims, 5 × UInt32) followed by the Float32 data of every tensor in table order.
-/// The tensors are BatchNorm-folded and channels-last, in the order of `tensorShapes`.
-public enum EfficientNetLite0WeightFile {
-    /// Magic bytes at offset 0.
-    public static let magic: [UInt8] = Array("BGADEFL0".utf8)
+/// Layout (little endian): magic `"BGADEFL"` + the variant's digit (`"BGADEFL0"`,
+/// `"BGADEFL1"`, `"BGADEFL2"`; 8 bytes), format version (UInt32), tensor count (UInt32),
+/// payload size in bytes (UInt64), CRC-32 of the payload (UInt32, zlib's polynomial),
+/// reserved (UInt32). The payload is a table of `count` entries (rank + 4 dims, 5 × UInt32)
+/// followed by the Float32 data of every tensor in table order. The tensors are
+/// BatchNorm-folded and channels-last, in the order of the variant's `tensorShapes`.
+public enum EfficientNetLiteWeightFile {
+    /// Magic bytes at offset 0 of a file holding `variant`.
+    public static func magic(_ variant: EfficientNetLite.Variant) -> [UInt8] {
+        Array("BGADEFL\(variant.rawValue)".utf8)
+    }
     /// Format version this engine reads.
     public static let version: UInt32 = 1
     /// Size of the fixed header in bytes.
     public static let headerSize = 32
 
-    /// Reads and validates the file at `path`; returns the tensors in file order.
-    ///
-    /// Throws `.io` when the file cannot be read and `.format` when it is truncated,
-    /// foreign, of another version, corrupt (checksum) or of another architecture.
-    public static func read(path: String) throws(BGADError) -> [[Float]] {
-        let bytes = try readFile(path)
-        return try decode(bytes, name: path)
+    /// The contents of a weight file: which variant, and its tensors in file order.
+    public struct Contents {
+        /// The EfficientNet-Lite variant the file holds.
+        public var variant: EfficientNetLite.Variant
+        /// BatchNorm-folded tensors in the order of `variant.tensorShapes`.
+        public var tensors: [[Float]]
     }
 
-    /// Parses a weight file held in memory (see `read(path:)`); `name` is used in messages.
-    public static func decode(_ bytes: [UInt8], name: String = "weight file") throws(BGADError) -> [[Float]] {
+    /// Reads and validates the file at `path` (see `decode`).
+    public static func read(path: String, expecting expected: EfficientNetLite.Variant? = nil) throws(BGADError) -> Contents {
+        let bytes = try readFile(path)
+        return try decode(bytes, name: path, expecting: expected)
+    }
+
+    /// Parses a weight file held in memory; `name` is used in messages.
+    ///
+    /// Throws `.format` when the bytes are truncated, foreign, of another version, corrupt
+    /// (checksum), of another architecture, or hold a variant other than `expected` (when given).
+    public static func decode(
+        _ bytes: [UInt8], name: String = "weight file", expecting expected: EfficientNetLite.Variant? = nil
+    ) throws(BGADError) -> Contents {
         func fail(_ m: String) -> BGADError { BGADError(.format, "\(name): \(m)") }
         guard bytes.count >= headerSize else { throw fail("truncated (\(bytes.count) bytes, no complete header)") }
-        guard Array(bytes[0..<8]) == magic else {
-            throw fail("not a bgad EfficientNet-Lite0 weight file (wrong magic)")
+        guard let variant = EfficientNetLite.Variant.allCases.first(where: { Array(bytes[0..<8]) == magic($0) }) else {
+            throw fail("not a bgad EfficientNet-Lite weight file (wrong magic)")
+        }
+        if let expected, expected != variant {
+            throw fail("holds \(variant.displayName) weights, expected \(expected.displayName)")
         }
         let fileVersion = readU32(bytes, 8)
         guard fileVersion == version else {
@@ -45,9 +61,9 @@ public enum EfficientNetLite0WeightFile {
         }
         let crc = bytes.withUnsafeBufferPointer { crc32(UnsafeBufferPointer(rebasing: $0[headerSize...])) }
         guard crc == expectedCRC else { throw fail("checksum mismatch (corrupt file)") }
-        let shapes = EfficientNetLite0.tensorShapes
+        let shapes = variant.tensorShapes
         guard count == shapes.count else {
-            throw fail("\(count) tensors, EfficientNet-Lite0 has \(shapes.count)")
+            throw fail("\(count) tensors, \(variant.displayName) has \(shapes.count)")
         }
         var offset = headerSize + 20 * count
         guard offset <= bytes.count else { throw fail("truncated tensor table") }
@@ -59,7 +75,7 @@ public enum EfficientNetLite0WeightFile {
             guard rank <= 4 else { throw fail("tensor \(i) has rank \(rank)") }
             let dims = (0..<rank).map { Int(readU32(bytes, entry + 4 + 4 * $0)) }
             guard dims == shapes[i] else {
-                throw fail("tensor \(i) has shape \(dims), expected \(shapes[i]) (not EfficientNet-Lite0)")
+                throw fail("tensor \(i) has shape \(dims), expected \(shapes[i]) (not \(variant.displayName))")
             }
             let n = dims.reduce(1, *)
             guard offset + 4 * n <= bytes.count else { throw fail("truncated data of tensor \(i)") }
@@ -77,7 +93,7 @@ public enum EfficientNetLite0WeightFile {
             offset += 4 * n
         }
         guard offset == bytes.count else { throw fail("\(bytes.count - offset) unexpected trailing bytes") }
-        return tensors
+        return Contents(variant: variant, tensors: tensors)
     }
 
     /// CRC-32 with zlib's (reflected 0xEDB88320) polynomial, as Python's `zlib.crc32`.

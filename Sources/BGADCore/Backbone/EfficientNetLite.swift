@@ -3,13 +3,14 @@ import Glibc
 #endif
 import BGADKernelsAVX2
 
-/// ImageNet-pretrained EfficientNet-Lite0, the built-in feature extractor of BGAD.
+/// ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2 (`Variant`), the built-in
+/// feature extractor of BGAD. Every variant runs the same code; only the blocks differ.
 ///
 /// Inference only, channels-last (HWC) throughout, with BatchNorm folded into the
 /// convolutions (see `bgad.weights`):
 /// - stem: 3×3 stride-2 convolution as im2col (patch order ky, kx, cin) × a 27 × 32 matrix
 ///   (`cblas_sgemm`), then ReLU6;
-/// - each block (`EfficientNetLite0.blocks`): 1×1 expansion as one `sgemm` on the
+/// - each block (`variant.blocks`): 1×1 expansion as one `sgemm` on the
 ///   `(H·W) × Cin` matrix + ReLU6, depthwise k×k (`depthwiseConvolutionReLU6`), linear 1×1
 ///   projection (`sgemm`), plus the input when the block keeps its shape;
 /// - head: 1×1 to 1280 + ReLU6, global average pooling, fully connected 1280 → 1000.
@@ -18,13 +19,14 @@ import BGADKernelsAVX2
 /// Each block runs in tiles of output rows: the expansion of the rows a tile needs (its
 /// depthwise halo included, rows shared with the next tile kept) is followed at once by
 /// the depthwise and projection convolutions, so the 6×-wide expanded map never leaves
-/// the cache. The forward pass stops after the deepest block a request needs (block 10
-/// for strides 4/8/16, block 15 for stride 32). Feature maps are returned as `(N, C, H, W)`.
+/// the cache. The forward pass stops after the deepest block a request needs
+/// (`Variant.levels`; Lite0: block 10 for strides 4/8/16, block 15 for stride 32).
+/// Feature maps are returned as `(N, C, H, W)`.
 /// With `blasThreadCount` = T > 1 threads, whole rounds of T images run one image per
 /// thread, and the remaining images run one at a time in T horizontal bands (one barrier
 /// per block); BLAS is single-threaded inside either way. Workspaces are kept and reused.
 /// An instance is immutable after loading and may be shared between threads.
-public final class EfficientNetLite0 {
+public final class EfficientNetLite {
     /// Memory layout of a preprocessed input batch.
     public enum Layout: Sendable {
         /// `(N, 3, H, W)`, as PyTorch.
@@ -33,6 +35,10 @@ public final class EfficientNetLite0 {
         case nhwc
     }
 
+    /// The variant whose weights this instance holds.
+    public let variant: Variant
+    /// The variant's blocks (`variant.blocks`), kept for the forward pass.
+    private let blocks: [Block]
     private let storage: UnsafeMutablePointer<Float>
     private let storageCount: Int
     private struct BlockWeights {
@@ -48,16 +54,27 @@ public final class EfficientNetLite0 {
     private let workspaceLock = Mutex()
 
     /// Loads the engine weight file written by `bgad.weights` (validated: magic, version,
-    /// sizes, checksum, architecture).
-    public convenience init(weightFile path: String) throws(BGADError) {
-        try self.init(tensors: EfficientNetLite0WeightFile.read(path: path))
+    /// sizes, checksum, architecture). The file says which variant it holds; with
+    /// `variant` given, a file of another variant is refused (`.format`, naming both).
+    public convenience init(variant: Variant? = nil, weightFile path: String) throws(BGADError) {
+        let contents = try EfficientNetLiteWeightFile.read(path: path, expecting: variant)
+        try self.init(variant: contents.variant, tensors: contents.tensors)
     }
 
-    /// Builds the network from BatchNorm-folded tensors in the order of `tensorShapes`.
-    public init(tensors: [[Float]]) throws(BGADError) {
-        let shapes = EfficientNetLite0.tensorShapes
+    /// Builds the network from the bytes of an engine weight file held in memory (see
+    /// `init(variant:weightFile:)`); `name` is used in messages.
+    public convenience init(variant: Variant? = nil, weightFileBytes bytes: [UInt8], name: String = "weight file") throws(BGADError) {
+        let contents = try EfficientNetLiteWeightFile.decode(bytes, name: name, expecting: variant)
+        try self.init(variant: contents.variant, tensors: contents.tensors)
+    }
+
+    /// Builds `variant` from BatchNorm-folded tensors in the order of `variant.tensorShapes`.
+    public init(variant: Variant = .lite0, tensors: [[Float]]) throws(BGADError) {
+        self.variant = variant
+        blocks = variant.blocks
+        let shapes = variant.tensorShapes
         guard tensors.count == shapes.count else {
-            throw BGADError(.format, "EfficientNet-Lite0 needs \(shapes.count) tensors, got \(tensors.count)")
+            throw BGADError(.format, "\(variant.displayName) needs \(shapes.count) tensors, got \(tensors.count)")
         }
         for (i, (t, s)) in zip(tensors, shapes).enumerated() where t.count != s.reduce(1, *) {
             throw BGADError(.format, "tensor \(i) has \(t.count) values, expected shape \(s)")
@@ -75,16 +92,16 @@ public final class EfficientNetLite0 {
         var i = 0
         func next() -> UnsafeMutablePointer<Float> { i += 1; return pointers[i - 1] }
         stem = (next(), next())
-        var blocks: [BlockWeights] = []
-        for b in EfficientNetLite0.blocks {
+        var weights: [BlockWeights] = []
+        for b in blocks {
             var e: UnsafeMutablePointer<Float>? = nil, eb: UnsafeMutablePointer<Float>? = nil
             if b.expansion != 1 { e = next(); eb = next() }
             let d = next(), db = next(), pw = next(), pb = next()
-            blocks.append(BlockWeights(expand: e, expandBias: eb, depthwise: d, depthwiseBias: db, project: pw, projectBias: pb))
+            weights.append(BlockWeights(expand: e, expandBias: eb, depthwise: d, depthwiseBias: db, project: pw, projectBias: pb))
         }
         head = (next(), next())
         classifier = (next(), next())
-        blockWeights = blocks
+        blockWeights = weights
     }
 
     deinit {
@@ -99,7 +116,7 @@ public final class EfficientNetLite0 {
     ///   - input: `count` images of `height × width × 3` floats in `layout`.
     ///   - strides: requested levels, each of 4, 8, 16, 32 (no repeats).
     ///   - outputs: one buffer per stride receiving `(count, C, h, w)` floats, with `C`
-    ///     and `(h, w)` from `level(stride:)` and `featureSize(height:width:stride:)`.
+    ///     and `(h, w)` from `variant.level(stride:)` and `featureSize(height:width:stride:)`.
     public func features(
         preprocessed input: UnsafePointer<Float>, layout: Layout, count: Int, height: Int, width: Int,
         strides: [Int], outputs: [UnsafeMutablePointer<Float>]
@@ -137,7 +154,7 @@ public final class EfficientNetLite0 {
     ) throws(BGADError) {
         try validateBatch(count: count, height: height, width: width)
         try requireFiniteInput(input, count * height * width * 3)
-        try run(count: count, height: height, width: width, deepest: EfficientNetLite0.blocks.count - 1,
+        try run(count: count, height: height, width: width, deepest: blocks.count - 1,
                 classify: true, load: preprocessedLoader(input, layout, height, width), emit: nil, logits: logits)
     }
 
@@ -148,7 +165,7 @@ public final class EfficientNetLite0 {
     ) throws(BGADError) {
         try validateImages(count: count, height: height, width: width, channels: channels)
         try validateBatch(count: count, height: inputHeight, width: inputWidth)
-        try run(count: count, height: inputHeight, width: inputWidth, deepest: EfficientNetLite0.blocks.count - 1,
+        try run(count: count, height: inputHeight, width: inputWidth, deepest: blocks.count - 1,
                 classify: true, load: imageLoader(images, height, width, channels, inputHeight, inputWidth),
                 emit: nil, logits: logits)
     }
@@ -188,7 +205,7 @@ public final class EfficientNetLite0 {
         guard strides.count == outputs.count else { throw .invalid("backbone: \(strides.count) levels but \(outputs.count) outputs") }
         var plan = LevelPlan(deepest: 0, byBlock: [:])
         for (s, out) in zip(strides, outputs) {
-            guard let l = EfficientNetLite0.level(stride: s) else {
+            guard let l = variant.level(stride: s) else {
                 throw .invalid("backbone: no feature level at stride \(s); available: 4, 8, 16, 32")
             }
             guard plan.byBlock[l.block] == nil else { throw .invalid("backbone: stride \(s) requested twice") }
@@ -295,7 +312,7 @@ public final class EfficientNetLite0 {
         /// Floats of expanded activations a tile aims to keep (≈ 1 MB, within L2).
         static let tileBudget = 1 << 18
 
-        init(height: Int, width: Int, bands: Int) {
+        init(height: Int, width: Int, bands: Int, blocks: [Block]) {
             self.height = height
             self.width = width
             self.bands = bands
@@ -304,9 +321,9 @@ public final class EfficientNetLite0 {
             bandBusy.initialize(repeating: 0, count: max(bands, 1))
             let stemY = SamePadding(size: height, kernel: 3, stride: 2), stemX = SamePadding(size: width, kernel: 3, stride: 2)
             var h = stemY.output, w = stemX.output
-            var maxXY = h * w * EfficientNetLite0.stemChannels, maxE = 1, maxD = 1
+            var maxXY = h * w * EfficientNetLite.stemChannels, maxE = 1, maxD = 1
             var rows: [Int] = []
-            for b in EfficientNetLite0.blocks {
+            for b in blocks {
                 let mid = b.middleChannels
                 let oh = (h + b.stride - 1) / b.stride, ow = (w + b.stride - 1) / b.stride
                 let t = max(1, min(oh, (Workspace.tileBudget / (w * mid) - b.kernel) / b.stride))
@@ -323,8 +340,8 @@ public final class EfficientNetLite0 {
             columns = .allocate(capacity: stemY.output * stemX.output * 27)
             x = .allocate(capacity: maxXY)
             y = .allocate(capacity: maxXY)
-            head = .allocate(capacity: h * w * EfficientNetLite0.headChannels)
-            pooled = .allocate(capacity: EfficientNetLite0.headChannels * bands)
+            head = .allocate(capacity: h * w * EfficientNetLite.headChannels)
+            pooled = .allocate(capacity: EfficientNetLite.headChannels * bands)
             tileExpanded = (0..<bands).map { _ in .allocate(capacity: maxE) }
             tileDepthwise = (0..<bands).map { _ in .allocate(capacity: maxD) }
         }
@@ -343,7 +360,7 @@ public final class EfficientNetLite0 {
             }
             return nil
         }
-        return found ?? Workspace(height: height, width: width, bands: bands)
+        return found ?? Workspace(height: height, width: width, bands: bands, blocks: blocks)
     }
 
     private func releaseWorkspace(_ ws: Workspace) {
@@ -365,14 +382,14 @@ public final class EfficientNetLite0 {
             for n in 0..<count {
                 load(n, ws.input, ws)
                 forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify, emit: emit,
-                        logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                        logits: logits.map { $0 + n * EfficientNetLite.classCount })
             }
             releaseWorkspace(ws)
             return
         }
         // Every worker calls single-threaded BLAS. Whole rounds of `threads` images run one
         // image per worker; the remaining images run one at a time in horizontal bands.
-        try EfficientNetLite0.batchLock.locked { () throws(BGADError) in
+        try EfficientNetLite.batchLock.locked { () throws(BGADError) in
             let saved = blasThreadCount
             blasThreadCount = 1
             defer { blasThreadCount = saved }
@@ -384,7 +401,7 @@ public final class EfficientNetLite0 {
                     while n < whole {
                         load(n, ws.input, ws)
                         self.forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify,
-                                     emit: emit, logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                                     emit: emit, logits: logits.map { $0 + n * EfficientNetLite.classCount })
                         n += threads
                     }
                     self.releaseWorkspace(ws)
@@ -398,9 +415,9 @@ public final class EfficientNetLite0 {
                     runThreads(threads) { band in
                         self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
                                      classify: classify, emit: emit,
-                                     logits: logits.map { $0 + n * EfficientNetLite0.classCount })
+                                     logits: logits.map { $0 + n * EfficientNetLite.classCount })
                     }
-                    EfficientNetLite0.rebalance(ws)
+                    EfficientNetLite.rebalance(ws)
                 }
                 releaseWorkspace(ws)
             }
@@ -489,7 +506,7 @@ public final class EfficientNetLite0 {
         var waited = 0.0
         defer { ws.bandBusy[b] = monotonicSeconds() - start - waited }
         let ends = ws.bandEnds
-        var rows = EfficientNetLite0.band(h, b, ends)
+        var rows = EfficientNetLite.band(h, b, ends)
         for oy in rows {
             for ox in 0..<w {
                 let patch = col + (oy * w + ox) * 27
@@ -518,14 +535,14 @@ public final class EfficientNetLite0 {
             }
         }
         var x = ws.x, y = ws.y
-        let stemC = EfficientNetLite0.stemChannels
+        let stemC = EfficientNetLite.stemChannels
         var p0 = rows.lowerBound * w, np = rows.count * w
         if np > 0 {
             conv1x1(col + p0 * 27, rows: np, inputs: 27, stem.w, outputs: stemC, bias: stem.b, relu6: true, into: x + p0 * stemC)
         }
 
         let tileE = ws.tileExpanded[b], tileD = ws.tileDepthwise[b]
-        for (i, blk) in EfficientNetLite0.blocks.enumerated() where i <= deepest {
+        for (i, blk) in blocks.enumerated() where i <= deepest {
             // The previous block's output must be complete: the halo rows come from the
             // neighbouring bands.
             if let barrier {
@@ -538,7 +555,7 @@ public final class EfficientNetLite0 {
             let k = blk.kernel, s = blk.stride
             let pad = SamePadding(size: h, kernel: k, stride: s)
             let oh = pad.output, ow = (w + s - 1) / s
-            rows = EfficientNetLite0.band(oh, b, ends)
+            rows = EfficientNetLite.band(oh, b, ends)
             // Tiles of output rows: expand only the input rows a tile needs (keeping the
             // rows shared with the next tile), depthwise, project; the expanded map never
             // leaves the cache.
@@ -582,8 +599,8 @@ public final class EfficientNetLite0 {
             emit?(image, i, x, h, w, p0..<(p0 + np))
         }
         guard classify, let logits else { return }
-        let last = EfficientNetLite0.blocks[EfficientNetLite0.blocks.count - 1].outputChannels
-        let hc = EfficientNetLite0.headChannels
+        let last = blocks[blocks.count - 1].outputChannels
+        let hc = EfficientNetLite.headChannels
         let pooled = ws.pooled + b * hc
         pooled.update(repeating: 0, count: hc)
         let headOut = ws.head
@@ -602,7 +619,7 @@ public final class EfficientNetLite0 {
         }
         let inv = 1 / Float(h * w)
         for ch in 0..<hc { pooled[ch] *= inv }
-        let classes = EfficientNetLite0.classCount
+        let classes = EfficientNetLite.classCount
         logits.update(from: classifier.b, count: classes)
         sgemm(m: 1, n: classes, k: hc, pooled, lda: hc, classifier.w, ldb: classes, beta: 1, logits, ldc: classes)
     }
