@@ -6,6 +6,7 @@
 // - BGADKernelsAVX2: the hot vector kernels of the backbone and the flow again, built for AVX2 + FMA; BGADCore
 //   calls them only when CPUID (CCPUFeatures) says the CPU has both.
 // - BGAD: the C ABI only (`@_cdecl` entry points), built as `libbgad.so`.
+// Products: `bgad` (libbgad.so, the C ABI) and `BGADCore` (the engine for Swift packages).
 // Build the shared library for Python with:
 //   swift build -c release -Xswiftc -static-stdlib
 import PackageDescription
@@ -21,6 +22,9 @@ let package = Package(
     name: "bgad",
     products: [
         .library(name: "bgad", type: .dynamic, targets: ["BGAD"]),
+        // The engine as a Swift library for other packages (e.g. examples/swift): `Detector`,
+        // `DetectorConfiguration`, `PNG`, `Image`, `BGADModel`, ... (`import BGADCore`).
+        .library(name: "BGADCore", targets: ["BGADCore"]),
     ],
     targets: [
         .systemLibrary(
@@ -65,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BGADCoreTests",
-            dependencies: ["BGADCore", "BGADKernelsAVX2"]
+            dependencies: ["BGADCore", "BGADKernelsAVX2", "BGAD"]
         ),
     ]
 )

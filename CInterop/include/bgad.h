@@ -575,9 +575,17 @@ int bgad_model_free(bgad_model_t *model);
 /*!
  * \brief Sets a hyper-parameter from text, e.g. ("beta", "0.05"), ("variant", "nfad").
  *
- * Names: variant (bgad | bgad_wo | nfad), meta_epochs, sub_epochs, lr, warmup_epochs,
- * decay_rate, batch_size, chunk_size, beta, tau, alpha_n, lam, focal (true/false),
- * seed, blocks, clamp. Values are range-checked; an unknown name is an error.
+ * Names: variant (bgad | bgad_wo | nfad), steps, phase1_fraction, warmup_fraction,
+ * meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size, chunk_size, beta,
+ * tau, alpha_n, lam, focal (true/false), seed, blocks, clamp. Values are range-checked;
+ * an unknown name is an error.
+ *
+ * steps > 0 is a training budget in optimizer steps of the finest level, independent of
+ * the number of images: batches of batch_size images are drawn from reshuffled passes;
+ * the first phase1_fraction of the budget is phase 1; the learning rate warms up from
+ * lr/10 over the first warmup_fraction of each level's steps, then decays along a cosine
+ * to lr * decay_rate^3. steps = 0 (the default here) is the authors' schedule of
+ * meta_epochs x sub_epochs passes.
  * Takes effect at the next bgad_model_fit().
  */
 int bgad_model_set_param(bgad_model_t *model, const char *name, const char *value);
@@ -635,6 +643,50 @@ int bgad_model_score_maps(const bgad_model_t *model, const float *const *feature
                           int64_t image_height, int64_t image_width, float *maps);
 
 /*!
+ * \brief Image scores of n images: -log(min over pixels of the summed normality S) of the
+ *        map at image_height x image_width — the same order as the maximum of
+ *        bgad_model_score_maps' map (max = S_max - min S), without the ties float rounding
+ *        gives strong defects there (S underflows and S_max - S rounds to S_max). Compare
+ *        with the image threshold of bgad_model_calibration() when the size is the
+ *        calibration size.
+ * \param scores receives n doubles.
+ */
+int bgad_model_score_images(const bgad_model_t *model, const float *const *features, int64_t n,
+                            const int64_t *heights, const int64_t *widths,
+                            int64_t image_height, int64_t image_width, double *scores);
+
+/*! \brief Number of fields of a training-history record (see bgad_model_history()). */
+#define BGAD_HISTORY_FIELDS 11
+
+/*!
+ * \brief Number of training-history records of level `level` (0 when the model has no
+ *        history: never fitted, or read from a file written before histories were kept).
+ */
+int bgad_model_history_length(const bgad_model_t *model, int64_t level, int64_t *records);
+
+/*!
+ * \brief The training history of one level: records of intervals of optimizer steps (at
+ *        most about 100 per level), each BGAD_HISTORY_FIELDS doubles: step (the level's
+ *        step count at the end of the interval), phase (1 or 2), learning_rate, loss,
+ *        maximum_likelihood, semi_pull, semi_push, normal_log_likelihood,
+ *        abnormal_log_likelihood, normal_boundary, abnormal_boundary (interval means; NaN
+ *        where the interval had no abnormal vector / no boundary).
+ * \param out receives capacity_records * BGAD_HISTORY_FIELDS doubles at most.
+ * \return BGAD_ERR_INVALID_ARGUMENT when capacity_records < the record count.
+ */
+int bgad_model_history(const bgad_model_t *model, int64_t level, double *out, int64_t capacity_records);
+
+/*!
+ * \brief Per level, whether the loss was still falling when training stopped: with the
+ *        phase-2 history cut into quarters, the fall of the mean loss from the third to the
+ *        last quarter divided by its fall from the first to the last quarter. Near 0: it had
+ *        levelled off; above about 0.2 a larger step budget would likely help. NaN when the
+ *        history is too short or missing, or the loss did not fall.
+ * \param out receives n_levels doubles.
+ */
+int bgad_model_late_improvement(const bgad_model_t *model, double *out);
+
+/*!
  * \brief Per-level log-likelihood grids l = log p(x) / C of n images.
  * \param out n_levels pointers; out[l] receives n * heights[l] * widths[l] floats.
  */
@@ -643,7 +695,8 @@ int bgad_model_log_likelihoods(const bgad_model_t *model, const float *const *fe
 
 /*!
  * \brief The calibration of a trained model.
- * \param pixel_threshold, image_threshold: default thresholds (anomalous iff score > threshold).
+ * \param pixel_threshold, image_threshold: default thresholds (anomalous iff score > threshold);
+ *        the image threshold is on the scale of bgad_model_score_images().
  * \param beta the quantile the thresholds were taken at (false-positive rate <= beta on
  *        the training normals); max_normality: S_max.
  * \param height, width: the calibration map size.
@@ -739,16 +792,20 @@ typedef struct bgad_image {
 /*!
  * \brief Creates an unfitted detector from a JSON object of settings.
  *
- * Keys (all optional): "variant" ("bgad" | "bgad_wo" | "nfad"), "strides" (array of
- * distinct values among 4, 8, 16, 32; default [8, 16]), "image_size" (>= 32, default 256),
- * "backbone" (default "lite0"), "weights" (path of the engine's converted backbone weight
- * file; required to fit, its bytes are embedded in the detector), "real_repeats" (default
- * 5), "rpag_per_anomaly" (default 10), "foreground" ("otsu" | "whole"), "feature_batch"
- * (images per backbone call, default 16), and every BGAD training knob by its name
- * (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size, chunk_size, beta,
- * tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see bgad_model_set_param).
+ * Keys (all optional): "variant" ("bgad" | "bgad_wo" | "nfad"), "strides" (array of 1 to 4
+ * increasing values among 4, 8, 16, 32; default [8, 16]), "image_size" (32..2048, default
+ * 256), "backbone" (default "lite0"), "weights" (path of the engine's converted backbone
+ * weight file; needed to fit unless the detector already holds a backbone, i.e. was loaded;
+ * the weights' bytes are embedded in saved detectors, the path is not saved),
+ * "real_repeats" (0..1000, default 5), "rpag_per_anomaly" (0..1000, default 10),
+ * "foreground" ("otsu" | "whole", default "otsu"), "feature_batch" (images per backbone
+ * call, 1..1024, default 16; feature_batch * image_size^2 <= 2^26), and every BGAD training
+ * knob by its name (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size,
+ * chunk_size, beta, tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see
+ * bgad_model_set_param). Defaults of the training knobs: the authors', except meta_epochs 4,
+ * sub_epochs 2, lr 2e-3, warmup_epochs 1 (a short CPU recipe).
  * \param config_json NUL-terminated JSON object; NULL or "{}" = every default.
- * \param out receives the handle; free it with bgad_detector_free().
+ * \param out receives the handle (NULL on failure); free it with bgad_detector_free().
  * \return BGAD_ERR_INVALID_ARGUMENT naming the key for an unknown key or a bad value,
  *         or describing the position of a JSON syntax error.
  */

@@ -150,6 +150,62 @@ public func bgad_model_score_maps(
     }
 }
 
+@_cdecl("bgad_model_score_images")
+public func bgad_model_score_images(
+    _ handle: OpaquePointer?, _ features: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,
+    _ heights: UnsafePointer<Int64>?, _ widths: UnsafePointer<Int64>?,
+    _ imageHeight: Int64, _ imageWidth: Int64, _ scores: UnsafeMutablePointer<Double>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle)
+        let f = try featureMaps(m, features, count, heights, widths, "features")
+        let h = try requireSize(imageHeight, "image_height"), w = try requireSize(imageWidth, "image_width")
+        let out = try require(scores, "scores")
+        if f[0].count == 0 { return }
+        try m.score(f, height: h, width: w, maps: nil, imageScores: out)
+    }
+}
+
+/// The history of level `level`, or an error naming a bad level.
+private func historyRecords(_ m: BGADModel, _ level: Int64) throws(BGADError) -> [TrainingHistory.Record] {
+    guard level >= 0, level < Int64(m.channels.count) else {
+        throw .invalid("level must lie in 0..<\(m.channels.count), got \(level)")
+    }
+    return m.history?.levels[Int(level)] ?? []
+}
+
+@_cdecl("bgad_model_history_length")
+public func bgad_model_history_length(_ handle: OpaquePointer?, _ level: Int64, _ records: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let o = try require(records, "records")
+        o.pointee = Int64(try historyRecords(try model(handle), level).count)
+    }
+}
+
+@_cdecl("bgad_model_history")
+public func bgad_model_history(
+    _ handle: OpaquePointer?, _ level: Int64, _ out: UnsafeMutablePointer<Double>?, _ capacityRecords: Int64
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let records = try historyRecords(try model(handle), level)
+        guard capacityRecords >= Int64(records.count) else {
+            throw .invalid("capacity_records is \(capacityRecords), the history has \(records.count) records")
+        }
+        let o = try require(out, "out")
+        let k = TrainingHistory.fieldNames.count
+        for (i, r) in records.enumerated() { for (j, v) in r.fields.enumerated() { o[i * k + j] = v } }
+    }
+}
+
+@_cdecl("bgad_model_late_improvement")
+public func bgad_model_late_improvement(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let m = try model(handle)
+        let o = try require(out, "out")
+        for l in m.channels.indices { o[l] = m.history?.lateImprovement(level: l) ?? .nan }
+    }
+}
+
 @_cdecl("bgad_model_log_likelihoods")
 public func bgad_model_log_likelihoods(
     _ handle: OpaquePointer?, _ features: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,

@@ -165,7 +165,7 @@ final class DetectorTests: XCTestCase {
             (#"{"real_repeats": -1}"#, "real_repeats"), (#"{"rpag_per_anomaly": 5000}"#, "rpag_per_anomaly"),
             (#"{"feature_batch": 0}"#, "feature_batch"), (#"{"variant": "other"}"#, "variant"), (#"{"lr": -1}"#, "lr"),
             (#"{"meta_epochs": 0}"#, "meta_epochs"), (#"{"seed": -3}"#, "seed"), (#"{"focal": "maybe"}"#, "focal"),
-            (#"{"beta": [1]}"#, "beta"), (#"[1]"#, "object"), (#"{"weights": 3}"#, "weights"),
+            (#"{"beta": [1]}"#, "beta"), (#"{"feature_batch": 1024, "image_size": 2048}"#, "feature_batch × image_size²"), (#"[1]"#, "object"), (#"{"weights": 3}"#, "weights"),
         ]
         for (text, name) in cases {
             assertBGADError(.invalidArgument, containing: name) { _ = try DetectorConfiguration(json: text) }
@@ -432,5 +432,256 @@ final class DetectorTests: XCTestCase {
         assertBGADError(.format, containing: "flag") { _ = try Detector.decode(self.file(version: 2, body: self.le(UInt32(config.count)) + config + [7])) }
         // A well-formed unfitted file loads.
         XCTAssertNoThrow(try Detector.decode(file(version: 2, body: le(UInt32(config.count)) + config + [0])))
+    }
+}
+
+// MARK: - The C ABI (bgad_detector_*), called as a C program would
+
+import BGAD
+
+/// `bgad_image` of `bgad.h`: a pointer and three int64.
+private struct CImage {
+    var pixels: UnsafePointer<UInt8>?
+    var height: Int64
+    var width: Int64
+    var channels: Int64
+}
+
+/// Counts progress calls in `user_data` and cancels at the third.
+private let cancelAtThree: BGADProgressCallback = { _, _, _, user in
+    let counter = user!.assumingMemoryBound(to: Int.self)
+    counter.pointee += 1
+    return counter.pointee >= 3 ? 1 : 0
+}
+
+final class DetectorABITests: XCTestCase {
+    var lastError: String { String(cString: bgad_last_error()!) }
+
+    /// Runs `body` with C image descriptors over `images` (pixels borrowed for the call).
+    private func withCImages<R>(_ images: [Image], _ body: ([CImage]) throws -> R) rethrows -> R {
+        let copies = images.map { im -> UnsafeMutablePointer<UInt8> in
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, im.pixels.count))
+            p.update(from: im.pixels, count: im.pixels.count)
+            return p
+        }
+        defer { copies.forEach { $0.deallocate() } }
+        let descriptors = zip(images, copies).map { im, p in
+            CImage(pixels: p, height: Int64(im.height), width: Int64(im.width), channels: Int64(im.channels))
+        }
+        return try body(descriptors)
+    }
+
+    private func create(_ json: String) -> OpaquePointer? {
+        var h: OpaquePointer? = nil
+        XCTAssertEqual(json.withCString { bgad_detector_create($0, &h) }, 0, lastError)
+        return h
+    }
+
+    private func fit(_ h: OpaquePointer?, _ normal: [CImage], _ anomalous: [CImage] = [], masks: [CImage]? = nil,
+                     progress: BGADProgressCallback? = nil, user: UnsafeMutableRawPointer? = nil) -> Int32 {
+        normal.withUnsafeBytes { n in
+            anomalous.withUnsafeBytes { a in
+                if let masks {
+                    return masks.withUnsafeBytes { m in
+                        bgad_detector_fit(h, n.baseAddress, Int64(normal.count), a.baseAddress, m.baseAddress, Int64(anomalous.count), progress, user)
+                    }
+                }
+                return bgad_detector_fit(h, n.baseAddress, Int64(normal.count), a.baseAddress, nil, Int64(anomalous.count), progress, user)
+            }
+        }
+    }
+
+    func testCreateConfigAndFreeFollowTheConventions() throws {
+        var h: OpaquePointer? = nil
+        XCTAssertEqual(bgad_detector_create(nil, &h), 0)
+        defer { _ = bgad_detector_free(h) }
+        XCTAssertEqual(bgad_detector_free(nil), 0)
+        var failed: OpaquePointer? = h
+        XCTAssertEqual(#"{"image_size": 16}"#.withCString { bgad_detector_create($0, &failed) }, 1)
+        XCTAssertTrue(lastError.contains("image_size"), lastError)
+        XCTAssertNil(failed)  // a failed create writes NULL
+        XCTAssertEqual(#"{"imagesize": 64"#.withCString { bgad_detector_create($0, nil) }, 1)
+        var needed: Int64 = 0
+        XCTAssertEqual(bgad_detector_config(h, nil, 0, &needed), 1)  // too small: the size is still reported
+        XCTAssertGreaterThan(needed, 2)
+        var buffer = [CChar](repeating: 0, count: Int(needed))
+        XCTAssertEqual(bgad_detector_config(h, &buffer, needed, &needed), 0)
+        let json = String(cString: buffer)
+        XCTAssertEqual(try DetectorConfiguration(json: json), DetectorConfiguration())
+        XCTAssertEqual(Int64(json.utf8.count + 1), needed)
+        var fitted: Int32 = -1
+        XCTAssertEqual(bgad_detector_is_fitted(h, &fitted), 0)
+        XCTAssertEqual(fitted, 0)
+        XCTAssertEqual(bgad_detector_is_fitted(nil, &fitted), 1)
+        XCTAssertTrue(lastError.contains("NULL"), lastError)
+        var score = 0.0, t1 = 0.0, t2 = 0.0
+        XCTAssertEqual(bgad_detector_predict(h, nil, 0, &score, nil, nil), 1)
+        XCTAssertTrue(lastError.contains("not fitted"), lastError)
+        XCTAssertEqual(bgad_detector_thresholds(h, &t1, &t2), 1)
+        var height: Int64 = 0, width: Int64 = 0
+        XCTAssertEqual("/nonexistent.png".withCString { bgad_detector_predict_path(h, $0, &score, nil, nil, 0, &height, &width) }, 1)
+        XCTAssertTrue(lastError.contains("not fitted"), lastError)
+    }
+
+    func testFitValidatesAtTheEdge() throws {
+        let weights = try engineWeightFile()
+        let h = create(String(DetectorTests.settings.dropLast()) + #", "weights": "\#(weights)"}"#)
+        defer { _ = bgad_detector_free(h) }
+        try withCImages(Array(DetectorTests.normals.prefix(4))) { normal in
+            XCTAssertEqual(bgad_detector_fit(h, nil, 4, nil, nil, 0, nil, nil), 1)
+            XCTAssertTrue(lastError.contains("normal is NULL"), lastError)
+            XCTAssertEqual(fit(h, []), 1)
+            XCTAssertTrue(lastError.contains("n_normal"), lastError)
+            var bad = normal
+            bad[1].channels = 2
+            XCTAssertEqual(fit(h, bad), 1)
+            XCTAssertTrue(lastError.contains("normal[1]") && lastError.contains("channels"), lastError)
+            bad = normal
+            bad[2].height = 1 << 40  // would overflow height × width × channels
+            XCTAssertEqual(fit(h, bad), 1)
+            XCTAssertTrue(lastError.contains("normal[2]"), lastError)
+            bad = normal
+            bad[0].width = -3
+            XCTAssertEqual(fit(h, bad), 1)
+            bad = normal
+            bad[3].pixels = nil
+            XCTAssertEqual(fit(h, bad), 1)
+            XCTAssertTrue(lastError.contains("normal[3]: pixels is NULL"), lastError)
+            let (a, m) = DetectorTests.anomalies[0]
+            try withCImages([a, m]) { am in
+                var mask = am[1]
+                mask.height -= 1
+                XCTAssertEqual(fit(h, normal, [am[0]], masks: [mask]), 1)
+                XCTAssertTrue(lastError.contains("masks[0]"), lastError)
+                XCTAssertEqual(fit(h, normal, [am[0]], masks: [am[0]]), 1)  // 3 channels
+                XCTAssertTrue(lastError.contains("channels must be 1"), lastError)
+                XCTAssertEqual(bgad_detector_fit(h, normal, 4, nil, nil, 1, nil, nil), 1)
+                XCTAssertTrue(lastError.contains("anomalous is NULL"), lastError)
+                var counter = 0
+                XCTAssertEqual(fit(h, normal, [am[0]], masks: [am[1]], progress: cancelAtThree, user: &counter), 4)
+                XCTAssertEqual(counter, 3)
+                var fitted: Int32 = -1
+                XCTAssertEqual(bgad_detector_is_fitted(h, &fitted), 0)
+                XCTAssertEqual(fitted, 0)
+                // A NULL mask entry = the whole image; then the fit succeeds.
+                let whole = CImage(pixels: nil, height: 0, width: 0, channels: 0)
+                XCTAssertEqual(fit(h, normal, [am[0]], masks: [whole]), 0, lastError)
+                XCTAssertEqual(bgad_detector_is_fitted(h, &fitted), 0)
+                XCTAssertEqual(fitted, 1)
+            }
+        }
+        let missing = create(#"{"image_size": 64, "weights": "/nonexistent/w.bgadw"}"#)
+        defer { _ = bgad_detector_free(missing) }
+        try withCImages([DetectorTests.normals[0]]) { normal in
+            XCTAssertEqual(fit(missing, normal), 2)
+            XCTAssertTrue(lastError.contains("/nonexistent/w.bgadw"), lastError)
+        }
+    }
+
+    func testFitFromPathsEqualsFitFromDecodedImages() throws {
+        let weights = try engineWeightFile()
+        let settings = String(DetectorTests.settings.dropLast()) + #", "weights": "\#(weights)"}"#
+        let dir = NSTemporaryDirectory() + "bgad-abi-paths-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let normals = Array(DetectorTests.normals.prefix(6))
+        let (a, m) = DetectorTests.anomalies[2]
+        var normalPaths: [String] = []
+        for (i, im) in normals.enumerated() {
+            normalPaths.append(dir + "/n\(i).png")
+            try PNG.write(im, path: normalPaths[i])
+        }
+        // A colour mask file: a pixel is a defect where any channel is non-zero.
+        var colourMask = Image(height: m.height, width: m.width, channels: 3)
+        for p in 0..<(m.height * m.width) where m.pixels[p] != 0 { colourMask.pixels[3 * p + 2] = 1 }
+        try PNG.write(a, path: dir + "/a.png")
+        try PNG.write(colourMask, path: dir + "/a_mask.png")
+
+        let fromPaths = create(settings)
+        defer { _ = bgad_detector_free(fromPaths) }
+        let cPaths = (normalPaths + [dir + "/a.png", dir + "/a_mask.png"]).map { strdup($0) }
+        defer { cPaths.forEach { free($0) } }
+        let pointers = cPaths.map { UnsafePointer<CChar>($0) }
+        let status = pointers.withUnsafeBufferPointer { p in
+            bgad_detector_fit_paths(fromPaths, p.baseAddress, Int64(normals.count), p.baseAddress! + normals.count,
+                                    p.baseAddress! + normals.count + 1, 1, nil, nil)
+        }
+        XCTAssertEqual(status, 0, lastError)
+        let fromImages = try Detector(json: settings)
+        try fromImages.fit(normal: normals, anomalous: [a], masks: [m])
+        var needed: Int64 = 0
+        _ = bgad_detector_to_bytes(fromPaths, nil, 0, &needed)
+        var bytes = [UInt8](repeating: 0, count: Int(needed))
+        XCTAssertEqual(bgad_detector_to_bytes(fromPaths, &bytes, needed, &needed), 0)
+        XCTAssertEqual(bytes, try fromImages.encoded())  // same images, same mask, same detector
+        // A missing file is named.
+        var missing = pointers
+        missing[1] = UnsafePointer(strdup(dir + "/none.png"))
+        defer { free(UnsafeMutablePointer(mutating: missing[1])) }
+        XCTAssertEqual(missing.withUnsafeBufferPointer { bgad_detector_fit_paths(fromPaths, $0.baseAddress, 2, nil, nil, 0, nil, nil) }, 2)
+        XCTAssertTrue(lastError.contains("none.png"), lastError)
+    }
+
+    func testPredictBytesAndFilesThroughTheABI() throws {
+        let weights = try engineWeightFile()
+        let h = create(String(DetectorTests.settings.dropLast()) + #", "weights": "\#(weights)"}"#)
+        defer { _ = bgad_detector_free(h) }
+        let probes = [DetectorTests.normalImage(40, 90, channels: 3, seed: 7), DetectorTests.anomaly(64, 64, channels: 1, seed: 8).0]
+        try withCImages(DetectorTests.normals) { normal in
+            let (a, m) = DetectorTests.anomalies[1]
+            try withCImages([a, m]) { am in XCTAssertEqual(fit(h, normal, [am[0]], masks: [am[1]]), 0, lastError) }
+        }
+        // The Swift API on the same state gives the reference numbers.
+        var bytesNeeded: Int64 = 0
+        XCTAssertEqual(bgad_detector_to_bytes(h, nil, 0, &bytesNeeded), 1)
+        var bytes = [UInt8](repeating: 0, count: Int(bytesNeeded))
+        XCTAssertEqual(bgad_detector_to_bytes(h, &bytes, bytesNeeded, &bytesNeeded), 0)
+        let reference = try Detector.decode(bytes).predict(probes)
+        try withCImages(probes) { images in
+            var scores = [Double](repeating: 0, count: 2), decisions = [Int32](repeating: -1, count: 2)
+            let map0 = UnsafeMutablePointer<Float>.allocate(capacity: 40 * 90)
+            defer { map0.deallocate() }
+            var maps: [UnsafeMutablePointer<Float>?] = [map0, nil]
+            XCTAssertEqual(images.withUnsafeBytes { bgad_detector_predict(h, $0.baseAddress, 2, &scores, &decisions, &maps) }, 0, lastError)
+            XCTAssertEqual(scores, reference.map { $0.score })
+            XCTAssertEqual(decisions, reference.map { $0.isAnomalous ? 1 : 0 })
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: map0, count: 40 * 90)), reference[0].map!)
+            XCTAssertEqual(images.withUnsafeBytes { bgad_detector_predict(h, $0.baseAddress, 2, &scores, nil, nil) }, 0)
+            XCTAssertEqual(images.withUnsafeBytes { bgad_detector_predict(h, $0.baseAddress, 2, nil, nil, nil) }, 1)
+            XCTAssertEqual(bgad_detector_predict(h, nil, 2, &scores, nil, nil), 1)
+            XCTAssertEqual(bgad_detector_predict(h, nil, -1, &scores, nil, nil), 1)
+        }
+        // From bytes: the same numbers; bad buffers are errors.
+        var other: OpaquePointer? = nil
+        XCTAssertEqual(bgad_detector_from_bytes(bytes, Int64(bytes.count), &other), 0, lastError)
+        XCTAssertEqual(bgad_detector_free(other), 0)
+        XCTAssertEqual(bgad_detector_from_bytes(bytes, Int64(bytes.count - 1), &other), 3)
+        XCTAssertEqual(bgad_detector_from_bytes(nil, 10, &other), 1)
+        XCTAssertEqual(bgad_detector_from_bytes(bytes, -1, &other), 1)
+        // Files: save, load, predict a PNG; a too-small map reports the size needed.
+        let dir = NSTemporaryDirectory() + "bgad-abi-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/d.bgad", png = dir + "/p.png"
+        try PNG.write(probes[0], path: png)
+        XCTAssertEqual(file.withCString { bgad_detector_save(h, $0) }, 0, lastError)
+        XCTAssertEqual(file.withCString { bgad_detector_load($0, &other) }, 0, lastError)
+        defer { _ = bgad_detector_free(other) }
+        var score = 0.0, decision: Int32 = -1, height: Int64 = 0, width: Int64 = 0
+        var small = [Float](repeating: 0, count: 10)
+        XCTAssertEqual(png.withCString { bgad_detector_predict_path(other, $0, &score, &decision, &small, 10, &height, &width) }, 1)
+        XCTAssertEqual([height, width], [40, 90])
+        var map = [Float](repeating: 0, count: 40 * 90)
+        XCTAssertEqual(png.withCString { bgad_detector_predict_path(other, $0, &score, &decision, &map, 3600, &height, &width) }, 0, lastError)
+        XCTAssertEqual(score, reference[0].score)
+        XCTAssertEqual(decision, reference[0].isAnomalous ? 1 : 0)
+        XCTAssertEqual(map, reference[0].map!)
+        var t = (image: 0.0, pixel: 0.0)
+        XCTAssertEqual(bgad_detector_thresholds(other, &t.image, &t.pixel), 0)
+        XCTAssertEqual(t.image, try Detector.decode(bytes).thresholds().image)
+        XCTAssertEqual((dir + "/missing.bgad").withCString { bgad_detector_load($0, &other) }, 2)
+        XCTAssertEqual((dir + "/missing.png").withCString { bgad_detector_predict_path(h, $0, &score, nil, nil, 0, &height, &width) }, 2)
+        XCTAssertEqual(png.withCString { bgad_detector_load($0, &other) }, 3)
+        XCTAssertTrue(lastError.contains("not a bgad detector file"), lastError)
     }
 }

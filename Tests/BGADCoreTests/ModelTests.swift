@@ -154,7 +154,7 @@ final class ModelTests: XCTestCase {
         foreign[0] = UInt8(ascii: "P")
         XCTAssertTrue(message(foreign).contains("not a bgad model"))
         var newer = bytes
-        newer[8] = 2
+        newer[8] = 3
         XCTAssertTrue(message(newer).contains("newer") || message(newer).contains("upgrade"))
         XCTAssertTrue(message(bytes + [0]).contains("trailing"))
         XCTAssertTrue(message([]).contains("not a bgad model"))
@@ -162,6 +162,36 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try ModelFile.load(from: "/nonexistent/dir/model.bgad")) { error in
             XCTAssertEqual((error as? BGADError)?.kind, .io)
         }
+    }
+
+    func testVersion1FilesAreReadWithTheirImageThresholdConverted() throws {
+        let model = try trained()
+        let v2 = try ModelFile.encode(model)
+        let payload = Array(v2[ModelFile.headerSize...])
+        // Walk the payload to the image threshold (f64 in version 2, f32 on the map's scale in 1).
+        var r = ByteReader(bytes: payload, position: 0)
+        for _ in 0..<Int(try r.u32()) { _ = try r.string(); _ = try r.string() }
+        let levels = Int(try r.u32())
+        for _ in 0..<levels { _ = try r.u32() }
+        XCTAssertEqual(try r.u8(), 1)
+        _ = try r.u32(); _ = try r.u32(); _ = try r.f64()
+        let sMax = try r.f32()
+        _ = try r.f32()
+        let at = r.position
+        let threshold = try r.f64()
+        // The history section is last: flag + per level (count + records).
+        let history = try XCTUnwrap(model.history)
+        let historyBytes = 1 + history.levels.reduce(0) { $0 + 4 + $1.count * TrainingHistory.fieldNames.count * 8 }
+        var w = ByteWriter()
+        w.f32(sMax - Float(exp(-threshold)))  // version 1 stored S_max − b_image
+        let v1Payload = Array(payload[..<at]) + w.bytes + Array(payload[(at + 8)..<(payload.count - historyBytes)])
+        var header = ByteWriter()
+        header.bytes.append(contentsOf: ModelFile.magic)
+        header.u32(1); header.u32(0); header.u64(UInt64(v1Payload.count)); header.u32(crc32(v1Payload)); header.u32(0)
+        let old = try ModelFile.decode(header.bytes + v1Payload)
+        XCTAssertNil(old.history)
+        XCTAssertEqual(try XCTUnwrap(old.calibration?.imageThreshold), threshold, accuracy: 1e-4 * max(1, abs(threshold)))
+        XCTAssertEqual(try scoreMaps(old), try scoreMaps(model))
     }
 
     func testCrc32MatchesTheStandardCheckValue() {

@@ -59,12 +59,47 @@ final class ScoringTests: XCTestCase {
             let scores = sigma.map { cal.maxNormality - $0 }
             let flagged = scores.filter { $0 > cal.pixelThreshold }.count
             XCTAssertLessThanOrEqual(Double(flagged), Double(sigma.count) * beta)
-            // Image rule on image scores (max of each map).
-            let imageScores = (0..<images).map { i in scores[(i * h * w)..<((i + 1) * h * w)].max()! }
+            // Image rule on image scores −log(min Σ) (one level, grid = map: log Σ = ℓ − ref).
+            let imageScores = (0..<images).map { i in -Double(ell[(i * h * w)..<((i + 1) * h * w)].min()! - ref) }
             let flaggedImages = imageScores.filter { $0 > cal.imageThreshold }.count
             XCTAssertLessThanOrEqual(Double(flaggedImages), Double(images) * beta)
             let ki = Int((Double(images) * beta).rounded(.down))
-            XCTAssertEqual(cal.imageThreshold, imageScores.sorted(by: >)[ki])
+            XCTAssertEqual(cal.imageThreshold, imageScores.sorted(by: >)[ki], accuracy: 1e-6)
+        }
+    }
+
+    func testImageScoreIsExactInTheLogDomainWhereTheMapSaturates() {
+        // Two levels on 3×3 and 2×2 grids, mapped to 5×4; ℓ − ref from −2 down to −900 (exp
+        // underflows in float below about −103; S_max − Σ rounds to S_max below about −16).
+        let grids = [(3, 3), (2, 2)]
+        let refs: [Float] = [0.5, -1]
+        let mapper = AnomalyMapper(height: 5, width: 4)
+        for depth in [2.0, 20.0, 120.0, 900.0] {
+            let e0 = (0..<9).map { Float(-depth * Double($0 + 1) / 9) + refs[0] }
+            let e1 = (0..<4).map { Float(-depth * 0.8 - Double($0)) + refs[1] }
+            var sum = [Float](repeating: 0, count: 20)
+            e0.withUnsafeBufferPointer { mapper.accumulateNormality(ell: $0.baseAddress!, gridHeight: 3, gridWidth: 3, reference: refs[0], into: &sum) }
+            e1.withUnsafeBufferPointer { mapper.accumulateNormality(ell: $0.baseAddress!, gridHeight: 2, gridWidth: 2, reference: refs[1], into: &sum) }
+            let score = e0.withUnsafeBufferPointer { p0 in e1.withUnsafeBufferPointer { p1 in
+                sum.withUnsafeBufferPointer { mapper.imageScore(sum: $0.baseAddress!, ell: [p0.baseAddress!, p1.baseAddress!], grids: grids, references: refs) } } }
+            // Reference: log Σ per pixel from the tables, by log-sum-exp in Double.
+            var best = Double.infinity
+            for y in 0..<5 { for x in 0..<4 {
+                var terms: [Double] = []
+                for (l, e) in [e0, e1].enumerated() {
+                    let (gh, gw) = grids[l]
+                    let ty = LinearResizeTable(inSize: gh, outSize: 5), tx = LinearResizeTable(inSize: gw, outSize: 4)
+                    let wy = [(ty.lower[y], 1 - Double(ty.weight[y])), (ty.upper[y], Double(ty.weight[y]))]
+                    let wx = [(tx.lower[x], 1 - Double(tx.weight[x])), (tx.upper[x], Double(tx.weight[x]))]
+                    for (r, a) in wy where a > 0 { for (c, b) in wx where b > 0 {
+                        terms.append(log(a * b) + Double(e[r * gw + c]) - Double(refs[l]))
+                    } }
+                }
+                let m = terms.max()!
+                best = min(best, m + log(terms.reduce(0) { $0 + exp($1 - m) }))
+            } }
+            XCTAssertEqual(score, -best, accuracy: 1e-5 * max(1, abs(best)), "depth \(depth)")
+            XCTAssertTrue(score.isFinite)
         }
     }
 }

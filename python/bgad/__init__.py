@@ -14,7 +14,7 @@ Modules:
 """
 
 
-from . import _blas  # noqa: F401  (before _native: selects OpenBLAS kernels, see _blas.py)
+from . import _blas  # noqa: F401  (OpenBLAS kernel choice for a system OpenBLAS, applied by _native)
 from ._native import BGADError, version as native_version
 from . import metrics
 from . import flow

@@ -1,15 +1,15 @@
-"""Picks OpenBLAS's CPU kernels before the engine loads OpenBLAS.
+"""Which OpenBLAS kernels the CPU's feature flags allow, for an OpenBLAS older than the CPU.
 
-OpenBLAS built with DYNAMIC_ARCH (Debian, Ubuntu) chooses its kernels from the CPU
-model at load time. Releases older than the CPU do not know it and fall back to the
-generic SSE3 ("Prescott") kernels: on a recent Xeon Debian 12's OpenBLAS 0.3.21 runs
-sgemm about 4x slower than it can. When the user has not chosen (``OPENBLAS_CORETYPE``
-unset), this module chooses from the CPU's feature flags, which is safe on any CPU that
-has them: AVX-512 (F, CD, BW, DQ, VL) -> "SkylakeX", AVX2 + FMA -> "Haswell".
-It must run before ``libbgad.so`` (and with it OpenBLAS) is loaded.
+OpenBLAS built with DYNAMIC_ARCH (Debian, Ubuntu) chooses its kernels from the CPU model
+at load time. Releases older than the CPU may not know it and fall back to the generic
+SSE3 ("Prescott") kernels: on a recent Xeon, Debian 12's OpenBLAS 0.3.21 runs sgemm about
+4x slower than it can. Newer releases (the wheel's scipy-openblas32) fall back on the
+feature flags themselves. For a library that links the system OpenBLAS, the loader
+(:mod:`bgad._native`) sets ``OPENBLAS_CORETYPE`` to :func:`choose_openblas_coretype` before
+loading it, unless the user has set it; the choice is safe on any CPU that has the flags:
+AVX-512 (F, CD, BW, DQ, VL) -> "SkylakeX", AVX2 + FMA -> "Haswell".
 """
 
-import os
 import platform
 
 
@@ -32,9 +32,3 @@ def choose_openblas_coretype() -> str:
     if {"avx2", "fma"} <= flags:
         return "Haswell"
     return ""
-
-
-if "OPENBLAS_CORETYPE" not in os.environ:
-    _core = choose_openblas_coretype()
-    if _core:
-        os.environ["OPENBLAS_CORETYPE"] = _core

@@ -7,6 +7,14 @@ The library is searched, in order:
 3. the SwiftPM build folders of a development tree (``.build/release``, then
    ``.build/debug``, relative to the repository root).
 
+OpenBLAS kernels: the library of an installed wheel (or ``pip install .``) uses the
+OpenBLAS copied beside it (``libscipy_openblas_bgad.so``, see ``setup.py``), which chooses
+its kernels from the CPU itself. A library that links the system ``libopenblas.so.0``
+(a development build) may meet a distribution OpenBLAS older than the CPU, which falls
+back to SSE3 kernels; for such a library only, and only when the user has not set
+``OPENBLAS_CORETYPE``, the loader sets it from the CPU's flags (:mod:`bgad._blas`)
+before loading. :func:`openblas_corename` tells which kernels run.
+
 Each module of the package declares the signatures it uses with :func:`declare`
 (mirroring ``CInterop/include/bgad.h``) and wraps every call in :func:`check`, which
 turns a non-zero status into :class:`BGADError` with the library's own message.
@@ -20,6 +28,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from . import _blas, _elf
 
 #: The ABI version this binding was written for (``BGAD_ABI_VERSION`` in ``bgad.h``).
 ABI_VERSION = 1
@@ -60,19 +70,35 @@ def _candidates() -> list[Path]:
     return found
 
 
+def _help_system_openblas(path: Path) -> None:
+    """Sets ``OPENBLAS_CORETYPE`` from the CPU flags when the library at ``path`` links a
+    system OpenBLAS and the user has not chosen; must run before the library loads."""
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return
+    try:
+        needed = _elf.read_dynamic(path).needed
+    except (OSError, _elf.ELFError):
+        return  # not ours to judge: ctypes reports a library that cannot load
+    if _elf.links_openblas(needed):
+        core = _blas.choose_openblas_coretype()
+        if core:
+            os.environ["OPENBLAS_CORETYPE"] = core
+
+
 def _load() -> ctypes.CDLL:
     tried = []
     env = os.environ.get("BGAD_LIBRARY")
     for path in _candidates():
         if path.is_file():
+            _help_system_openblas(path)
             return ctypes.CDLL(str(path))
         tried.append(str(path))
         if env and str(path) == env:
             raise ImportError(f"BGAD_LIBRARY={env} does not name a file")
     raise ImportError(
         "libbgad.so not found; tried: " + ", ".join(tried)
-        + ". Install the package with `pip install .` or build it with "
-        "`swift build -c release -Xswiftc -static-stdlib`."
+        + ". Install the wheel (`make wheel`, then `pip install dist/bgad-*.whl`), or build "
+        "it with `swift build -c release -Xswiftc -static-stdlib`."
     )
 
 
@@ -157,6 +183,20 @@ def size_pair(size: Any, name: str = "size") -> tuple:
     if h < 1 or w < 1:
         raise BGADError(f"{name}: must be positive, got {h}x{w}")
     return h, w
+
+
+def openblas_corename() -> str:
+    """The kernel set (``"SkylakeX"``, ``"Haswell"``, ``"Prescott"``...) chosen by the
+    OpenBLAS that the loaded ``libbgad.so`` calls: the wheel's ``libscipy_openblas`` or the
+    system's ``libopenblas``; "" when neither reports one."""
+    for name in ("scipy_openblas_get_corename", "openblas_get_corename"):
+        try:
+            fn = getattr(lib, name)  # dlsym on libbgad's handle also searches its dependencies
+        except AttributeError:
+            continue
+        fn.argtypes, fn.restype = [], ctypes.c_char_p
+        return (fn() or b"").decode()
+    return ""
 
 
 def version() -> str:

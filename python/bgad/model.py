@@ -50,6 +50,13 @@ _score_maps = declare(
     "bgad_model_score_maps",
     [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, c_float_p],
 )
+_score_images = declare(
+    "bgad_model_score_images",
+    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, c_double_p],
+)
+_history_length = declare("bgad_model_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
+_history = declare("bgad_model_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
+_late_improvement = declare("bgad_model_late_improvement", [ctypes.c_void_p, c_double_p])
 _log_likelihoods = declare(
     "bgad_model_log_likelihoods", [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, _c_float_pp]
 )
@@ -64,6 +71,9 @@ _load = declare("bgad_model_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_voi
 #: The authors' hyper-parameters (METHOD.md; README settings: beta 0.01, focal weighting on).
 DEFAULTS: Dict[str, Any] = {
     "variant": "bgad",
+    "steps": 0,
+    "phase1_fraction": 0.25,
+    "warmup_fraction": 0.25,
     "meta_epochs": 25,
     "sub_epochs": 8,
     "lr": 2e-4,
@@ -80,10 +90,19 @@ DEFAULTS: Dict[str, Any] = {
     "blocks": 8,
     "clamp": 1.9,
 }
-_INT_PARAMS = {"meta_epochs", "sub_epochs", "warmup_epochs", "batch_size", "chunk_size", "seed", "blocks"}
-_FLOAT_PARAMS = {"lr", "decay_rate", "beta", "tau", "alpha_n", "lam", "clamp"}
+_INT_PARAMS = {"steps", "meta_epochs", "sub_epochs", "warmup_epochs", "batch_size", "chunk_size", "seed", "blocks"}
+_FLOAT_PARAMS = {"phase1_fraction", "warmup_fraction", "lr", "decay_rate", "beta", "tau", "alpha_n", "lam", "clamp"}
 
 ImageSize = Union[int, Tuple[int, int]]
+
+#: Names of a training-history record's fields, in the engine's order (bgad.h, bgad_model_history).
+HISTORY_FIELDS = (
+    "step", "phase", "learning_rate", "loss", "maximum_likelihood", "semi_pull", "semi_push",
+    "normal_log_likelihood", "abnormal_log_likelihood", "normal_boundary", "abnormal_boundary",
+)
+#: ``late_improvement_`` above this share means training stopped while the loss was still
+#: falling fast (docs/TRAINING.md: how it was chosen).
+LATE_IMPROVEMENT_WARNING = 0.2
 
 
 def _text(name: str, value: Any) -> bytes:
@@ -154,8 +173,18 @@ class BGAD:
             take them from the first ``fit``.
         variant: ``"bgad"`` (default; uses the known anomalies), ``"bgad_wo"`` (no
             anomalies, semi-pull only) or ``"nfad"`` (maximum likelihood only).
+        steps: training budget in optimizer steps of the finest level (the level with the
+            most grid positions), independent of the number of images: batches are drawn
+            from reshuffled passes until the budget is spent; the first ``phase1_fraction``
+            of it is phase 1, the learning rate warms up over ``warmup_fraction`` of each
+            level's steps and then decays along a cosine. ``0`` (default) = the authors'
+            epoch schedule below. :class:`bgad.Detector` trains with a budget
+            (``DETECTOR_RECIPE``); docs/TRAINING.md says how it was chosen.
+        phase1_fraction: share of a step budget spent in phase 1. Default 0.25.
+        warmup_fraction: share of a step budget spent warming up. Default 0.25.
         meta_epochs: meta-epochs; the first is phase 1 (normal data, ML loss). Default 25.
-        sub_epochs: passes over the images per meta-epoch. Default 8.
+            Unused when ``steps > 0``.
+        sub_epochs: passes over the images per meta-epoch. Default 8. Unused when ``steps > 0``.
         lr: Adam learning rate (cosine decay to ``lr * decay_rate**3``). Default 2e-4.
         warmup_epochs: linear warm-up from ``lr / 10`` over this many meta-epochs. Default 2.
         decay_rate: see ``lr``. Default 0.1.
@@ -180,6 +209,10 @@ class BGAD:
         threshold_beta_: the β the thresholds target (FPR ≤ β on the training normals).
         calibration_size_: map size ``(H, W)`` the thresholds were taken on.
         channels_: channel count per level.
+        history_: per level, the training history (loss, boundaries, learning rate per
+            interval of steps); also kept in the model file.
+        late_improvement_: per level, the share of the learning that happened in the
+            second half of training (see :data:`LATE_IMPROVEMENT_WARNING`).
     """
 
     def __init__(self, levels: Optional[Sequence[int]] = None, *, progress: bool = True, **hyperparameters: Any):
@@ -401,9 +434,19 @@ class BGAD:
         return out
 
     def score_images(self, features: Sequence[ArrayLike], image_size: Optional[ImageSize] = None) -> np.ndarray:
-        """Image scores ``(N,)``: the maximum of each anomaly map."""
-        maps = self.score_maps(features, image_size)
-        return maps.reshape(maps.shape[0], -1).max(axis=1)
+        """Image scores ``(N,)`` float64: ``−log(min Σ)`` of each image's map, where ``Σ`` is the
+        summed normality (map = ``S_max − Σ``). They rank images exactly as the maximum of the
+        map does, but keep ranking strong defects whose map saturates at ``S_max`` in float
+        precision (``exp(ℓ − ref)`` underflows there). Compare with ``image_threshold_`` when
+        ``image_size`` is the calibration size."""
+        f = self._prepare(features)
+        h, w = _image_size(image_size, self.calibration_size_)
+        out = np.empty(f[0].shape[0], dtype=np.float64)
+        gh, gw = _grid(f)
+        with self._lock:
+            check(_score_images(self._handle, _pointers(f), f[0].shape[0], gh.ctypes.data_as(c_int64_p),
+                                gw.ctypes.data_as(c_int64_p), h, w, out.ctypes.data_as(c_double_p)))
+        return out
 
     def predict(self, features: Sequence[ArrayLike], image_size: Optional[ImageSize] = None,
                 threshold: Optional[float] = None) -> np.ndarray:
@@ -466,6 +509,52 @@ class BGAD:
         return self._calibration()["references"]
 
     @property
+    def history_(self) -> List[Dict[str, np.ndarray]]:
+        """Per level, the training history: a dict of equally long float64 arrays, one entry per
+        interval of optimizer steps (at most ~100 per level): ``step`` (the level's step count at
+        the interval's end), ``phase`` (1 or 2), ``learning_rate``, ``loss``,
+        ``maximum_likelihood``, ``semi_pull``, ``semi_push``, ``normal_log_likelihood`` (mean ℓ
+        of the normal vectors), ``abnormal_log_likelihood``, ``normal_boundary``,
+        ``abnormal_boundary`` (interval means; NaN where not evaluated). Empty arrays for a model
+        read from a file written before histories were kept."""
+        self._require_trained()
+        out = []
+        with self._lock:
+            for level in range(len(self.channels_)):
+                n = ctypes.c_int64()
+                check(_history_length(self._handle, level, ctypes.byref(n)))
+                values = np.empty((n.value, len(HISTORY_FIELDS)), dtype=np.float64)
+                check(_history(self._handle, level, values.ctypes.data_as(c_double_p), n.value))
+                out.append({name: values[:, j].copy() for j, name in enumerate(HISTORY_FIELDS)})
+        return out
+
+    @property
+    def late_improvement_(self) -> np.ndarray:
+        """Per level, how much the phase-2 loss was still falling at the end: with the phase-2
+        history cut into quarters, the fall of the mean loss from the third to the last
+        quarter over its fall from the first to the last (NaN without a history or when the
+        loss did not fall). Above :data:`LATE_IMPROVEMENT_WARNING` a larger ``steps`` budget
+        would likely score better."""
+        self._require_trained()
+        out = np.empty(len(self.channels_), dtype=np.float64)
+        with self._lock:
+            check(_late_improvement(self._handle, out.ctypes.data_as(c_double_p)))
+        return out
+
+    def training_warning(self) -> Optional[str]:
+        """A one-line warning when some level was still improving fast at the end of
+        training (``late_improvement_`` above :data:`LATE_IMPROVEMENT_WARNING`), else None."""
+        late = self.late_improvement_
+        worst = int(np.nanargmax(late)) if np.isfinite(late).any() else None
+        if worst is None or not late[worst] > LATE_IMPROVEMENT_WARNING:
+            return None
+        budget = int(self._params.get("steps", 0))
+        hint = (f"raise steps (now {budget}), e.g. steps={2 * budget}" if budget > 0
+                else "raise meta_epochs/sub_epochs or use a step budget (steps=...)")
+        return (f"training had not converged: the loss of level {worst} was still falling at the end "
+                f"({late[worst]:.0%} of its phase-2 fall came in the last half); {hint}")
+
+    @property
     def max_normality_(self) -> float:
         """``S_max``: anomaly score = ``S_max`` − summed normality."""
         return self._calibration()["s_max"]
@@ -502,4 +591,4 @@ class BGAD:
         return f"BGAD({args})"
 
 
-__all__ = ["BGAD", "DEFAULTS", "PROGRESS_FN"]
+__all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "LATE_IMPROVEMENT_WARNING", "PROGRESS_FN"]

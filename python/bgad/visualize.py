@@ -1,4 +1,4 @@
-"""Heat-map overlays of anomaly maps on images (for people to look at)."""
+"""Heat-map overlays of anomaly maps on images, and training-history plots (for people to look at)."""
 
 from __future__ import annotations
 
@@ -51,4 +51,59 @@ def side_by_side(*images: np.ndarray, gap: int = 4) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-__all__ = ["colormap", "overlay", "side_by_side"]
+def plot_history(history, path=None, title: str = "BGAD training history"):
+    """Draws a training history (``BGAD.history_`` / ``Detector.history_``): per level, the loss
+    and its maximum-likelihood part, the normal and abnormal vectors' mean log-likelihood with
+    the explicit boundaries (in ℓ units), and the learning rate, against the level's optimizer steps; phase 2 is
+    shaded.
+
+    Args:
+        history: a list (one entry per level) of dicts of arrays as ``history_`` returns.
+        path: optional file to save the figure to (PNG, PDF, SVG... by its suffix).
+        title: the figure's title.
+    Returns:
+        the matplotlib ``Figure`` (needs matplotlib: ``pip install matplotlib`` or ``bgad[plot]``).
+    """
+    try:
+        import matplotlib
+
+        if path is not None and matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from ._native import BGADError
+
+        raise BGADError("plot_history needs matplotlib: pip install matplotlib (or bgad[plot])") from None
+    levels = list(history)
+    if not levels or any(len(h.get("step", ())) == 0 for h in levels):
+        from ._native import BGADError
+
+        raise BGADError("plot_history: the history is empty (a model saved before histories were kept?)")
+    fig, axes = plt.subplots(3, len(levels), figsize=(4.5 * len(levels), 8), squeeze=False, sharex="col")
+    for l, h in enumerate(levels):
+        step = np.asarray(h["step"])
+        phase2 = step[np.asarray(h["phase"]) == 2]
+        loss_ax, ell_ax, lr_ax = axes[0][l], axes[1][l], axes[2][l]
+        loss_ax.plot(step, h["loss"], label="loss")
+        loss_ax.plot(step, h["maximum_likelihood"], label="max. likelihood part")
+        ell_ax.plot(step, h["normal_log_likelihood"], label="normal ℓ")
+        if np.isfinite(h["abnormal_log_likelihood"]).any():
+            ell_ax.plot(step, h["abnormal_log_likelihood"], label="abnormal ℓ")
+        if np.isfinite(h["normal_boundary"]).any():
+            ell_ax.plot(step, h["normal_boundary"], "--", label="b_n")
+            ell_ax.plot(step, h["abnormal_boundary"], ":", label="b_a")
+        lr_ax.plot(step, h["learning_rate"], label="learning rate")
+        for ax in (loss_ax, ell_ax, lr_ax):
+            if phase2.size:
+                ax.axvspan(phase2[0], step[-1], color="0.9", zorder=0)
+            ax.legend(fontsize=7)
+        loss_ax.set_title(f"level {l}")
+        lr_ax.set_xlabel("optimizer steps of the level")
+    fig.suptitle(title + " (shaded: phase 2)")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+__all__ = ["colormap", "overlay", "plot_history", "side_by_side"]

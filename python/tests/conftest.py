@@ -1,8 +1,57 @@
-"""Shared pytest configuration: the package is imported from the source tree when not installed."""
+"""Shared pytest configuration: which ``bgad`` the tests exercise, and where their data lives.
+
+The suite runs in two places:
+
+- in the source tree (``python/tests`` beside ``python/bgad``): the package is imported from
+  the tree and loads the library named by ``BGAD_LIBRARY`` or the development build;
+- anywhere else (CI copies ``python/tests`` to a temporary folder and runs it against the
+  installed wheel): nothing is added to ``sys.path``, so ``import bgad`` finds the installed
+  package and its own ``libbgad.so``.
+
+Test data travels with the tests: :func:`fixture_path` looks in ``fixtures/`` beside this
+file (where CI copies them), then in the source tree's ``Tests/Fixtures``; the C header is
+the installed package's ``include/bgad.h``, or the source tree's (:func:`header_path`).
+Test modules import these helpers with ``from conftest import ...``.
+"""
 
 import sys
 from pathlib import Path
 
-_src = Path(__file__).resolve().parents[1]
-if str(_src) not in sys.path:
-    sys.path.insert(0, str(_src))
+TESTS = Path(__file__).resolve().parent
+_SOURCE_PACKAGE = TESTS.parent / "bgad" / "__init__.py"
+_REPO = TESTS.parents[1]
+
+if _SOURCE_PACKAGE.is_file() and str(TESTS.parent) not in sys.path:
+    sys.path.insert(0, str(TESTS.parent))
+
+
+def fixture_path(name: str) -> Path:
+    """The folder or file ``name`` of the test data (e.g. ``"efficientnet-lite0"``): under
+    ``fixtures/`` beside the tests, else under the source tree's ``Tests/Fixtures``."""
+    for base in (TESTS / "fixtures", _REPO / "Tests" / "Fixtures"):
+        if (base / name).exists():
+            return base / name
+    raise FileNotFoundError(f"test data {name!r} is neither in {TESTS / 'fixtures'} "
+                            f"nor in {_REPO / 'Tests' / 'Fixtures'}")
+
+
+def header_path() -> Path:
+    """``bgad.h``: the one installed with the package (a wheel), else the source tree's."""
+    import bgad
+
+    installed = Path(bgad.__file__).resolve().parent / "include" / "bgad.h"
+    if installed.is_file():
+        return installed
+    source = _REPO / "CInterop" / "include" / "bgad.h"
+    if source.is_file():
+        return source
+    raise FileNotFoundError(f"bgad.h is neither in {installed} nor in {source}")
+
+
+def pytest_report_header(config):
+    """One line saying which package, library and OpenBLAS kernels the run exercises."""
+    import bgad
+    from bgad import _native
+
+    return (f"bgad {bgad.__version__} from {Path(bgad.__file__).parent}; library {_native.lib_path}; "
+            f"OpenBLAS kernels {_native.openblas_corename() or 'unknown'}")

@@ -2,11 +2,11 @@
 by the loaded ``libbgad.so`` (C users compile against the header alone)."""
 
 import re
-from pathlib import Path
 
 from bgad._native import lib
+from conftest import header_path
 
-HEADER = Path(__file__).resolve().parents[2] / "CInterop" / "include" / "bgad.h"
+HEADER = header_path()
 
 
 def declared_functions():

@@ -13,8 +13,9 @@ import pytest
 
 import bgad
 from bgad import BGADError, backbone, weights
+from conftest import fixture_path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "Tests" / "Fixtures" / "efficientnet-lite0"
+FIXTURES = fixture_path("efficientnet-lite0")
 
 
 @pytest.fixture(scope="module")

@@ -248,7 +248,13 @@ def test_single_image_scores_equal_batched_scores(small_data, trained):
     for i in range(feats[0].shape[0]):
         single = trained.score_maps([f[i:i + 1] for f in feats], (20, 28))
         np.testing.assert_array_equal(single[0], batched[i])
-    np.testing.assert_array_equal(trained.score_images(feats, (20, 28)), batched.reshape(len(batched), -1).max(1))
+    scores = trained.score_images(feats, (20, 28))
+    for i in range(feats[0].shape[0]):
+        assert trained.score_images([f[i:i + 1] for f in feats], (20, 28))[0] == scores[i]
+    # Same order as the map's maximum: score = −log(S_max − max map) up to float rounding.
+    s_max = trained.max_normality_
+    np.testing.assert_allclose(scores, -np.log(s_max - batched.reshape(len(batched), -1).max(1).astype(np.float64)),
+                               rtol=0, atol=1e-4)
 
 
 def align_corners_bilinear(grid, out_h, out_w):
@@ -393,3 +399,90 @@ def test_out_of_range_sizes_are_errors_not_crashes(small_data):
         small_model(meta_epochs=50).fit(normal, image_size=(10**6, 10**6))  # refused before training
     model = small_model(batch_size=10**6, meta_epochs=1, sub_epochs=1).fit(normal)  # larger than the data
     assert model.score_maps(normal).shape == (12, 8, 8)
+
+
+def log_domain_image_scores(model, feats, size):
+    """Independent reference of the image score −log(min Σ) in float64 (no underflow above e^-700)."""
+    ells, refs = model.log_likelihoods(feats), model.references_
+    out = []
+    for i in range(feats[0].shape[0]):
+        total = sum(align_corners_bilinear(np.exp(e[i].astype(np.float64) - r), *size) for e, r in zip(ells, refs))
+        out.append(-np.log(total.min()))
+    return np.array(out)
+
+
+def test_image_scores_keep_the_order_of_strong_defects_that_tie_in_the_map(small_data, trained):
+    normal, _, _ = small_data
+    # Ever stronger corruption of one normal image: the log-likelihoods fall far below the
+    # references, exp(ℓ − ref) underflows in float32 and every map saturates at S_max.
+    base = [f[:1] for f in normal]
+    feats = [np.concatenate([b * k + k for k in (3.0, 5.0, 8.0, 12.0)]).astype(np.float32) for b in base]
+    size = (32, 32)
+    maps = trained.score_maps(feats, size)
+    map_max = maps.reshape(len(maps), -1).max(1)
+    assert len(set(map_max.tolist())) < len(map_max), "the old image score (max of the map) should tie here"
+    scores = trained.score_images(feats, size)
+    assert len(set(scores.tolist())) == len(scores), "image scores must not tie"
+    ref = log_domain_image_scores(trained, feats, size)
+    assert np.isfinite(ref).all() and (ref > 80).any(), "the case must reach the float32 underflow range"
+    np.testing.assert_allclose(scores, ref, rtol=1e-6, atol=1e-4)
+    assert list(np.argsort(scores)) == list(np.argsort(ref))
+
+
+def test_image_threshold_is_on_the_image_score_scale(small_data, trained):
+    normal, _, _ = small_data
+    size = trained.calibration_size_
+    scores = log_domain_image_scores(trained, normal, size)
+    k = int(np.floor(len(scores) * trained.threshold_beta_))
+    # anomalous iff score > threshold flags at most ⌊n·β⌋ training images; the threshold is the
+    # (k+1)-th largest training score.
+    assert trained.image_threshold_ == pytest.approx(np.sort(scores)[::-1][k], abs=1e-4)
+
+
+def test_step_budget_schedule_does_not_depend_on_the_image_count():
+    rng = np.random.default_rng(3)
+    steps = {}
+    for n in (5, 40):
+        normal = [rng.normal(size=(n, 8, 8, 8)).astype(np.float32), rng.normal(size=(n, 16, 4, 4)).astype(np.float32)]
+        model = BGAD(steps=60, batch_size=4, chunk_size=64, lr=1e-3, progress=False).fit(normal)
+        hist = model.history_
+        steps[n] = [int(h["step"][-1]) for h in hist]
+        for h in hist:
+            assert np.all(np.diff(h["step"]) > 0) and set(np.unique(h["phase"])) <= {1.0, 2.0}
+            assert np.all(np.isfinite(h["loss"])) and np.all(np.isfinite(h["normal_log_likelihood"]))
+    # 4 images of 64 positions = 256 vectors = 4 chunks per batch at level 0, 1 at level 1:
+    # 60 steps of the finest level → 15 batches, whichever the image count.
+    assert steps[5] == steps[40] == [60, 15]
+
+
+def test_history_survives_save_and_load(tmp_path, small_data):
+    normal, anomalous, masks = small_data
+    model = small_model(steps=40).fit(normal, anomalous, masks)
+    hist = model.history_
+    assert [len(h["step"]) for h in hist] == [len(h["step"]) for h in hist] and len(hist[0]["step"]) >= 10
+    phases = hist[0]["phase"]
+    assert phases[0] == 1 and phases[-1] == 2 and np.all(np.diff(phases) >= 0)
+    # Phase 2 of BGAD with anomalies evaluates the boundaries: b_a = b_n − τ.
+    p2 = (phases == 2) & np.isfinite(hist[0]["normal_boundary"])
+    assert p2.any()
+    # In ℓ units: b_a · α_n = (b_n − τ) · α_n, with τ = 0.1 and α_n = 10.
+    np.testing.assert_allclose(hist[0]["abnormal_boundary"][p2], hist[0]["normal_boundary"][p2] - 1.0, atol=1e-5)
+    model.save(tmp_path / "m.bgad")
+    loaded = BGAD.load(tmp_path / "m.bgad")
+    for a, b in zip(hist, loaded.history_):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    np.testing.assert_array_equal(model.late_improvement_, loaded.late_improvement_)
+
+
+def test_training_warning_names_the_level_and_the_budget(monkeypatch, small_data):
+    normal, anomalous, masks = small_data
+    model = small_model(steps=40).fit(normal, anomalous, masks)
+    assert model.late_improvement_.shape == (2,)
+    monkeypatch.setattr(BGAD, "late_improvement_", property(lambda self: np.array([0.1, 0.9])))
+    message = model.training_warning()
+    assert message is not None and "level 1" in message and "steps=80" in message
+    monkeypatch.setattr(BGAD, "late_improvement_", property(lambda self: np.array([0.1, np.nan])))
+    assert model.training_warning() is None
+    monkeypatch.setattr(BGAD, "late_improvement_", property(lambda self: np.array([np.nan, np.nan])))
+    assert model.training_warning() is None

@@ -258,12 +258,17 @@ public final class Detector {
                   })
     }
 
-    /// The image score from the anomaly map at the model's image size: its maximum.
-    /// (The one place that defines the image score.)
-    private static func imageScore(_ map: UnsafePointer<Float>, count: Int) -> Double {
-        var m = map[0]
-        for q in 1..<count where map[q] > m { m = map[q] }
-        return Double(m)
+    /// The image scores of `features.count` images (the one place that defines the image
+    /// score): the maximum of each anomaly map at the model size (`maps`, one `plane` each).
+    /// Runs under the model lock; `features` are the images' feature maps, for a score
+    /// computed from the model rather than from the map.
+    private func imageScores(model: BGADModel, features: [FeatureMaps], maps: UnsafePointer<Float>, plane: Int) -> [Double] {
+        (0..<(features.first?.count ?? 0)).map { j in
+            let map = maps + j * plane
+            var m = map[0]
+            for q in 1..<plane where map[q] > m { m = map[q] }
+            return Double(m)
+        }
     }
 
     /// The anomaly map at `height × width` from the map at the model size (Pillow's bilinear,
@@ -295,15 +300,16 @@ public final class Detector {
                 try pixels(start + j) { p throws(BGADError) in try Detector.resizeRGB(p, height: h, width: w, channels: c, size: s, into: dst) }
             }
             try mapBuffer.withUnsafeMutableBufferPointer { m throws(BGADError) in
-                try withExtendedLifetime(feats) { () throws(BGADError) in
-                    try lock.locked { () throws(BGADError) in
-                        try f.model.anomalyMaps(feats.maps, height: s, width: s, into: m.baseAddress!)
+                let scores = try withExtendedLifetime(feats) { () throws(BGADError) -> [Double] in
+                    try lock.locked { () throws(BGADError) -> [Double] in
+                        let maps = feats.maps
+                        try f.model.anomalyMaps(maps, height: s, width: s, into: m.baseAddress!)
+                        return imageScores(model: f.model, features: maps, maps: m.baseAddress!, plane: plane)
                     }
                 }
                 for j in 0..<n {
                     let map = UnsafePointer(m.baseAddress! + j * plane)
-                    let sc = Detector.imageScore(map, count: plane)
-                    try emit(start + j, sc, sc > threshold, map)
+                    try emit(start + j, scores[j], scores[j] > threshold, map)
                 }
             }
             start += n

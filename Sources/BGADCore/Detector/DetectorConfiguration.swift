@@ -35,6 +35,9 @@ public struct DetectorConfiguration: Equatable, Sendable {
         return t
     }()
 
+    /// Largest `featureBatch × imageSize²` (pixels of one backbone call: 1024 images of 256²).
+    public static let maximumBatchPixels = 1 << 26
+
     /// Every default.
     public init() {}
 
@@ -67,6 +70,10 @@ public struct DetectorConfiguration: Equatable, Sendable {
         guard (0...1000).contains(realRepeats) else { throw .invalid("real_repeats must lie in 0...1000, got \(realRepeats)") }
         guard (0...1000).contains(rpagPerAnomaly) else { throw .invalid("rpag_per_anomaly must lie in 0...1000, got \(rpagPerAnomaly)") }
         guard (1...1024).contains(featureBatch) else { throw .invalid("feature_batch must lie in 1...1024, got \(featureBatch)") }
+        // A batch's pixels bound the memory of one backbone call (a loaded file too).
+        guard featureBatch * imageSize * imageSize <= DetectorConfiguration.maximumBatchPixels else {
+            throw .invalid("feature_batch × image_size² must be ≤ \(DetectorConfiguration.maximumBatchPixels), got \(featureBatch) × \(imageSize)²")
+        }
         try training.validate()
     }
 

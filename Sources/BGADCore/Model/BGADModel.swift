@@ -10,6 +10,9 @@ public final class BGADModel {
     public private(set) var flows: [ConditionalFlow]
     /// Score references and default thresholds; nil until trained.
     public private(set) var calibration: Calibration?
+    /// What the last `fit` did, interval by interval (nil for a model that was never fitted,
+    /// or was read from a file written before histories were kept).
+    public private(set) var history: TrainingHistory?
     private let evaluator = LevelLikelihoodEvaluator()
 
     /// An untrained model with fresh flows (initialised from `configuration.seed`).
@@ -25,11 +28,13 @@ public final class BGADModel {
     }
 
     /// A model from stored parts (used by the file reader).
-    init(channels: [Int], configuration: TrainingConfiguration, flows: [ConditionalFlow], calibration: Calibration?) {
+    init(channels: [Int], configuration: TrainingConfiguration, flows: [ConditionalFlow], calibration: Calibration?,
+         history: TrainingHistory?) {
         self.channels = channels
         self.configuration = configuration
         self.flows = flows
         self.calibration = calibration
+        self.history = history
     }
 
     /// Seed of level `l`'s flow, derived from the model seed.
@@ -72,9 +77,11 @@ public final class BGADModel {
             throw .invalid("calibration size must lie between 1×1 and 16384×16384, got \(h)×\(w)")
         }
         calibration = nil
+        history = nil
         flows = try BGADModel.freshFlows(channels: channels, configuration: configuration)
         let trainer = try BoundaryGuidedTrainer(configuration: configuration, flows: flows)
         try trainer.trainValidated(data, progress: progress)
+        history = trainer.lastHistory
 
         var grids: [[Float]] = []
         for (l, maps) in data.normal.enumerated() {
@@ -125,23 +132,46 @@ public final class BGADModel {
     /// scored on its own, with the stored calibration.
     public func anomalyMaps(_ features: [FeatureMaps], height: Int, width: Int,
                             into out: UnsafeMutablePointer<Float>) throws(BGADError) {
+        try score(features, height: height, width: width, maps: out, imageScores: nil)
+    }
+
+    /// Maps and/or image scores of every image at `height × width` (the calibration size for
+    /// scores comparable with `calibration.imageThreshold`). `maps` receives `count × height ×
+    /// width` floats as `anomalyMaps` does; `imageScores` receives `count` image scores
+    /// `−log(min Σ)` — the maximum of the map in the same order, but without the ties that
+    /// float rounding creates among strong defects (see `AnomalyMapper.imageScore`).
+    public func score(_ features: [FeatureMaps], height: Int, width: Int,
+                      maps: UnsafeMutablePointer<Float>?, imageScores: UnsafeMutablePointer<Double>?) throws(BGADError) {
         let cal = try checkScoringInput(features)
-        guard height >= 1, width >= 1 else { throw .invalid("image size must be ≥ 1×1, got \(height)×\(width)") }
+        guard height >= 1, width >= 1, height <= 1 << 14, width <= 1 << 14 else {
+            throw .invalid("image size must lie between 1×1 and 16384×16384, got \(height)×\(width)")
+        }
         let mapper = AnomalyMapper(height: height, width: width)
-        let maxP = features.map { $0.positions }.max()!
-        var ell = [Float](repeating: 0, count: maxP)
+        let sizes = features.map { $0.positions }
+        let grids = features.map { ($0.height, $0.width) }
+        var ell = [Float](repeating: 0, count: sizes.reduce(0, +))
         let hw = height * width
-        for i in 0..<features[0].count {
-            let map = out + i * hw
-            map.update(repeating: 0, count: hw)
-            for (l, maps) in features.enumerated() {
-                try ell.withUnsafeMutableBufferPointer { e throws(BGADError) in
-                    try evaluator.logLikelihood(flow: flows[l], maps: maps, image: i, into: e.baseAddress!)
-                    mapper.accumulateNormality(ell: e.baseAddress!, gridHeight: maps.height, gridWidth: maps.width,
-                                               reference: cal.references[l], into: map)
+        var scratch = [Float](repeating: 0, count: maps == nil ? hw : 0)
+        try ell.withUnsafeMutableBufferPointer { e throws(BGADError) in
+            var pointers: [UnsafeMutablePointer<Float>] = []
+            var o = 0
+            for n in sizes { pointers.append(e.baseAddress! + o); o += n }
+            try scratch.withUnsafeMutableBufferPointer { sb throws(BGADError) in
+                for i in 0..<features[0].count {
+                    let map = maps.map { $0 + i * hw } ?? sb.baseAddress!
+                    map.update(repeating: 0, count: hw)
+                    for (l, m) in features.enumerated() {
+                        try evaluator.logLikelihood(flow: flows[l], maps: m, image: i, into: pointers[l])
+                        mapper.accumulateNormality(ell: pointers[l], gridHeight: m.height, gridWidth: m.width,
+                                                   reference: cal.references[l], into: map)
+                    }
+                    if let imageScores {
+                        imageScores[i] = mapper.imageScore(sum: map, ell: pointers.map { UnsafePointer($0) }, grids: grids,
+                                                           references: cal.references)
+                    }
+                    if maps != nil { for q in 0..<hw { map[q] = cal.maxNormality - map[q] } }
                 }
             }
-            for q in 0..<hw { map[q] = cal.maxNormality - map[q] }
         }
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// Layout (little-endian):
 ///
 ///     offset 0   8 bytes  magic "BGADMODL"
-///            8   u32      format version (currently 1)
+///            8   u32      format version (currently 2; version 1 is read too)
 ///           12   u32      reserved (0)
 ///           16   u64      payload length in bytes
 ///           24   u32      CRC-32 (IEEE) of the payload
@@ -17,10 +17,13 @@ import Glibc
 ///                u32 n, then n × (string name, string value)     hyper-parameters
 ///                u32 L, then L × u32                              channels per level
 ///                u8 trained; if 1: u32 height, u32 width, f64 beta, f32 S_max,
-///                   f32 pixel threshold, f32 image threshold, u64 pixels, u64 images,
+///                   f32 pixel threshold, f64 image threshold, u64 pixels, u64 images,
 ///                   L × f32 references
 ///                L × (u32 blocks, u32 condition dim, f32 clamp,
 ///                     u32 m, m × (string name, u32 rank, rank × u32 dims, floats))
+///                u8 has history; if 1: L × (u32 n, n × 11 f64 — `TrainingHistory.fieldNames`)
+///     Version 1 had an f32 image threshold on the map's scale (`S_max − min Σ`), converted
+///     on reading to the image score's scale `−log(min Σ)`, and no history.
 ///     strings are u32 byte length + UTF-8.
 ///
 /// A file is written to `path.tmp-<pid>` and renamed over `path`, so readers never see a
@@ -31,7 +34,7 @@ public enum ModelFile {
     /// First bytes of every model file.
     public static let magic: [UInt8] = Array("BGADMODL".utf8)
     /// Format version written by this build; files with a larger version are refused.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     static let headerSize = 32
 
     /// The serialized bytes of `model`.
@@ -45,7 +48,7 @@ public enum ModelFile {
         if let cal = model.calibration {
             w.u8(1)
             w.u32(UInt32(cal.height)); w.u32(UInt32(cal.width)); w.f64(cal.beta)
-            w.f32(cal.maxNormality); w.f32(cal.pixelThreshold); w.f32(cal.imageThreshold)
+            w.f32(cal.maxNormality); w.f32(cal.pixelThreshold); w.f64(cal.imageThreshold)
             w.u64(UInt64(cal.pixelCount)); w.u64(UInt64(cal.imageCount))
             for r in cal.references { w.f32(r) }
         } else {
@@ -63,6 +66,15 @@ public enum ModelFile {
                 for d in shape { w.u32(UInt32(d)) }
                 for v in values { w.f32(v) }
             }
+        }
+        if let history = model.history {
+            w.u8(1)
+            for level in history.levels {
+                w.u32(UInt32(level.count))
+                for record in level { for v in record.fields { w.f64(v) } }
+            }
+        } else {
+            w.u8(0)
         }
         var header = ByteWriter()
         header.bytes.append(contentsOf: magic)
@@ -114,7 +126,14 @@ public enum ModelFile {
         if trained == 1 {
             let height = try r.count(max: 1 << 20, "calibration height"), width = try r.count(max: 1 << 20, "calibration width")
             let beta = try r.f64()
-            let sMax = try r.f32(), pt = try r.f32(), it = try r.f32()
+            let sMax = try r.f32(), pt = try r.f32()
+            let it: Double
+            if version >= 2 {
+                it = try r.f64()
+            } else {
+                let b = Double(sMax) - Double(try r.f32())  // version 1: S_max − (β-quantile of the images' min Σ)
+                it = b > 0 ? -log(b) : Double.greatestFiniteMagnitude
+            }
             let pixels = try r.u64(), images = try r.u64()
             var refs: [Float] = []
             for _ in 0..<levels { refs.append(try r.f32()) }
@@ -165,8 +184,32 @@ public enum ModelFile {
             guard missing.isEmpty else { throw BGADError(.format, "model file, level \(l): missing parameters \(missing)") }
             flows.append(flow)
         }
-        guard r.position == payload.count else { throw BGADError(.format, "model file: unexpected bytes after the last flow") }
-        return BGADModel(channels: channels, configuration: cfg, flows: flows, calibration: calibration)
+        var history: TrainingHistory? = nil
+        if version >= 2 {
+            let has = try r.u8()
+            if has == 1 {
+                var levelRecords: [[TrainingHistory.Record]] = []
+                let fields = TrainingHistory.fieldNames.count
+                for _ in 0..<levels {
+                    let n = try r.count(max: 10 * TrainingHistory.maxRecords, "history record count")
+                    var records: [TrainingHistory.Record] = []
+                    for _ in 0..<n {
+                        var f: [Double] = []
+                        for _ in 0..<fields { f.append(try r.f64()) }
+                        guard f[0].isFinite, f[0] >= 0, f[0] < 1e15, f[1] == 1 || f[1] == 2 else {
+                            throw BGADError(.format, "model file: invalid training-history record")
+                        }
+                        records.append(TrainingHistory.Record(fields: f))
+                    }
+                    levelRecords.append(records)
+                }
+                history = TrainingHistory(levels: levelRecords)
+            } else if has != 0 {
+                throw BGADError(.format, "model file: invalid 'has history' flag \(has)")
+            }
+        }
+        guard r.position == payload.count else { throw BGADError(.format, "model file: unexpected bytes after the last section") }
+        return BGADModel(channels: channels, configuration: cfg, flows: flows, calibration: calibration, history: history)
     }
 
     /// Writes `model` to `path` atomically (temp file + fsync + rename).

@@ -7,6 +7,11 @@
 ///
 /// `ref_l` and `S_max` come from the model's calibration, so an image's map never
 /// depends on other images.
+///
+/// The image score is `−log(min over pixels of Σ)`: the same order as the map's maximum
+/// `S_max − min Σ`, but it keeps ranking images whose least normal pixel has a normality far
+/// below float precision (there `S_max − Σ` rounds to `S_max` and `exp` underflows to 0, so
+/// strong defects would tie). Where `Σ` is tiny it is evaluated exactly in the log domain.
 
 #if canImport(Glibc)
 import Glibc
@@ -55,18 +60,63 @@ public final class AnomalyMapper {
         self.width = width
     }
 
+    /// Below this normality a pixel's `Σ` is re-evaluated in the log domain by `imageScore`:
+    /// above it every term that matters is a normal float, so `Σ` is exact to float rounding.
+    public static let exactBelow: Float = 1e-30
+
+    private func table(gridHeight: Int, gridWidth: Int) -> (LinearResizeTable, LinearResizeTable) {
+        let key = gridHeight &* 1_000_003 &+ gridWidth
+        if let t = tables[key] { return t }
+        let t = (LinearResizeTable(inSize: gridHeight, outSize: height), LinearResizeTable(inSize: gridWidth, outSize: width))
+        tables[key] = t
+        return t
+    }
+
+    /// The image score `−log(min Σ)` of one image from its normality sum `sum` (`height ×
+    /// width`, as built by `accumulateNormality`) and its per-level `ℓ` grids. Pixels whose
+    /// `Σ` is below `exactBelow` get `log Σ` exactly (log-sum-exp over every level's four
+    /// bilinear terms), so the score stays finite and ordered when `Σ` underflows.
+    public func imageScore(sum: UnsafePointer<Float>, ell: [UnsafePointer<Float>], grids: [(Int, Int)],
+                           references: [Float]) -> Double {
+        let hw = height * width
+        var lo = sum[0]
+        for q in 1..<hw where sum[q] < lo { lo = sum[q] }
+        if lo >= AnomalyMapper.exactBelow { return -log(Double(lo)) }
+        let tabs = grids.map { table(gridHeight: $0.0, gridWidth: $0.1) }
+        var minLog = Double.infinity
+        for q in 0..<hw where sum[q] < AnomalyMapper.exactBelow {
+            let y = q / width, x = q % width
+            // log Σ = log Σ_(l, corner) w · exp(ℓ − ref): the largest exponent first, then the sum.
+            var top = -Double.infinity
+            for l in grids.indices { forEachTerm(l, y, x, tabs[l], grids[l].1, ell[l], references[l]) { top = max(top, $0) } }
+            var acc = 0.0
+            for l in grids.indices { forEachTerm(l, y, x, tabs[l], grids[l].1, ell[l], references[l]) { acc += exp($0 - top) } }
+            minLog = min(minLog, top + log(acc))
+        }
+        return -minLog
+    }
+
+    /// Calls `body(log w + ℓ − ref)` for the bilinear terms of pixel `(y, x)` with weight > 0.
+    @inline(__always)
+    private func forEachTerm(_ l: Int, _ y: Int, _ x: Int, _ t: (LinearResizeTable, LinearResizeTable), _ gridWidth: Int,
+                             _ ell: UnsafePointer<Float>, _ reference: Float, _ body: (Double) -> Void) {
+        let (ty, tx) = t
+        let b = Double(ty.weight[y]), q = Double(tx.weight[x])
+        let rows = [(ty.lower[y], 1 - b), (ty.upper[y], b)], cols = [(tx.lower[x], 1 - q), (tx.upper[x], q)]
+        for (r, wr) in rows where wr > 0 {
+            for (c, wc) in cols where wc > 0 {
+                body(log(wr * wc) + Double(ell[r * gridWidth + c]) - Double(reference))
+            }
+        }
+    }
+
     /// Adds `bilinear(exp(ℓ − reference))` of one level's `gridHeight × gridWidth` grid to
     /// the normality sum `sum` (`height × width`).
     public func accumulateNormality(
         ell: UnsafePointer<Float>, gridHeight: Int, gridWidth: Int, reference: Float,
         into sum: UnsafeMutablePointer<Float>
     ) {
-        let key = gridHeight &* 1_000_003 &+ gridWidth
-        if tables[key] == nil {
-            tables[key] = (LinearResizeTable(inSize: gridHeight, outSize: height),
-                           LinearResizeTable(inSize: gridWidth, outSize: width))
-        }
-        let (ty, tx) = tables[key]!
+        let (ty, tx) = table(gridHeight: gridHeight, gridWidth: gridWidth)
         let n = gridHeight * gridWidth
         if normality.count < n { normality = [Float](repeating: 0, count: n) }
         normality.withUnsafeMutableBufferPointer { v in

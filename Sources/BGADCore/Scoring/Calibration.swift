@@ -9,7 +9,7 @@
 ///   ascending, `b = Σ_(⌊n·β⌋)` and `pixelThreshold = S_max − b`; a pixel is anomalous iff
 ///   `s > pixelThreshold` (⇔ `Σ < b`), so at most `⌊n·β⌋` training normal pixels — a
 ///   false-positive rate ≤ β on the training normals — are flagged. `imageThreshold` is the
-///   same rule on the training normal images' scores (max of their maps).
+///   same rule on the training normal images' image scores `−log(min Σ)` (see `AnomalyMapper`).
 public struct Calibration: Equatable, Sendable {
     /// `ref_l` per level.
     public var references: [Float]
@@ -23,8 +23,8 @@ public struct Calibration: Equatable, Sendable {
     public var beta: Double
     /// Default pixel threshold (anomalous iff score > threshold).
     public var pixelThreshold: Float
-    /// Default image threshold (anomalous iff image score > threshold).
-    public var imageThreshold: Float
+    /// Default image threshold on the image score `−log(min Σ)` (anomalous iff score > threshold).
+    public var imageThreshold: Double
     /// Number of training normal pixels the pixel threshold was taken over.
     public var pixelCount: Int
     /// Number of training normal images the image threshold was taken over.
@@ -32,7 +32,7 @@ public struct Calibration: Equatable, Sendable {
 
     /// A calibration from its stored values.
     public init(references: [Float], maxNormality: Float, height: Int, width: Int, beta: Double,
-                pixelThreshold: Float, imageThreshold: Float, pixelCount: Int, imageCount: Int) {
+                pixelThreshold: Float, imageThreshold: Double, pixelCount: Int, imageCount: Int) {
         self.references = references
         self.maxNormality = maxNormality
         self.height = height
@@ -76,21 +76,36 @@ public struct Calibration: Equatable, Sendable {
                 }
             }
         }
-        // Pass 1: S_max, per-image minima, histogram of the top 16 bits of the ordered keys.
+        // One image's grids side by side, for `imageScore`.
+        let sizes = grids.map { $0.0 * $0.1 }
+        var imageGrids = [Float](repeating: 0, count: sizes.reduce(0, +))
+        func imageScore(image i: Int, sum: [Float]) -> Double {
+            var offset = 0
+            for l in ell.indices {
+                for j in 0..<sizes[l] { imageGrids[offset + j] = ell[l][i * sizes[l] + j] }
+                offset += sizes[l]
+            }
+            return imageGrids.withUnsafeBufferPointer { g in
+                var pointers: [UnsafePointer<Float>] = []
+                var o = 0
+                for n in sizes { pointers.append(g.baseAddress! + o); o += n }
+                return sum.withUnsafeBufferPointer { mapper.imageScore(sum: $0.baseAddress!, ell: pointers, grids: grids, references: refs) }
+            }
+        }
+        // Pass 1: S_max, per-image scores, histogram of the top 16 bits of the ordered keys.
         let n = images * hw
         let k = boundaryIndex(count: n, beta: beta)
         var histogram = [Int](repeating: 0, count: 65536)
-        var minima = [Float](repeating: 0, count: images)
+        var minLog = [Double](repeating: 0, count: images)
         var sMax = -Float.infinity
         for i in 0..<images {
             normalityMap(i)
-            var lo = Float.infinity
             for q in 0..<hw {
                 let v = sum[q]
-                sMax = max(sMax, v); lo = min(lo, v)
+                sMax = max(sMax, v)
                 histogram[Int(orderedKey(v) >> 16)] += 1
             }
-            minima[i] = lo
+            minLog[i] = -imageScore(image: i, sum: sum)
         }
         var bucket = 0, before = 0
         while before + histogram[bucket] <= k { before += histogram[bucket]; bucket += 1 }
@@ -102,9 +117,9 @@ public struct Calibration: Equatable, Sendable {
             for q in 0..<hw where Int(orderedKey(sum[q]) >> 16) == bucket { candidates.append(sum[q]) }
         }
         let bPixel = candidates.withUnsafeMutableBufferPointer { kthSmallest($0, k - before) }
-        let bImage = minima.withUnsafeMutableBufferPointer { kthSmallest($0, boundaryIndex(count: images, beta: beta)) }
+        let bImage = minLog.sorted()[boundaryIndex(count: images, beta: beta)]
         return Calibration(references: refs, maxNormality: sMax, height: height, width: width, beta: beta,
-                           pixelThreshold: sMax - bPixel, imageThreshold: sMax - bImage,
+                           pixelThreshold: sMax - bPixel, imageThreshold: -bImage,
                            pixelCount: n, imageCount: images)
     }
 }

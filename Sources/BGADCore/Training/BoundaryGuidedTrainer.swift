@@ -73,8 +73,10 @@ public struct TrainingProgress: Sendable {
     public var step: Int
     /// Total steps of the whole training.
     public var totalSteps: Int
-    /// Meta-epoch of the step.
+    /// Meta-epoch of the step (with a step budget: 0 in phase 1, 1 in phase 2).
     public var metaEpoch: Int
+    /// Phase of the step: 1 (normal images, `L_ml`) or 2 (the variant's full objective).
+    public var phase: Int
     /// Level whose flow took the step.
     public var level: Int
     /// Loss of the step's chunk.
@@ -161,23 +163,10 @@ public final class BoundaryGuidedTrainer {
             levels.append(LevelRows(rows: rows, labels: labels, condition: cond, positions: p, channels: c))
         }
 
-        // Exact step counts per (meta-epoch, level): the warm-up and the progress use them.
-        func batchSizes(_ images: Int) -> [Int] {
-            var s: [Int] = []
-            var left = images
-            while left > 0 { s.append(min(cfg.batchSize, left)); left -= cfg.batchSize }
-            return s
-        }
-        func steps(images: Int, level: Int) -> Int {
-            cfg.subEpochs * batchSizes(images).reduce(0) { $0 + chunkBounds(total: $1 * levels[level].positions, chunk: cfg.chunkSize).count }
-        }
-        var stepsPerEpoch = [[Int]](repeating: [], count: cfg.metaEpochs)
-        var totalSteps = 0
-        for e in 0..<cfg.metaEpochs {
-            let n = e == 0 ? nNormal : nImages
-            stepsPerEpoch[e] = (0..<levels.count).map { steps(images: n, level: $0) }
-            totalSteps += stepsPerEpoch[e].reduce(0, +)
-        }
+        // The plan: which images each batch holds and in which phase, and every level's
+        // step count (the learning rate, the progress and the history use them).
+        let plan = trainingPlan(normalImages: nNormal, allImages: nImages, positions: levels.map { $0.positions })
+        let history = TrainingHistoryRecorder(totalSteps: plan.levelSteps, normalizer: cfg.loss.normalizer)
 
         // Workspaces, sized for the largest chunk, reused by every step.
         let batchVectors = min(cfg.batchSize, nImages) * (levels.map { $0.positions }.max() ?? 1)
@@ -194,68 +183,150 @@ public final class BoundaryGuidedTrainer {
         // training does not depend on how many other levels there are.
         var rng = SeededGenerator(seed: cfg.seed ^ 0x5851_F42D_4C95_7F2D)
         var levelRng = (0..<levels.count).map { SeededGenerator(seed: (cfg.seed &+ UInt64($0) &* 0x2545_F491_4F6C_DD1D) ^ 0x1405_7B7E_F767_814F) }
-        let schedule = cfg.schedule
+        let totalSteps = plan.levelSteps.reduce(0, +)
         var done = 0
-        for epoch in 0..<cfg.metaEpochs {
-            let phase1 = epoch == 0
-            var images = Array(0..<(phase1 ? nNormal : nImages))
-            var levelStep = [Int](repeating: 0, count: levels.count)
-            for _ in 0..<cfg.subEpochs {
-                rng.shuffle(&images)
-                var start = 0
-                while start < images.count {
-                    let batch = images[start..<min(start + cfg.batchSize, images.count)]
-                    start += cfg.batchSize
-                    for l in 0..<levels.count {
-                        let flow = flows[l]
-                        let p = levels[l].positions, c = levels[l].channels
-                        let total = batch.count * p
-                        var k = 0
-                        for img in batch { for q in 0..<p { order[k] = Int32(img * p + q); k += 1 } }
-                        levelRng[l].shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
-                        for range in chunkBounds(total: total, chunk: cfg.chunkSize) {
-                            let n = range.count
-                            // Gather the chunk's rows, condition indices and labels.
-                            levels[l].rows.withUnsafeBufferPointer { rows in
-                                levels[l].labels.withUnsafeBufferPointer { labs in
-                                    for (j, i) in range.enumerated() {
-                                        let v = Int(order[i])
-                                        (ws.x + j * c).update(from: rows.baseAddress! + v * c, count: c)
-                                        ws.condIndex[j] = Int32(v % p)
-                                        ws.labels[j] = labs[v]
-                                    }
-                                }
+        var levelDone = [Int](repeating: 0, count: levels.count)
+
+        /// One batch: every level shuffles the batch's vectors, cuts them into chunks and
+        /// takes one step per chunk at the rate `rate(level, step of that level)`.
+        func trainBatch<C: Collection>(_ batch: C, phase1: Bool, metaEpoch: Int,
+                                        rate: (Int, Int) -> Double) throws(BGADError) where C.Element == Int {
+            for l in 0..<levels.count {
+                let flow = flows[l]
+                let p = levels[l].positions, c = levels[l].channels
+                let total = batch.count * p
+                var k = 0
+                for img in batch { for q in 0..<p { order[k] = Int32(img * p + q); k += 1 } }
+                levelRng[l].shuffle(UnsafeMutableBufferPointer(rebasing: order[0..<total]))
+                for range in chunkBounds(total: total, chunk: cfg.chunkSize) {
+                    let n = range.count
+                    // Gather the chunk's rows, condition indices and labels.
+                    levels[l].rows.withUnsafeBufferPointer { rows in
+                        levels[l].labels.withUnsafeBufferPointer { labs in
+                            for (j, i) in range.enumerated() {
+                                let v = Int(order[i])
+                                (ws.x + j * c).update(from: rows.baseAddress! + v * c, count: c)
+                                ws.condIndex[j] = Int32(v % p)
+                                ws.labels[j] = labs[v]
                             }
-                            let rate = schedule.rate(epoch: epoch, step: levelStep[l], stepsInEpoch: stepsPerEpoch[epoch][l])
-                            levelStep[l] += 1
-                            try levels[l].condition.withUnsafeBufferPointer { cb throws(BGADError) in
-                                try flow.forwardForTraining(x: ws.x, count: n, condTable: cb.baseAddress!,
-                                                            condRows: p, condIndex: ws.condIndex, ell: ws.ell)
-                            }
-                            guard let loss = chunkObjective(epoch: epoch, count: n, ws) else {
-                                continue  // no normal vector: no boundary, no step
-                            }
-                            guard loss.total.isFinite else {
-                                throw .invalid("training diverged at meta-epoch \(epoch), level \(l): the loss is not finite; "
-                                    + "lower the learning rate or check the feature scale")
-                            }
-                            try flow.backward(gradEll: ws.gradient)
-                            flow.adamStep(learningRate: Float(rate))
-                            done += 1
-                            if let progress, !progress(TrainingProgress(step: done, totalSteps: totalSteps, metaEpoch: epoch,
-                                                                         level: l, loss: loss.total, learningRate: rate)) {
-                                throw BGADError(.cancelled, "training cancelled by the caller at step \(done) of \(totalSteps)")
-                            }
+                        }
+                    }
+                    let lr = rate(l, levelDone[l])
+                    levelDone[l] += 1
+                    try levels[l].condition.withUnsafeBufferPointer { cb throws(BGADError) in
+                        try flow.forwardForTraining(x: ws.x, count: n, condTable: cb.baseAddress!,
+                                                    condRows: p, condIndex: ws.condIndex, ell: ws.ell)
+                    }
+                    guard let loss = chunkObjective(phase1: phase1, count: n, ws) else {
+                        continue  // no normal vector: no boundary, no step
+                    }
+                    guard loss.total.isFinite else {
+                        throw .invalid("training diverged in phase \(phase1 ? 1 : 2) at step \(levelDone[l]) of level \(l): "
+                            + "the loss is not finite; lower the learning rate or check the feature scale")
+                    }
+                    try flow.backward(gradEll: ws.gradient)
+                    flow.adamStep(learningRate: Float(lr))
+                    history.record(level: l, phase: phase1 ? 1 : 2, learningRate: lr, loss: loss,
+                                   ell: UnsafeBufferPointer(start: ws.ell, count: n),
+                                   labels: UnsafeBufferPointer(start: ws.labels, count: n))
+                    done += 1
+                    if let progress, !progress(TrainingProgress(step: done, totalSteps: totalSteps, metaEpoch: metaEpoch,
+                                                                 phase: phase1 ? 1 : 2, level: l, loss: loss.total,
+                                                                 learningRate: lr)) {
+                        throw BGADError(.cancelled, "training cancelled by the caller at step \(done) of \(totalSteps)")
+                    }
+                }
+            }
+        }
+
+        if cfg.steps > 0 {
+            // Step budget: batches of equal size from reshuffled passes, phase 1 then phase 2.
+            let schedules = plan.levelSteps.map { StepLearningRate(configuration: cfg, totalSteps: $0) }
+            var normalStream = ImageStream(count: nNormal)
+            var allStream = ImageStream(count: plan.phase2Images)
+            var batch: [Int] = []
+            batch.reserveCapacity(cfg.batchSize)
+            for b in 0..<(plan.phase1Batches + plan.phase2Batches) {
+                let phase1 = b < plan.phase1Batches
+                if phase1 {
+                    normalStream.next(min(cfg.batchSize, nNormal), into: &batch, rng: &rng)
+                } else {
+                    allStream.next(min(cfg.batchSize, plan.phase2Images), into: &batch, rng: &rng)
+                }
+                try trainBatch(batch, phase1: phase1, metaEpoch: phase1 ? 0 : 1) { l, step in schedules[l].rate(step: step) }
+            }
+        } else {
+            // The authors' schedule: meta-epochs × sub-epochs of full passes.
+            let schedule = cfg.schedule
+            for epoch in 0..<cfg.metaEpochs {
+                let phase1 = epoch == 0
+                var images = Array(0..<(phase1 ? nNormal : nImages))
+                let epochStart = levelDone
+                for _ in 0..<cfg.subEpochs {
+                    rng.shuffle(&images)
+                    var start = 0
+                    while start < images.count {
+                        let batch = images[start..<min(start + cfg.batchSize, images.count)]
+                        start += cfg.batchSize
+                        try trainBatch(batch, phase1: phase1, metaEpoch: epoch) { l, step in
+                            schedule.rate(epoch: epoch, step: step - epochStart[l], stepsInEpoch: plan.epochSteps[epoch][l])
                         }
                     }
                 }
             }
         }
+        lastHistory = history.finish()
     }
 
+    /// Batches and step counts of a training run (both schedules).
+    struct Plan {
+        /// Step budget: batches of phase 1 and of phase 2.
+        var phase1Batches = 0, phase2Batches = 0
+        /// Step budget: images phase 2 draws from (normal + anomalous, or normal only).
+        var phase2Images = 0
+        /// Epoch schedule: steps of each level in each meta-epoch.
+        var epochSteps: [[Int]] = []
+        /// Steps of each level over the whole run.
+        var levelSteps: [Int] = []
+    }
+
+    /// Works out the plan of a run on `normalImages` normal images (`allImages` with the
+    /// anomalous ones that phase 2 uses) with `positions` grid positions per level.
+    func trainingPlan(normalImages nNormal: Int, allImages nImages: Int, positions: [Int]) -> Plan {
+        let cfg = configuration
+        var plan = Plan()
+        func chunks(_ images: Int, _ level: Int) -> Int { chunkBounds(total: images * positions[level], chunk: cfg.chunkSize).count }
+        if cfg.steps > 0 {
+            let finest = positions.indices.max { positions[$0] < positions[$1] }!
+            let b1 = min(cfg.batchSize, nNormal), b2 = min(cfg.batchSize, nImages)
+            let s1 = Int((Double(cfg.steps) * cfg.phase1Fraction).rounded())
+            plan.phase1Batches = s1 == 0 ? 0 : (s1 + chunks(b1, finest) - 1) / chunks(b1, finest)
+            let s2 = max(0, cfg.steps - plan.phase1Batches * chunks(b1, finest))
+            plan.phase2Batches = s2 == 0 ? 0 : (s2 + chunks(b2, finest) - 1) / chunks(b2, finest)
+            plan.phase2Images = nImages
+            plan.levelSteps = positions.indices.map { plan.phase1Batches * chunks(b1, $0) + plan.phase2Batches * chunks(b2, $0) }
+        } else {
+            func batchSizes(_ images: Int) -> [Int] {
+                var s: [Int] = []
+                var left = images
+                while left > 0 { s.append(min(cfg.batchSize, left)); left -= cfg.batchSize }
+                return s
+            }
+            plan.epochSteps = (0..<cfg.metaEpochs).map { e in
+                let sizes = batchSizes(e == 0 ? nNormal : nImages)
+                return positions.indices.map { l in cfg.subEpochs * sizes.reduce(0) { $0 + chunks($1, l) } }
+            }
+            plan.levelSteps = positions.indices.map { l in plan.epochSteps.reduce(0) { $0 + $1[l] } }
+        }
+        return plan
+    }
+
+    /// The history of the last `train` call (nil before the first).
+    public private(set) var lastHistory: TrainingHistory? = nil
+
     /// Loss and `dL/dℓ` of one chunk (first `count` entries of the buffers) for the
-    /// phase of `epoch` and the configured variant; nil when the chunk has no normal vector.
-    private func chunkObjective(epoch: Int, count n: Int, _ ws: ChunkWorkspace) -> ChunkLoss? {
+    /// phase and the configured variant; nil when the chunk has no normal vector.
+    private func chunkObjective(phase1: Bool, count n: Int, _ ws: ChunkWorkspace) -> ChunkLoss? {
         let p = configuration.loss
         let variant = configuration.variant
         let e = UnsafeBufferPointer(start: ws.ell, count: n)
@@ -263,7 +334,6 @@ public final class BoundaryGuidedTrainer {
         var hasNormal = false, hasAbnormal = false
         for i in 0..<n { if lab[i] == 0 { hasNormal = true } else { hasAbnormal = true } }
         if !hasNormal { return nil }
-        let phase1 = epoch == 0
         // Focal weights apply in phase 2 of BGAD and BGAD w/o (the authors' recipe).
         let focal = !phase1 && p.focalWeighting && variant != .nfad
         if focal {

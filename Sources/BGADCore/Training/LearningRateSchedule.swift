@@ -48,3 +48,42 @@ public struct LearningRateSchedule: Equatable, Sendable {
         return cosineRate(epoch: epoch)
     }
 }
+
+/// Learning rate of a step budget (`TrainingConfiguration.steps > 0`), laid out over one
+/// level's `totalSteps` optimizer steps: linear warm-up from `lr / 10` over the first
+/// `W = ⌊warmupFraction · T⌋` steps up to the cosine's value at step `W`, then the cosine
+/// `η(t) = η_min + (lr − η_min)(1 + cos(π t / T)) / 2` with `η_min = lr · d³`, so the last
+/// step runs at about `η_min`. The same shape as the epoch schedule with one warm-up epoch of
+/// four, but continuous and independent of the number of images.
+public struct StepLearningRate: Equatable, Sendable {
+    /// Base rate `lr`.
+    public var baseRate: Double
+    /// Steps `T` of the level.
+    public var totalSteps: Int
+    /// Warm-up steps `W`.
+    public var warmupSteps: Int
+    /// Final rate `η_min = lr · d³`.
+    public var minimumRate: Double
+
+    /// The schedule of `configuration` over `totalSteps` steps.
+    public init(configuration c: TrainingConfiguration, totalSteps: Int) {
+        baseRate = c.learningRate
+        self.totalSteps = max(totalSteps, 1)
+        warmupSteps = Int(c.warmupFraction * Double(max(totalSteps, 1)))
+        minimumRate = c.learningRate * c.decayRate * c.decayRate * c.decayRate
+    }
+
+    /// Cosine part at step `t`.
+    public func cosineRate(step t: Int) -> Double {
+        minimumRate + (baseRate - minimumRate) * (1 + cos(Double.pi * Double(t) / Double(totalSteps))) / 2
+    }
+
+    /// Rate of step `t` (0-based).
+    public func rate(step t: Int) -> Double {
+        if t < warmupSteps {
+            let from = baseRate / 10, to = cosineRate(step: warmupSteps)
+            return from + (Double(t) / Double(warmupSteps)) * (to - from)
+        }
+        return cosineRate(step: t)
+    }
+}

@@ -25,9 +25,24 @@ public enum TrainingVariant: String, CaseIterable, Sendable {
 public struct TrainingConfiguration: Equatable, Sendable {
     /// Objective variant.
     public var variant: TrainingVariant = .bgad
-    /// Meta-epochs; meta-epoch 0 is phase 1 (normal only, `L_ml`).
+    /// Training budget in optimizer steps of the finest level (the level with the most grid
+    /// positions); 0 = the authors' epoch schedule (`metaEpochs` × `subEpochs`).
+    ///
+    /// With a budget the schedule no longer depends on the number of images: batches of
+    /// `batchSize` images are drawn from reshuffled passes over the training images until the
+    /// finest level has taken `steps` steps; every level steps on the same batches, so a
+    /// coarser level (fewer positions per image) takes proportionally fewer steps. The first
+    /// `phase1Fraction` of the batches are phase 1 (normal images, `L_ml`), the rest phase 2;
+    /// the learning rate warms up linearly from `lr/10` over the first `warmupFraction` of each
+    /// level's steps, then follows a cosine down to `lr · decayRate³` at the last step.
+    public var steps: Int = 0
+    /// Share of a step budget spent in phase 1 (normal images only), in [0, 1).
+    public var phase1Fraction: Double = 0.25
+    /// Share of a step budget spent warming the learning rate up, in [0, 1).
+    public var warmupFraction: Double = 0.25
+    /// Meta-epochs; meta-epoch 0 is phase 1 (normal only, `L_ml`). Unused when `steps > 0`.
     public var metaEpochs: Int = 25
-    /// Passes over the training images per meta-epoch.
+    /// Passes over the training images per meta-epoch. Unused when `steps > 0`.
     public var subEpochs: Int = 8
     /// Base learning rate of Adam.
     public var learningRate: Double = 2e-4
@@ -53,8 +68,29 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// The authors' defaults.
     public init() {}
 
+    /// The recipe `Detector` trains with unless told otherwise: a budget of
+    /// `defaultSteps` optimizer steps (independent of the number of images; docs/TRAINING.md
+    /// says how it was chosen), lr 2e-3, a quarter of the budget in phase 1 and a quarter
+    /// warming up; every other knob keeps the authors' default.
+    public static var detectorRecipe: TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.steps = defaultSteps
+        c.learningRate = 2e-3
+        return c
+    }
+
+    /// The default step budget of `detectorRecipe`.
+    public static let defaultSteps = 1500
+
     /// Throws unless every knob is in range; the message names it.
     public func validate() throws(BGADError) {
+        guard steps >= 0, steps <= 100_000_000 else { throw .invalid("steps must lie in 0...100000000 (0 = epoch schedule), got \(steps)") }
+        guard phase1Fraction.isFinite, phase1Fraction >= 0, phase1Fraction < 1 else {
+            throw .invalid("phase1_fraction must lie in [0, 1), got \(phase1Fraction)")
+        }
+        guard warmupFraction.isFinite, warmupFraction >= 0, warmupFraction < 1 else {
+            throw .invalid("warmup_fraction must lie in [0, 1), got \(warmupFraction)")
+        }
         guard metaEpochs >= 1 else { throw .invalid("meta_epochs must be ≥ 1, got \(metaEpochs)") }
         guard subEpochs >= 1 else { throw .invalid("sub_epochs must be ≥ 1, got \(subEpochs)") }
         guard learningRate.isFinite, learningRate > 0 else { throw .invalid("lr must be > 0, got \(learningRate)") }
@@ -94,6 +130,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
         }
         switch name {
         case "variant": variant = try TrainingVariant(name: value)
+        case "steps": steps = try int()
+        case "phase1_fraction": phase1Fraction = try double()
+        case "warmup_fraction": warmupFraction = try double()
         case "meta_epochs": metaEpochs = try int()
         case "sub_epochs": subEpochs = try int()
         case "lr": learningRate = try double()
@@ -118,7 +157,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// Names accepted by `set` (and reported by `describe`), in a stable order.
     public static let parameterNames = [
-        "variant", "meta_epochs", "sub_epochs", "lr", "warmup_epochs", "decay_rate", "batch_size",
+        "variant", "steps", "phase1_fraction", "warmup_fraction", "meta_epochs", "sub_epochs", "lr", "warmup_epochs", "decay_rate", "batch_size",
         "chunk_size", "beta", "tau", "alpha_n", "lam", "focal", "seed", "blocks", "clamp",
     ]
 
@@ -126,6 +165,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public func get(_ name: String) throws(BGADError) -> String {
         switch name {
         case "variant": return variant.rawValue
+        case "steps": return String(steps)
+        case "phase1_fraction": return String(phase1Fraction)
+        case "warmup_fraction": return String(warmupFraction)
         case "meta_epochs": return String(metaEpochs)
         case "sub_epochs": return String(subEpochs)
         case "lr": return String(learningRate)
