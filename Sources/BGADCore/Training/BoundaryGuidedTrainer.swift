@@ -88,14 +88,18 @@ public struct TrainingProgress: Sendable {
 /// Trains one conditional flow per level with BGAD's two-phase recipe (paper Sec. 3.3,
 /// Algorithm: "explicit boundary generating" then "boundary guided optimising").
 ///
-/// - Meta-epoch 0 (phase 1): normal images only, `L_ml = mean(−log σ(ℓ))`.
-/// - Meta-epochs ≥ 1 (phase 2), by variant:
+/// - Phase 1: normal images only, `L_ml = mean(−log σ(ℓ))`.
+/// - Phase 2, by variant:
 ///   `bgad` — normal and anomalous images; a chunk with abnormal vectors takes
 ///   `L_ml(normal) + λ(L_n + L_a)`, one without takes `L_ml` (focal-weighted when on);
 ///   `bgad_wo` — normal images, `L_ml + λ · L_n`; `nfad` — normal images, `L_ml`.
-/// - Each sub-epoch shuffles the images, cuts them into batches of `batchSize`; per batch and
-///   level the vectors are shuffled and cut into chunks (`chunkBounds`); each chunk is one
-///   step of THAT level's flow with its own Adam state; other levels' flows do not move.
+/// - Schedule: with a step budget (`steps > 0`), batches of `batchSize` images drawn from
+///   reshuffled passes (`ImageStream`), the first `phase1Fraction` of them in phase 1, the rate
+///   of `StepLearningRate`; otherwise the authors' epochs: meta-epoch 0 is phase 1, each
+///   sub-epoch shuffles the images and cuts them into batches, the rate of `LearningRateSchedule`.
+/// - Per batch and level the vectors are shuffled and cut into chunks (`chunkBounds`); each
+///   chunk is one step of THAT level's flow with its own Adam state; other levels' flows do
+///   not move. `lastHistory` keeps what the run did (`TrainingHistory`).
 public final class BoundaryGuidedTrainer {
     /// The configuration trained with.
     public let configuration: TrainingConfiguration
