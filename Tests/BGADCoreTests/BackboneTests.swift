@@ -330,6 +330,41 @@ final class BackboneTests: XCTestCase {
       }
     }
 
+    /// With `fixedBands`, an image's maps are the same to the bit in any batch and any call
+    /// (every image runs in the same equal bands), and equal to the one-thread maps up to
+    /// float rounding.
+    func testFixedBandsGiveTheSameBitsInAnyBatchAndCall() throws {
+        let net = try EfficientNetLite(weightFileBytes: syntheticWeightFile(.lite0))
+        net.fixedBands = true
+        let (n, h, w) = (3, 70, 52)
+        let x = randomFloats(n * 3 * h * w, seed: 23)
+        let sizes = [8, 16].map { EfficientNetLite.featureSize(height: h, width: w, stride: $0) }
+        let channels = [8, 16].map { EfficientNetLite.Variant.lite0.level(stride: $0)!.channels }
+        func run(_ images: ArraySlice<Float>, count: Int) throws -> [[Float]] {
+            var outs = (0..<2).map { [Float](repeating: .nan, count: count * channels[$0] * sizes[$0].height * sizes[$0].width) }
+            try withOutputs(&outs) { try net.features(preprocessed: Array(images), layout: .nchw, count: count, height: h, width: w, strides: [8, 16], outputs: $0) }
+            return outs
+        }
+        let saved = blasThreadCount
+        defer { blasThreadCount = saved }
+        blasThreadCount = 1
+        let oneThread = try run(x[...], count: n)
+        blasThreadCount = 2
+        let batch = try run(x[...], count: n)
+        for call in 0..<4 {
+            for i in 0..<n {
+                let single = try run(x[(i * 3 * h * w)..<((i + 1) * 3 * h * w)], count: 1)
+                for l in 0..<2 {
+                    let per = single[l].count
+                    XCTAssertEqual(Array(batch[l][(i * per)..<((i + 1) * per)]), single[l], "call \(call), image \(i), level \(l)")
+                    for j in 0..<per {
+                        XCTAssertEqual(single[l][j], oneThread[l][i * per + j], accuracy: 1e-4 * max(1, abs(single[l][j])))
+                    }
+                }
+            }
+        }
+    }
+
     func withOutputs(_ outs: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>]) throws -> Void) throws {
         let ptrs = outs.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
         defer { ptrs.forEach { $0.deallocate() } }

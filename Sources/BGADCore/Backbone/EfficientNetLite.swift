@@ -51,6 +51,14 @@ public final class EfficientNetLite {
     private let head: (w: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
     private let classifier: (w: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
     private var workspaces: [Workspace] = []
+
+    /// When true, every image runs in horizontal bands (one per thread) with fixed, equal
+    /// band boundaries, instead of whole images one per thread with the leftover images in
+    /// bands whose boundaries follow the threads' measured speeds. Then an image's features
+    /// do not depend on the batch it came in nor on the call (a product over other rows can
+    /// differ in its last bits), at the price of the speed balancing. `Detector` sets it.
+    /// Set it before the first call; it is not meant to change while calls run.
+    public var fixedBands = false
     private let workspaceLock = Mutex()
 
     /// Loads the engine weight file written by `bgad.weights` (validated: magic, version,
@@ -393,7 +401,7 @@ public final class EfficientNetLite {
             let saved = blasThreadCount
             blasThreadCount = 1
             defer { blasThreadCount = saved }
-            let whole = count - count % threads
+            let whole = fixedBands ? 0 : count - count % threads
             if whole > 0 {
                 runThreads(threads) { worker in
                     let ws = self.acquireWorkspace(height: height, width: width)
@@ -409,6 +417,7 @@ public final class EfficientNetLite {
             }
             if whole < count {
                 let ws = acquireWorkspace(height: height, width: width, bands: threads)
+                if fixedBands { ws.bandEnds = (1...threads).map { Double($0) / Double(threads) } }
                 let barrier = Barrier(threads)
                 for n in whole..<count {
                     load(n, ws.input, ws)
@@ -417,7 +426,7 @@ public final class EfficientNetLite {
                                      classify: classify, emit: emit,
                                      logits: logits.map { $0 + n * EfficientNetLite.classCount })
                     }
-                    EfficientNetLite.rebalance(ws)
+                    if !fixedBands { EfficientNetLite.rebalance(ws) }
                 }
                 releaseWorkspace(ws)
             }

@@ -394,37 +394,21 @@ public final class Detector {
             shapes.append((c, g.height, g.width))
         }
         let stack = FeatureStack(count: count, shapes: shapes)
-        // The backbone runs whole rounds of T images one per thread, and a remainder in
-        // horizontal bands whose boundaries follow the threads' measured speeds; banded
-        // results differ from whole-image ones in the last bits (GEMMs of other sizes). So
-        // every call is padded to a multiple of T with copies of its last image: each image
-        // then takes the whole-image path, and its features do not depend on the batch.
-        // T is read under a process-wide lock, since a running backbone sets the BLAS thread
-        // count to 1 while it runs.
-        var capacity = 0
-        var buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
-        var scratch = FeatureStack(count: 0, shapes: shapes)
+        // The network runs every image in bands with fixed boundaries (`fixedBands`, set by
+        // `DetectorBackbones.make`), so an image's features do not depend on its batch. The
+        // process-wide engine lock keeps another call from changing the BLAS thread count
+        // while the backbone reads it.
+        let per = shapes.map { $0.channels * $0.height * $0.width }
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: min(configuration.featureBatch, count) * slot)
         defer { buffer.deallocate() }
         var start = 0
         while start < count {
             let n = min(configuration.featureBatch, count - start)
             try Detector.engineLock.locked { () throws(BGADError) in
-                let threads = min(64, max(1, blasThreadCount))
-                let padded = (n + threads - 1) / threads * threads
-                if padded > capacity {
-                    buffer.deallocate()
-                    buffer = .allocate(capacity: padded * slot)
-                    scratch = FeatureStack(count: padded, shapes: shapes)
-                    capacity = padded
-                }
                 for j in 0..<n { try fill(start + j, buffer + j * slot) }
-                for j in n..<padded { (buffer + j * slot).update(from: buffer + (n - 1) * slot, count: slot) }
-                try backbone.network.features(images: buffer, count: padded, height: s, width: s, channels: 3,
-                                              inputHeight: s, inputWidth: s, strides: configuration.strides, outputs: scratch.levels)
-            }
-            for (l, sh) in shapes.enumerated() {
-                let per = sh.channels * sh.height * sh.width
-                (stack.levels[l] + start * per).update(from: scratch.levels[l], count: n * per)
+                try backbone.network.features(images: buffer, count: n, height: s, width: s, channels: 3,
+                                              inputHeight: s, inputWidth: s, strides: configuration.strides,
+                                              outputs: stack.levels.indices.map { stack.levels[$0] + start * per[$0] })
             }
             start += n
         }

@@ -52,6 +52,7 @@ public enum DetectorBackbones {
         }
         // The weight file names its variant; one of another variant is refused, naming both.
         let net = try EfficientNetLite(variant: variant, weightFileBytes: weightBytes, name: source)
+        net.fixedBands = true  // an image's features must not depend on its batch (see `fixedBands`)
         return DetectorBackbone(name: name, weightBytes: weightBytes, network: net)
     }
 
