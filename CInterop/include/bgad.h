@@ -571,14 +571,16 @@ int bgad_resize_nearest_f32(const float *src, int64_t height, int64_t width, int
  * upsampled bilinearly (align_corners = true) to the image size and summed over the
  * levels; the anomaly map is S_max - sum. ref_l and S_max are fixed at the end of
  * training from the training normal images, so an image's score never depends on
- * the other images scored with it. Image score = max of its map.
+ * the other images scored with it. Image score = -log(min over pixels of sum), which
+ * orders images as the maximum of the map does but without its ties where the map
+ * saturates at S_max (float rounding, exp underflow); see bgad_model_score_images().
  *
  * Default thresholds (the explicit boundary as a decision rule): with the training
  * normal pixels' summed normality sorted ascending, b = value at index
  * floor(n * beta), pixel threshold = S_max - b; a pixel is anomalous iff its score is
  * > threshold, which flags at most a fraction beta of the training normal pixels (at
  * the calibration map size). The image threshold is the same rule on the training
- * normal images' scores.
+ * normal images' image scores (on their -log(min sum) scale).
  */
 
 /*! \brief Opaque handle of a BGAD model. */
@@ -796,9 +798,10 @@ int bgad_focal_weights(const float *ell, int64_t n, float *normal, float *abnorm
  * BGAD model is trained and calibrated at image_size x image_size.
  *
  * Predict: the anomaly map at image_size is resized bilinearly (Pillow's rule, mode
- * "F") to the image's own size; the image score is computed from the map at
- * image_size (its maximum); the decision is score > image threshold. A batch and the
- * same images one by one give identical numbers.
+ * "F") to the image's own size; the image score is the model's -log(min sum) at
+ * image_size (bgad_model_score_images: the map's maximum in the same order, without its
+ * ties); the decision is score > image threshold. A batch and the same images one by one
+ * give identical numbers (every image runs through the backbone in the same fixed bands).
  *
  * Threads: bgad_detector_predict*, bgad_detector_config, bgad_detector_thresholds,
  * bgad_detector_save and bgad_detector_to_bytes may run from several threads on one
