@@ -142,22 +142,4 @@ public enum EfficientNetLiteWeightFile {
     private static func readU64(_ b: [UInt8], _ o: Int) -> UInt64 {
         UInt64(readU32(b, o)) | UInt64(readU32(b, o + 4)) << 32
     }
-
-    private static func readFile(_ path: String) throws(BGADError) -> [UInt8] {
-        guard let f = fopen(path, "rb") else {
-            throw BGADError(.io, "cannot open weight file \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count {
-                if ferror(f) != 0 { throw BGADError(.io, "cannot read weight file \(path)") }
-                break
-            }
-        }
-        return bytes
-    }
 }

@@ -26,8 +26,8 @@ import Glibc
 ///     on reading to the image score's scale `−log(min Σ)`, and no history.
 ///     strings are u32 byte length + UTF-8.
 ///
-/// A file is written to `path.tmp-<pid>` and renamed over `path`, so readers never see a
-/// half-written model. Reading checks the magic (foreign file), the version (newer
+/// A file is written to a unique temporary file beside `path`, flushed and renamed over
+/// `path`, so readers never see a half-written model. Reading checks the magic (foreign file), the version (newer
 /// writer), the length (truncation) and the checksum (corruption) before parsing, and
 /// every count while parsing.
 public enum ModelFile {
@@ -212,44 +212,15 @@ public enum ModelFile {
         return BGADModel(channels: channels, configuration: cfg, flows: flows, calibration: calibration, history: history)
     }
 
-    /// Writes `model` to `path` atomically (temp file + fsync + rename).
+    /// Writes `model` to `path` atomically (`writeFileAtomically`: a unique temporary file in
+    /// the same folder, fsync, rename).
     public static func save(_ model: BGADModel, to path: String) throws(BGADError) {
-        let bytes = try encode(model)
-        let tmp = path + ".tmp-\(getpid())"
-        guard let f = fopen(tmp, "wb") else {
-            throw BGADError(.io, "cannot write '\(path)': \(String(cString: strerror(errno)))")
-        }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
-        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
-        let closed = fclose(f) == 0
-        guard written == bytes.count, flushed, closed else {
-            let msg = String(cString: strerror(errno))
-            unlink(tmp)
-            throw BGADError(.io, "cannot write '\(path)': \(msg)")
-        }
-        guard rename(tmp, path) == 0 else {
-            let msg = String(cString: strerror(errno))
-            unlink(tmp)
-            throw BGADError(.io, "cannot move the model into '\(path)': \(msg)")
-        }
+        try writeFileAtomically(path, try encode(model))
     }
 
     /// Reads a model from `path`.
     public static func load(from path: String) throws(BGADError) -> BGADModel {
-        guard let f = fopen(path, "rb") else {
-            throw BGADError(.io, "cannot open model file '\(path)': \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, 1 << 16, f) }
-            if n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
-            if n < 1 << 16 {
-                if ferror(f) != 0 { throw BGADError(.io, "cannot read model file '\(path)'") }
-                break
-            }
-        }
+        let bytes = try readFile(path)
         do {
             return try decode(bytes)
         } catch {
