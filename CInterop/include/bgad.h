@@ -66,8 +66,8 @@ const char *bgad_last_error(void);
 
 /*!
  * \brief Sets the number of threads of the BLAS kernels (OpenBLAS).
- * \param n number of threads, >= 1.
- * \return BGAD_OK, or BGAD_ERR_INVALID_ARGUMENT when n < 1.
+ * \param n number of threads, 1..64.
+ * \return BGAD_OK, or BGAD_ERR_INVALID_ARGUMENT when n lies outside 1..64.
  */
 int bgad_set_num_threads(int32_t n);
 

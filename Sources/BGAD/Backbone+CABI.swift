@@ -69,6 +69,9 @@ public func bgad_backbone_variant_feature_shape(
         let v = try variant(variantCode)
         let ih = try requireSize(inputHeight, "input_height"), iw = try requireSize(inputWidth, "input_width")
         guard ih >= 1, iw >= 1 else { throw .invalid("input size must be positive, got \(ih)×\(iw)") }
+        guard ih <= Int(Int32.max), iw <= Int(Int32.max) else {
+            throw .invalid("input size must be at most 2³¹ − 1 per side, got \(ih)×\(iw)")
+        }
         guard let level = v.level(stride: Int(stride)) else {
             throw .invalid("no feature level at stride \(stride); available: 4, 8, 16, 32")
         }

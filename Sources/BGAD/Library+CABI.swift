@@ -33,7 +33,9 @@ private let noErrorCString: UnsafeMutablePointer<CChar> = strdupStatic("")
 @_cdecl("bgad_set_num_threads")
 public func bgad_set_num_threads(_ n: Int32) -> Int32 {
     guarded { () throws(BGADError) in
-        guard n >= 1 else { throw .invalid("number of threads must be ≥ 1, got \(n)") }
+        // The engine splits work over at most 64 threads; more only costs OpenBLAS buffers
+        // (and under an address-space limit made its next call hang).
+        guard n >= 1, n <= 64 else { throw .invalid("number of threads must lie in 1...64, got \(n)") }
         blasThreadCount = Int(n)
     }
 }

@@ -37,10 +37,12 @@ if native_version() != __version__:  # pragma: no cover - a mismatched build
 
 
 def set_num_threads(n: int) -> None:
-    """Sets the number of threads used by the engine's BLAS kernels (OpenBLAS)."""
-    from ._native import check, declare
+    """Sets the number of threads used by the engine's BLAS kernels (OpenBLAS), 1 to 64."""
+    from ._native import BGADError, check, declare
     import ctypes
 
+    if int(n) != n or not -2**31 <= int(n) < 2**31:  # ctypes would wrap it silently
+        raise BGADError(f"number of threads must lie in 1...64, got {n!r}")
     check(declare("bgad_set_num_threads", [ctypes.c_int32])(int(n)))
 
 
