@@ -308,3 +308,25 @@ def test_bad_inputs_raise():
         np.testing.assert_array_equal(v, before[k])
     # Empty batches are fine for inference.
     assert flow.log_prob(np.zeros((0, 4), np.float32), np.zeros((0, 8), np.float32)).shape == (0,)
+
+
+@pytest.mark.parametrize("scale", [1e20, 3e38])
+def test_a_step_with_a_non_finite_loss_is_refused_and_changes_nothing(scale):
+    """Finite but huge inputs overflow the loss: the step is refused with an error, the
+    parameters stay as they were and the flow still scores (no NaN spreads through Adam)."""
+    import bgad
+
+    rng = np.random.default_rng(0)
+    flow = bgad.Flow(8, cond_dim=8, blocks=2, seed=0)
+    pe = rng.normal(size=(4, 8)).astype(np.float32)
+    x = rng.normal(size=(16, 8)).astype(np.float32)
+    idx = rng.integers(0, 4, 16)
+    flow.train_step(x, pe, lr=1e-3, cond_index=idx)
+    before = {k: v.copy() for k, v in flow.parameters().items()}
+    logp = flow.log_prob(x, pe, cond_index=idx)
+    with pytest.raises(bgad.BGADError, match="not finite|nan"):
+        flow.train_step(np.full((16, 8), scale, np.float32), pe, lr=1e-3, cond_index=idx)
+    for k, v in flow.parameters().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    np.testing.assert_array_equal(flow.log_prob(x, pe, cond_index=idx), logp)
+    assert np.isfinite(flow.train_step(x, pe, lr=1e-3, cond_index=idx))

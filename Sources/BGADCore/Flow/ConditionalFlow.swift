@@ -682,6 +682,14 @@ public final class ConditionalFlow {
         guard learningRate.isFinite, learningRate >= 0 else { throw .invalid("learning rate must be finite and ≥ 0, got \(learningRate)") }
         let loss = try computeGradients(x: x, count: count, condTable: condTable, condRows: condRows,
                                         condIndex: condIndex, objective: objective)
+        // A non-finite loss or gradient would make every parameter NaN through Adam: refuse the
+        // step and leave the parameters and the optimizer state as they were.
+        guard loss.isFinite else {
+            throw .invalid("the loss is not finite (\(loss)); the step was not taken — check the input scale or lower the learning rate")
+        }
+        if let bad = firstNonFinite(grads.pointer, count: trainableCount) {
+            throw .invalid("gradient entry \(bad) is not finite; the step was not taken — check the input scale or lower the learning rate")
+        }
         adamStep(learningRate: learningRate)
         return loss
     }
