@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 from typing import Optional, Union
 
 import numpy as np
@@ -82,7 +83,10 @@ def read_png(path: PathLike, mode: Optional[str] = None) -> np.ndarray:
     """
     _mode(mode)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
+            # a device or pipe (/dev/zero) would be read without end: only regular files
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise BGADError(f"{os.fspath(path)}: is not a regular file", 2)
             data = f.read()
     except OSError as exc:
         raise BGADError(f"{os.fspath(path)}: cannot read ({exc.strerror or exc})", 2) from None

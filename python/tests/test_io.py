@@ -301,3 +301,14 @@ def test_pillow_written_16_bit_gray_reads_as_high_byte(tmp_path):
     np.testing.assert_array_equal(io.read_png(path), (a >> 8).astype(np.uint8))
     with Image.open(path) as im:
         assert np.array(im.convert("L")).tolist() == [[0, 255, 255, 255, 255, 255]]
+
+
+def test_special_files_are_refused_not_read_to_the_end():
+    import os
+    import bgad
+
+    for path in ("/dev/zero", "/tmp"):
+        if os.path.exists(path):
+            with pytest.raises(bgad.BGADError) as err:
+                bgad.io.read_png(path)
+            assert err.value.status == 2
