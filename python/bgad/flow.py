@@ -28,6 +28,8 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import functools
+import threading
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -75,6 +77,16 @@ def positional_encoding(height: int, width: int, dim: int = 128) -> np.ndarray:
     return out
 
 
+def _locked(method):
+    """Runs a :class:`Flow` method under the flow's lock: the native flow keeps per-call
+    buffers (activations, gradients), so two threads must not use one flow at once."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Flow:
     """A conditional normalizing flow (FrEIA 0.2 ``AllInOneBlock`` × ``blocks``) on the engine.
 
@@ -88,7 +100,7 @@ class Flow:
         clamp: clamp α of the coupling log-scale ``α·tanh(·)`` (BGAD: 1.9).
         seed: seed of the initialisation (weights and rotations); same seed, same flow.
 
-    A flow is not thread-safe; use one per thread. It uses up to :func:`bgad.get_num_threads`
+    One flow may be shared between threads: its native calls are serialised by a lock. It uses up to :func:`bgad.get_num_threads`
     threads itself (vectors split over workers).
 
     Attributes:
@@ -98,6 +110,7 @@ class Flow:
 
     def __init__(self, dim: int, cond_dim: int = 128, blocks: int = 8, clamp: float = 1.9, seed: int = 0):
         self._handle = None
+        self._lock = threading.RLock()
         for name, v in (("dim", dim), ("cond_dim", cond_dim), ("blocks", blocks)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise BGADError(f"{name} must be an integer, got {v!r}")
@@ -171,6 +184,7 @@ class Flow:
 
     # -- inference -----------------------------------------------------------------------
 
+    @_locked
     def forward(self, x: ArrayLike, cond: ArrayLike, cond_index: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
         """``z = flow(x | cond)`` ``(N, dim)`` and the per-vector log-determinant ``(N,)``."""
         n = np.asarray(x).shape[0] if np.ndim(x) == 2 else 0
@@ -179,6 +193,7 @@ class Flow:
         self._call(_forward, x, cond, cond_index, ptr(z, ctypes.c_float), ptr(ld, ctypes.c_float))
         return z, ld
 
+    @_locked
     def inverse(self, z: ArrayLike, cond: ArrayLike, cond_index: Optional[ArrayLike] = None,
                 return_logdet: bool = False):
         """``x = flow⁻¹(z | cond)`` ``(N, dim)``; with ``return_logdet`` also the log-determinant
@@ -189,6 +204,7 @@ class Flow:
         self._call(_inverse, z, cond, cond_index, ptr(x, ctypes.c_float), ptr(ld, ctypes.c_float), name="z")
         return (x, ld) if return_logdet else x
 
+    @_locked
     def log_likelihood_per_dim(self, x: ArrayLike, cond: ArrayLike, cond_index: Optional[ArrayLike] = None) -> np.ndarray:
         """BGAD's ``ℓ = log p(x) / dim`` for each vector ``(N,)`` (float32)."""
         n = np.asarray(x).shape[0] if np.ndim(x) == 2 else 0
@@ -202,6 +218,7 @@ class Flow:
 
     # -- training ------------------------------------------------------------------------
 
+    @_locked
     def train_step(self, x: ArrayLike, cond: ArrayLike, lr: float, cond_index: Optional[ArrayLike] = None,
                    objective: str = "phase1") -> float:
         """One Adam step on a chunk of vectors; returns the loss before the update.
@@ -215,6 +232,7 @@ class Flow:
                                   self._objective(objective), ctypes.byref(loss))
         return float(loss.value)
 
+    @_locked
     def gradients(self, x: ArrayLike, cond: ArrayLike, cond_index: Optional[ArrayLike] = None,
                   objective: str = "phase1") -> Dict[str, np.ndarray]:
         """Gradient of the loss (see :meth:`train_step`) for every trainable tensor, by name,
@@ -233,6 +251,7 @@ class Flow:
             out[name] = g
         return out
 
+    @_locked
     def input_gradient(self) -> np.ndarray:
         """Gradient of the last :meth:`gradients` / :meth:`train_step` loss with respect to x ``(N, dim)``."""
         n = getattr(self, "_grad_n", 0)
@@ -259,6 +278,7 @@ class Flow:
         check(_parameter_shape(self._handle, name.encode(), shape, ctypes.byref(ndim)))
         return tuple(shape[i] for i in range(ndim.value))
 
+    @_locked
     def parameters(self) -> Dict[str, np.ndarray]:
         """Every tensor by FrEIA name (copies, float32, PyTorch layouts), including the fixed
         rotations ``w_perm``."""
@@ -269,6 +289,7 @@ class Flow:
             out[name] = a
         return out
 
+    @_locked
     def set_parameters(self, params: Mapping[str, Any]) -> None:
         """Sets tensors by FrEIA name, e.g. from a FrEIA ``SequenceINN.state_dict()``.
 

@@ -330,3 +330,29 @@ def test_a_step_with_a_non_finite_loss_is_refused_and_changes_nothing(scale):
         np.testing.assert_array_equal(v, before[k], err_msg=k)
     np.testing.assert_array_equal(flow.log_prob(x, pe, cond_index=idx), logp)
     assert np.isfinite(flow.train_step(x, pe, lr=1e-3, cond_index=idx))
+
+
+def test_one_flow_shared_by_eight_threads_gives_the_serial_results():
+    import threading
+
+    import bgad
+
+    rng = np.random.default_rng(1)
+    flow = bgad.Flow(12, cond_dim=8, blocks=2, seed=3)
+    pe = rng.normal(size=(16, 8)).astype(np.float32)
+    inputs = [rng.normal(size=(256, 12)).astype(np.float32) for _ in range(8)]
+    idx = rng.integers(0, 16, 256)
+    serial = [flow.log_prob(x, pe, cond_index=idx) for x in inputs]
+    results = [None] * 8
+
+    def work(k):
+        for _ in range(20):
+            results[k] = flow.log_prob(inputs[k], pe, cond_index=idx)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(8):
+        np.testing.assert_array_equal(results[k], serial[k])
