@@ -128,6 +128,15 @@ def declare(name: str, argtypes: Sequence[Any], restype: Any = ctypes.c_int) -> 
     return fn
 
 
+def c_path(path) -> bytes:
+    """A file path as the bytes a C function takes; a path with a NUL byte is refused (C would
+    cut it there and use another file than the one named)."""
+    b = os.fsencode(os.fspath(path))
+    if b"\0" in b:
+        raise BGADError(f"the path {os.fspath(path)!r} contains a NUL byte", 1)
+    return b
+
+
 def check(status: int) -> None:
     """Raises :class:`BGADError` with the native message when ``status`` is non-zero."""
     if status != 0:

@@ -34,7 +34,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import weights as _weights
-from ._native import BGADError, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr, size_pair
+from ._native import BGADError, c_path, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr, size_pair
 
 _c_void_pp = ctypes.POINTER(ctypes.c_void_p)
 _float_pp = ctypes.POINTER(c_float_p)
@@ -259,16 +259,16 @@ class EfficientNetLite:
         handle = ctypes.c_void_p()
         if weights is not None:
             path = Path(weights)
-            check(_load(os.fsencode(str(path)), code, ctypes.byref(handle)))
+            check(_load(c_path(path), code, ctypes.byref(handle)))
         else:
             path = _weights.prepare(variant)
             try:
-                check(_load(os.fsencode(str(path)), code, ctypes.byref(handle)))
+                check(_load(c_path(path), code, ctypes.byref(handle)))
             except BGADError as exc:
                 if exc.status != 3:  # not a format error: nothing to repair
                     raise
                 path = _weights.prepare(variant, force=True)  # the cached file is corrupt: convert again
-                check(_load(os.fsencode(str(path)), code, ctypes.byref(handle)))
+                check(_load(c_path(path), code, ctypes.byref(handle)))
         self._handle = handle
         held = ctypes.c_int32()
         check(_variant(handle, ctypes.byref(held)))

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._native import BGADError, c_double_p, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare
+from ._native import BGADError, c_path, c_double_p, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare
 from ._progress import NativeProgress
 from .model import PROGRESS_FN
 
@@ -201,7 +201,7 @@ def _is_png_path(src: Any) -> bool:
 def _paths(items: Sequence[Any]):
     arr = (ctypes.c_char_p * max(1, len(items)))()
     for i, p in enumerate(items):
-        arr[i] = None if p is None else os.fsencode(p)
+        arr[i] = None if p is None else c_path(p)
     return arr
 
 
@@ -460,7 +460,7 @@ class Detector:
         in the same folder, fsync, rename)."""
         h = self._require_fitted()
         with self._lock:
-            check(_save(h, os.fsencode(path)))
+            check(_save(h, c_path(path)))
 
     @classmethod
     def _from_handle(cls, handle: ctypes.c_void_p, progress: bool = True) -> "Detector":
@@ -476,7 +476,7 @@ class Detector:
         """Loads a detector written by :meth:`save`; a missing, corrupt or foreign file (or
         the Python package's old format version 1) raises :class:`BGADError` saying so."""
         h = ctypes.c_void_p()
-        check(_load(os.fsencode(path), ctypes.byref(h)))
+        check(_load(c_path(path), ctypes.byref(h)))
         return cls._from_handle(h, progress)
 
     def to_bytes(self) -> bytes:

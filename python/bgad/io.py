@@ -31,7 +31,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ._native import BGADError, c_int64_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, c_path, c_int64_p, c_uint8_p, check, declare, ptr
 
 _decode_info = declare(
     "bgad_png_decode_info", [c_uint8_p, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p]
@@ -126,7 +126,7 @@ def write_png(path: PathLike, array: np.ndarray, compression_level: int = 6) -> 
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise BGADError(f"array: empty image of shape {a.shape}")
     a = np.ascontiguousarray(a)
-    check(_write(os.fsencode(os.fspath(path)), ptr(a, ctypes.c_uint8), a.shape[0], a.shape[1], c, int(compression_level)))
+    check(_write(c_path(path), ptr(a, ctypes.c_uint8), a.shape[0], a.shape[1], c, int(compression_level)))
 
 
 __all__ = ["read_png", "write_png", "decode_png"]

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, size_pair
+from ._native import BGADError, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, size_pair
 
 _c_int32_p = ctypes.POINTER(ctypes.c_int32)
 _c_float_pp = ctypes.POINTER(c_float_p)
@@ -578,13 +578,13 @@ class BGAD:
         """Writes the trained model (versioned, checksummed binary; atomic rename)."""
         self._require_trained()
         with self._lock:
-            check(_save(self._handle, os.fsencode(path)))
+            check(_save(self._handle, c_path(path)))
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike], progress: bool = True) -> "BGAD":
         """Reads a model written by :meth:`save`; a bad file raises :class:`BGADError`."""
         h = ctypes.c_void_p()
-        check(_load(os.fsencode(path), ctypes.byref(h)))
+        check(_load(c_path(path), ctypes.byref(h)))
         model = cls.__new__(cls)
         model._handle = h
         model._lock = threading.RLock()

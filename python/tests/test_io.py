@@ -312,3 +312,17 @@ def test_special_files_are_refused_not_read_to_the_end():
             with pytest.raises(bgad.BGADError) as err:
                 bgad.io.read_png(path)
             assert err.value.status == 2
+
+
+def test_paths_with_a_nul_byte_are_refused_everywhere(tmp_path):
+    import numpy as np
+    import bgad
+
+    bad = str(tmp_path / "a.png") + "\0.x"
+    with pytest.raises(bgad.BGADError, match="NUL"):
+        bgad.io.write_png(bad, np.zeros((4, 4), np.uint8))
+    assert not (tmp_path / "a.png").exists()
+    with pytest.raises(bgad.BGADError, match="NUL"):
+        bgad.Detector.load(bad)
+    with pytest.raises(bgad.BGADError, match="NUL"):
+        bgad.BGAD.load(bad)
