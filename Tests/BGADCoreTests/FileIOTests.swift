@@ -36,10 +36,12 @@ final class FileIOTests: XCTestCase {
     }
 
     func testPathsWithNULAreRefused() {
-        XCTAssertEqual(kind { try writeFileAtomically("/tmp/a.png\u{0}.x", [1, 2]) }, .invalidArgument)
-        XCTAssertEqual(kind { _ = try readFile("/tmp/a\u{0}b") }, .invalidArgument)
+        let stem = "/tmp/bgad-nul-\(getpid())-a.png"
+        unlink(stem)
+        XCTAssertEqual(kind { try writeFileAtomically(stem + "\u{0}.x", [1, 2]) }, .invalidArgument)
+        XCTAssertEqual(kind { _ = try readFile(stem + "\u{0}b") }, .invalidArgument)
         XCTAssertEqual(kind { _ = try readFile("") }, .invalidArgument)
-        XCTAssertFalse(FileManagerFree.exists("/tmp/a.png"))
+        XCTAssertFalse(FileManagerFree.exists(stem), "nothing is written under the cut-off name")
     }
 
     func testConcurrentWritersOfOnePathAllSucceedAndLeaveAWholeFile() throws {
