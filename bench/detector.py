@@ -77,7 +77,7 @@ class TorchPipeline:
         import torch
 
         self.torch = torch
-        self.net = bench_backbone.torch_module(tensors).to(memory_format=torch.channels_last)
+        self.net = bench_backbone.torch_module(tensors, W.variant("lite0")).to(memory_format=torch.channels_last)
         self.flows = [bench_train.peer_flow(c).eval() for c in (40, 112)]
         self.pes = {}
         self.refs = [0.0, 0.0]
