@@ -133,6 +133,16 @@ public func bgad_model_fit(
     }
 }
 
+/// The model, its feature maps and the image size of a scoring call, checked.
+private func scoringArguments(
+    _ handle: OpaquePointer?, _ features: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,
+    _ heights: UnsafePointer<Int64>?, _ widths: UnsafePointer<Int64>?, _ imageHeight: Int64, _ imageWidth: Int64
+) throws(BGADError) -> (BGADModel, [FeatureMaps], Int, Int) {
+    let m = try model(handle)
+    let f = try featureMaps(m, features, count, heights, widths, "features")
+    return (m, f, try requireSize(imageHeight, "image_height"), try requireSize(imageWidth, "image_width"))
+}
+
 @_cdecl("bgad_model_score_maps")
 public func bgad_model_score_maps(
     _ handle: OpaquePointer?, _ features: UnsafePointer<UnsafePointer<Float>?>?, _ count: Int64,
@@ -140,9 +150,7 @@ public func bgad_model_score_maps(
     _ imageHeight: Int64, _ imageWidth: Int64, _ maps: UnsafeMutablePointer<Float>?
 ) -> Int32 {
     guarded { () throws(BGADError) in
-        let m = try model(handle)
-        let f = try featureMaps(m, features, count, heights, widths, "features")
-        let h = try requireSize(imageHeight, "image_height"), w = try requireSize(imageWidth, "image_width")
+        let (m, f, h, w) = try scoringArguments(handle, features, count, heights, widths, imageHeight, imageWidth)
         _ = try checkedProduct([f[0].count, h, w], "maps")
         let out = try require(maps, "maps")
         if f[0].count == 0 { return }
@@ -157,9 +165,7 @@ public func bgad_model_score_images(
     _ imageHeight: Int64, _ imageWidth: Int64, _ scores: UnsafeMutablePointer<Double>?
 ) -> Int32 {
     guarded { () throws(BGADError) in
-        let m = try model(handle)
-        let f = try featureMaps(m, features, count, heights, widths, "features")
-        let h = try requireSize(imageHeight, "image_height"), w = try requireSize(imageWidth, "image_width")
+        let (m, f, h, w) = try scoringArguments(handle, features, count, heights, widths, imageHeight, imageWidth)
         let out = try require(scores, "scores")
         if f[0].count == 0 { return }
         try m.score(f, height: h, width: w, maps: nil, imageScores: out)

@@ -86,11 +86,14 @@ public final class AnomalyMapper {
         var minLog = Double.infinity
         for q in 0..<hw where sum[q] < AnomalyMapper.exactBelow {
             let y = q / width, x = q % width
-            // log Σ = log Σ_(l, corner) w · exp(ℓ − ref): the largest exponent first, then the sum.
-            var top = -Double.infinity
-            for l in grids.indices { forEachTerm(l, y, x, tabs[l], grids[l].1, ell[l], references[l]) { top = max(top, $0) } }
-            var acc = 0.0
-            for l in grids.indices { forEachTerm(l, y, x, tabs[l], grids[l].1, ell[l], references[l]) { acc += exp($0 - top) } }
+            // log Σ = log Σ_(l, corner) w · exp(ℓ − ref), as a running log-sum-exp: `acc` holds
+            // Σ exp(t − top) for the largest exponent `top` seen so far.
+            var top = -Double.infinity, acc = 0.0
+            for l in grids.indices {
+                forEachTerm(y, x, tabs[l], grids[l].1, ell[l], references[l]) { t in
+                    if t > top { acc = acc * exp(top - t) + 1; top = t } else { acc += exp(t - top) }
+                }
+            }
             minLog = min(minLog, top + log(acc))
         }
         return -minLog
@@ -98,15 +101,14 @@ public final class AnomalyMapper {
 
     /// Calls `body(log w + ℓ − ref)` for the bilinear terms of pixel `(y, x)` with weight > 0.
     @inline(__always)
-    private func forEachTerm(_ l: Int, _ y: Int, _ x: Int, _ t: (LinearResizeTable, LinearResizeTable), _ gridWidth: Int,
+    private func forEachTerm(_ y: Int, _ x: Int, _ t: (LinearResizeTable, LinearResizeTable), _ gridWidth: Int,
                              _ ell: UnsafePointer<Float>, _ reference: Float, _ body: (Double) -> Void) {
         let (ty, tx) = t
         let b = Double(ty.weight[y]), q = Double(tx.weight[x])
-        let rows = [(ty.lower[y], 1 - b), (ty.upper[y], b)], cols = [(tx.lower[x], 1 - q), (tx.upper[x], q)]
-        for (r, wr) in rows where wr > 0 {
-            for (c, wc) in cols where wc > 0 {
-                body(log(wr * wc) + Double(ell[r * gridWidth + c]) - Double(reference))
-            }
+        for corner in 0..<4 {
+            let (r, wr) = corner < 2 ? (ty.lower[y], 1 - b) : (ty.upper[y], b)
+            let (c, wc) = corner % 2 == 0 ? (tx.lower[x], 1 - q) : (tx.upper[x], q)
+            if wr > 0, wc > 0 { body(log(wr * wc) + Double(ell[r * gridWidth + c]) - Double(reference)) }
         }
     }
 

@@ -2,6 +2,12 @@
 import Glibc
 #endif
 
+/// The cosine both schedules follow: `to + (from − to)(1 + cos(π t / period)) / 2`.
+@inline(__always)
+func cosineDecay(from: Double, to: Double, at t: Double, of period: Double) -> Double {
+    to + (from - to) * (1 + cos(Double.pi * t / period)) / 2
+}
+
 /// Learning rate of the authors' recipe: cosine decay over the meta-epochs
 /// (`η_min = lr · decay³`) after a linear warm-up from `lr / 10` over the first
 /// `warmupEpochs` meta-epochs.
@@ -32,9 +38,8 @@ public struct LearningRateSchedule: Equatable, Sendable {
 
     /// Cosine-decayed rate at the start of meta-epoch `epoch`.
     public func cosineRate(epoch: Int) -> Double {
-        let etaMin = baseRate * decayRate * decayRate * decayRate
-        let m = Double(max(metaEpochs, 1))
-        return etaMin + (baseRate - etaMin) * (1 + cos(Double.pi * Double(epoch) / m)) / 2
+        cosineDecay(from: baseRate, to: baseRate * decayRate * decayRate * decayRate,
+                    at: Double(epoch), of: Double(max(metaEpochs, 1)))
     }
 
     /// Rate of step `step` (0-based) of the `stepsInEpoch` steps of meta-epoch `epoch`.
@@ -75,7 +80,7 @@ public struct StepLearningRate: Equatable, Sendable {
 
     /// Cosine part at step `t`.
     public func cosineRate(step t: Int) -> Double {
-        minimumRate + (baseRate - minimumRate) * (1 + cos(Double.pi * Double(t) / Double(totalSteps))) / 2
+        cosineDecay(from: baseRate, to: minimumRate, at: Double(t), of: Double(totalSteps))
     }
 
     /// Rate of step `t` (0-based).
