@@ -52,11 +52,12 @@ public final class EfficientNetLite {
     private let classifier: (w: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
     private var workspaces: [Workspace] = []
 
-    /// When true, every image runs in horizontal bands (one per thread) with fixed, equal
-    /// band boundaries, instead of whole images one per thread with the leftover images in
-    /// bands whose boundaries follow the threads' measured speeds. Then an image's features
-    /// do not depend on the batch it came in nor on the call (a product over other rows can
-    /// differ in its last bits), at the price of the speed balancing. `Detector` sets it.
+    /// When true, every image is computed in the same horizontal bands (one per thread, fixed
+    /// and equal boundaries): an image a worker runs whole goes through all the bands in
+    /// turn, block by block, and a leftover image is split across the workers band by band.
+    /// Either way it issues the same products, so an image's features do not depend on the
+    /// batch it came in nor on the call (a product over other rows can differ in its last
+    /// bits), at the price of the leftover images' speed balancing. `Detector` sets it.
     /// Set it before the first call; it is not meant to change while calls run.
     public var fixedBands = false
     private let workspaceLock = Mutex()
@@ -389,27 +390,33 @@ public final class EfficientNetLite {
             let ws = acquireWorkspace(height: height, width: width)
             for n in 0..<count {
                 load(n, ws.input, ws)
-                forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify, emit: emit,
+                forward(ws, image: n, bands: 0..<1, of: 1, barrier: nil, deepest: deepest, classify: classify, emit: emit,
                         logits: logits.map { $0 + n * EfficientNetLite.classCount })
             }
             releaseWorkspace(ws)
             return
         }
         // Every worker calls single-threaded BLAS. Whole rounds of `threads` images run one
-        // image per worker; the remaining images run one at a time in horizontal bands.
+        // image per worker; the remaining images run one at a time in horizontal bands, one
+        // band per worker. With `fixedBands`, an image a worker runs whole still runs in the
+        // same fixed bands (all of them, block by block), so it gets the numbers it would
+        // get split across the workers.
+        let bandsPerImage = fixedBands ? threads : 1
+        let fixedEnds = (1...threads).map { Double($0) / Double(threads) }
         try EfficientNetLite.batchLock.locked { () throws(BGADError) in
             let saved = blasThreadCount
             blasThreadCount = 1
             defer { blasThreadCount = saved }
-            let whole = fixedBands ? 0 : count - count % threads
+            let whole = count - count % threads
             if whole > 0 {
                 runThreads(threads) { worker in
-                    let ws = self.acquireWorkspace(height: height, width: width)
+                    let ws = self.acquireWorkspace(height: height, width: width, bands: bandsPerImage)
+                    if self.fixedBands { ws.bandEnds = fixedEnds }
                     var n = worker
                     while n < whole {
                         load(n, ws.input, ws)
-                        self.forward(ws, image: n, band: 0, of: 1, barrier: nil, deepest: deepest, classify: classify,
-                                     emit: emit, logits: logits.map { $0 + n * EfficientNetLite.classCount })
+                        self.forward(ws, image: n, bands: 0..<bandsPerImage, of: bandsPerImage, barrier: nil, deepest: deepest,
+                                     classify: classify, emit: emit, logits: logits.map { $0 + n * EfficientNetLite.classCount })
                         n += threads
                     }
                     self.releaseWorkspace(ws)
@@ -417,12 +424,12 @@ public final class EfficientNetLite {
             }
             if whole < count {
                 let ws = acquireWorkspace(height: height, width: width, bands: threads)
-                if fixedBands { ws.bandEnds = (1...threads).map { Double($0) / Double(threads) } }
+                if fixedBands { ws.bandEnds = fixedEnds }
                 let barrier = Barrier(threads)
                 for n in whole..<count {
                     load(n, ws.input, ws)
                     runThreads(threads) { band in
-                        self.forward(ws, image: n, band: band, of: threads, barrier: barrier, deepest: deepest,
+                        self.forward(ws, image: n, bands: band..<(band + 1), of: threads, barrier: barrier, deepest: deepest,
                                      classify: classify, emit: emit,
                                      logits: logits.map { $0 + n * EfficientNetLite.classCount })
                     }
@@ -497,60 +504,64 @@ public final class EfficientNetLite {
         }
     }
 
-    /// The forward pass of one image, or of band `b` of `bands` horizontal bands of it.
+    /// The forward pass of one image, or of the bands `run` of `bands` horizontal bands of it.
     ///
     /// A band computes its own output rows of every block; the depthwise convolution needs
     /// a few rows of the block input beyond the band (the halo), which the band expands
-    /// itself, so the bands meet at `barrier` once per block, before it starts.
+    /// itself, so when the bands run on different threads they meet at `barrier` once per
+    /// block, before it starts. One thread may also run several bands (all of them, say),
+    /// block by block: every band then issues the same products, of the same shapes, as on
+    /// a thread of its own, so the numbers do not depend on how the bands were spread.
     private func forward(
-        _ ws: Workspace, image: Int, band b: Int, of bands: Int, barrier: Barrier?, deepest: Int, classify: Bool,
-        emit: Emitter?, logits: UnsafeMutablePointer<Float>?
+        _ ws: Workspace, image: Int, bands run: Range<Int>, of bands: Int, barrier: Barrier?, deepest: Int,
+        classify: Bool, emit: Emitter?, logits: UnsafeMutablePointer<Float>?
     ) {
         let height = ws.height, width = ws.width
-        // Stem: im2col (ky, kx, cin) then one GEMM.
+        // Stem: im2col (ky, kx, cin) then one GEMM per band.
         let py = SamePadding(size: height, kernel: 3, stride: 2), px = SamePadding(size: width, kernel: 3, stride: 2)
         var h = py.output, w = px.output
         let input = ws.input, col = ws.columns
         let start = monotonicSeconds()
         var waited = 0.0
-        defer { ws.bandBusy[b] = monotonicSeconds() - start - waited }
+        defer { if run.count == 1 { ws.bandBusy[run.lowerBound] = monotonicSeconds() - start - waited } }
         let ends = ws.bandEnds
-        var rows = EfficientNetLite.band(h, b, ends)
-        for oy in rows {
-            for ox in 0..<w {
-                let patch = col + (oy * w + ox) * 27
-                let ix0 = ox * 2 - px.before
-                let inside = ix0 >= 0 && ix0 + 3 <= width
-                for ky in 0..<3 {
-                    let iy = oy * 2 + ky - py.before
-                    let d = patch + ky * 9
-                    if iy < 0 || iy >= height {
-                        d.update(repeating: 0, count: 9)
-                    } else if inside {
-                        // The row's three taps are 9 consecutive floats of the HWC input.
-                        d.update(from: input + (iy * width + ix0) * 3, count: 9)
-                    } else {
-                        for kx in 0..<3 {
-                            let ix = ix0 + kx
-                            if ix >= 0 && ix < width {
-                                let s = input + (iy * width + ix) * 3
-                                d[3 * kx] = s[0]; d[3 * kx + 1] = s[1]; d[3 * kx + 2] = s[2]
-                            } else {
-                                d[3 * kx] = 0; d[3 * kx + 1] = 0; d[3 * kx + 2] = 0
+        var x = ws.x, y = ws.y
+        let stemC = EfficientNetLite.stemChannels
+        for b in run {
+            let rows = EfficientNetLite.band(h, b, ends)
+            for oy in rows {
+                for ox in 0..<w {
+                    let patch = col + (oy * w + ox) * 27
+                    let ix0 = ox * 2 - px.before
+                    let inside = ix0 >= 0 && ix0 + 3 <= width
+                    for ky in 0..<3 {
+                        let iy = oy * 2 + ky - py.before
+                        let d = patch + ky * 9
+                        if iy < 0 || iy >= height {
+                            d.update(repeating: 0, count: 9)
+                        } else if inside {
+                            // The row's three taps are 9 consecutive floats of the HWC input.
+                            d.update(from: input + (iy * width + ix0) * 3, count: 9)
+                        } else {
+                            for kx in 0..<3 {
+                                let ix = ix0 + kx
+                                if ix >= 0 && ix < width {
+                                    let s = input + (iy * width + ix) * 3
+                                    d[3 * kx] = s[0]; d[3 * kx + 1] = s[1]; d[3 * kx + 2] = s[2]
+                                } else {
+                                    d[3 * kx] = 0; d[3 * kx + 1] = 0; d[3 * kx + 2] = 0
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-        var x = ws.x, y = ws.y
-        let stemC = EfficientNetLite.stemChannels
-        var p0 = rows.lowerBound * w, np = rows.count * w
-        if np > 0 {
-            conv1x1(col + p0 * 27, rows: np, inputs: 27, stem.w, outputs: stemC, bias: stem.b, relu6: true, into: x + p0 * stemC)
+            let p0 = rows.lowerBound * w, np = rows.count * w
+            if np > 0 {
+                conv1x1(col + p0 * 27, rows: np, inputs: 27, stem.w, outputs: stemC, bias: stem.b, relu6: true, into: x + p0 * stemC)
+            }
         }
 
-        let tileE = ws.tileExpanded[b], tileD = ws.tileDepthwise[b]
         for (i, blk) in blocks.enumerated() where i <= deepest {
             // The previous block's output must be complete: the halo rows come from the
             // neighbouring bands.
@@ -564,64 +575,71 @@ public final class EfficientNetLite {
             let k = blk.kernel, s = blk.stride
             let pad = SamePadding(size: h, kernel: k, stride: s)
             let oh = pad.output, ow = (w + s - 1) / s
-            rows = EfficientNetLite.band(oh, b, ends)
-            // Tiles of output rows: expand only the input rows a tile needs (keeping the
-            // rows shared with the next tile), depthwise, project; the expanded map never
-            // leaves the cache.
-            var have = 0..<0  // input rows held in tileE, from its start
-            var r0 = rows.lowerBound
-            while r0 < rows.upperBound {
-                let r1 = min(rows.upperBound, r0 + ws.tileRows[i])
-                let lo = max(0, r0 * s - pad.before), hi = min(h, (r1 - 1) * s - pad.before + k)
-                let dwInput: UnsafePointer<Float>  // virtual origin: row 0 of the expanded map
-                if let e = bw.expand, let eb = bw.expandBias {
-                    if have.contains(lo) && hi >= have.upperBound {
-                        let keep = have.upperBound - lo
-                        if lo > have.lowerBound && keep > 0 {
-                            memmove(tileE, tileE + (lo - have.lowerBound) * w * mid, keep * w * mid * MemoryLayout<Float>.stride)
+            for b in run {
+                let tileE = ws.tileExpanded[b], tileD = ws.tileDepthwise[b]
+                let rows = EfficientNetLite.band(oh, b, ends)
+                // Tiles of output rows: expand only the input rows a tile needs (keeping the
+                // rows shared with the next tile), depthwise, project; the expanded map never
+                // leaves the cache.
+                var have = 0..<0  // input rows held in tileE, from its start
+                var r0 = rows.lowerBound
+                while r0 < rows.upperBound {
+                    let r1 = min(rows.upperBound, r0 + ws.tileRows[i])
+                    let lo = max(0, r0 * s - pad.before), hi = min(h, (r1 - 1) * s - pad.before + k)
+                    let dwInput: UnsafePointer<Float>  // virtual origin: row 0 of the expanded map
+                    if let e = bw.expand, let eb = bw.expandBias {
+                        if have.contains(lo) && hi >= have.upperBound {
+                            let keep = have.upperBound - lo
+                            if lo > have.lowerBound && keep > 0 {
+                                memmove(tileE, tileE + (lo - have.lowerBound) * w * mid, keep * w * mid * MemoryLayout<Float>.stride)
+                            }
+                            have = lo..<have.upperBound
+                        } else {
+                            have = lo..<lo
                         }
-                        have = lo..<have.upperBound
+                        let fresh = have.upperBound..<hi
+                        conv1x1(x + fresh.lowerBound * w * cin, rows: fresh.count * w, inputs: cin, e, outputs: mid,
+                                bias: eb, relu6: true, into: tileE + (fresh.lowerBound - lo) * w * mid)
+                        have = lo..<hi
+                        dwInput = UnsafePointer(tileE - lo * w * mid)
                     } else {
-                        have = lo..<lo
+                        dwInput = UnsafePointer(x)
                     }
-                    let fresh = have.upperBound..<hi
-                    conv1x1(x + fresh.lowerBound * w * cin, rows: fresh.count * w, inputs: cin, e, outputs: mid,
-                            bias: eb, relu6: true, into: tileE + (fresh.lowerBound - lo) * w * mid)
-                    have = lo..<hi
-                    dwInput = UnsafePointer(tileE - lo * w * mid)
-                } else {
-                    dwInput = UnsafePointer(x)
+                    depthwiseConvolutionReLU6(input: dwInput, height: h, width: w, channels: mid, kernel: k, stride: s,
+                                              weights: bw.depthwise, bias: bw.depthwiseBias,
+                                              output: tileD - r0 * ow * mid, rows: r0..<r1)
+                    let q0 = r0 * ow
+                    conv1x1(tileD, rows: (r1 - r0) * ow, inputs: mid, bw.project, outputs: cout, bias: bw.projectBias,
+                            skip: blk.hasSkip ? UnsafePointer(x + q0 * cout) : nil, relu6: false, into: y + q0 * cout)
+                    r0 = r1
                 }
-                depthwiseConvolutionReLU6(input: dwInput, height: h, width: w, channels: mid, kernel: k, stride: s,
-                                          weights: bw.depthwise, bias: bw.depthwiseBias,
-                                          output: tileD - r0 * ow * mid, rows: r0..<r1)
-                let q0 = r0 * ow
-                conv1x1(tileD, rows: (r1 - r0) * ow, inputs: mid, bw.project, outputs: cout, bias: bw.projectBias,
-                        skip: blk.hasSkip ? UnsafePointer(x + q0 * cout) : nil, relu6: false, into: y + q0 * cout)
-                r0 = r1
             }
-            p0 = rows.lowerBound * ow
-            np = rows.count * ow
             h = oh
             w = ow
             swap(&x, &y)
-            emit?(image, i, x, h, w, p0..<(p0 + np))
+            let first = EfficientNetLite.band(h, run.lowerBound, ends), last = EfficientNetLite.band(h, run.upperBound - 1, ends)
+            emit?(image, i, x, h, w, (first.lowerBound * w)..<(max(first.lowerBound, last.upperBound) * w))
         }
         guard classify, let logits else { return }
         let last = blocks[blocks.count - 1].outputChannels
         let hc = EfficientNetLite.headChannels
-        let pooled = ws.pooled + b * hc
-        pooled.update(repeating: 0, count: hc)
         let headOut = ws.head
-        if np > 0 {
-            conv1x1(x + p0 * last, rows: np, inputs: last, head.w, outputs: hc, bias: head.b, relu6: true, into: headOut + p0 * hc)
-            for p in p0..<(p0 + np) {
-                let row = headOut + p * hc
-                for ch in 0..<hc { pooled[ch] += row[ch] }
+        for b in run {
+            let rows = EfficientNetLite.band(h, b, ends)
+            let p0 = rows.lowerBound * w, np = rows.count * w
+            let pooled = ws.pooled + b * hc
+            pooled.update(repeating: 0, count: hc)
+            if np > 0 {
+                conv1x1(x + p0 * last, rows: np, inputs: last, head.w, outputs: hc, bias: head.b, relu6: true, into: headOut + p0 * hc)
+                for p in p0..<(p0 + np) {
+                    let row = headOut + p * hc
+                    for ch in 0..<hc { pooled[ch] += row[ch] }
+                }
             }
         }
         barrier?.wait()
-        guard b == 0 else { return }
+        guard run.lowerBound == 0 else { return }
+        let pooled = ws.pooled
         for other in 1..<max(bands, 1) {
             let part = ws.pooled + other * hc
             for ch in 0..<hc { pooled[ch] += part[ch] }
