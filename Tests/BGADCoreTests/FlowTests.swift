@@ -5,7 +5,7 @@ import XCTest
 import Glibc
 #endif
 
-/// An independent Double-precision forward pass of the flow, written from the FLOW.md
+/// An independent Double-precision forward pass of the flow, written from the docs/FLOW.md
 /// equations (one vector at a time, no folding, no shared condition), used as the reference.
 struct ReferenceFlow {
     var dim: Int, condDim: Int, blocks: Int, clamp: Double

@@ -68,7 +68,7 @@ _is_trained = declare("bgad_model_is_trained", [ctypes.c_void_p, _c_int32_p])
 _save = declare("bgad_model_save", [ctypes.c_void_p, ctypes.c_char_p])
 _load = declare("bgad_model_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)])
 
-#: The authors' hyper-parameters (METHOD.md; README settings: beta 0.01, focal weighting on).
+#: The authors' hyper-parameters (docs/METHOD.md, "Defaults"; README settings: beta 0.01, focal weighting on).
 DEFAULTS: Dict[str, Any] = {
     "variant": "bgad",
     "steps": 0,

@@ -1,4 +1,4 @@
-"""Tests of bgad.Flow against an independent numpy (float64) implementation of FLOW.md."""
+"""Tests of bgad.Flow against an independent numpy (float64) implementation of docs/FLOW.md."""
 
 import math
 
@@ -10,7 +10,7 @@ from bgad import BGADError
 
 
 # ---------------------------------------------------------------------------------------
-# Reference: the FLOW.md equations in numpy float64, written independently of the engine.
+# Reference: the docs/FLOW.md equations in numpy float64, written independently of the engine.
 
 def softplus_scale(g):
     h = 0.5 * g

@@ -1,6 +1,6 @@
 """bgad.BGAD and the BGAD losses against independent numpy computations.
 
-Covers METHOD.md: the explicit boundary (exact β-quantile, ties), the BG-SPP loss and its
+Covers docs/METHOD.md: the explicit boundary (exact β-quantile, ties), the BG-SPP loss and its
 gradient (closed form + finite differences, empty sets, focal weights), calibrated scoring
 (bilinear align_corners upsampling, thresholds with FPR ≤ β on the training normals),
 a controlled synthetic problem where BGAD beats NFAD on seen anomalies, determinism,

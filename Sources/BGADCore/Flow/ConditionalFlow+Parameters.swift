@@ -1,4 +1,4 @@
-/// Parameter exchange by FrEIA's `SequenceINN` state-dict names (`FLOW.md`, "Parameter exchange").
+/// Parameter exchange by FrEIA's `SequenceINN` state-dict names (`docs/FLOW.md`, "Parameter exchange").
 extension ConditionalFlow {
     /// Kind of a named tensor of one block.
     enum Tensor: CaseIterable {

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A conditional normalizing flow: `blocks` coupling blocks (`CouplingBlock`) applied in
-/// sequence, each conditioned on the same `condDim`-dimensional condition (`FLOW.md`).
+/// sequence, each conditioned on the same `condDim`-dimensional condition (`docs/FLOW.md`).
 ///
 /// `z = block_B(…block_1(x, c)…, c)`, `logdet = Σ logdet_b`,
 /// `log p(x) = −(C/2)·log(2π) − ½‖z‖² + logdet`, `ℓ = log p(x) / C`.
@@ -722,13 +722,13 @@ public final class ConditionalFlow {
 
 /// The loss minimised by `ConditionalFlow.trainStep`.
 public enum FlowObjective: Int32, Sendable {
-    /// BGAD's phase-1 loss `L_ml = −mean(log sigmoid(ℓ))`, ℓ = log p / C (METHOD.md).
+    /// BGAD's phase-1 loss `L_ml = −mean(log sigmoid(ℓ))`, ℓ = log p / C (`docs/METHOD.md`, "Phase 1").
     case phaseOne = 0
     /// Plain maximum likelihood: `mean(−log p(x))` in nats.
     case negativeLogLikelihood = 1
 }
 
-/// Phase-1 loss of BGAD, `L_ml = −mean(log sigmoid(ℓ)) = mean(softplus(−ℓ))` (METHOD.md),
+/// Phase-1 loss of BGAD, `L_ml = −mean(log sigmoid(ℓ)) = mean(softplus(−ℓ))` (`docs/METHOD.md`),
 /// and its gradient `dL/dℓ_i = −sigmoid(−ℓ_i) / n` written to `gradEll` (resized to n).
 public func maximumLikelihoodLoss(ell: [Float], gradEll: inout [Float]) -> Float {
     let n = ell.count

@@ -4,7 +4,7 @@ import Glibc
 import BGADKernelsAVX2
 
 /// One affine coupling block of the flow, FrEIA 0.2's `AllInOneBlock` in BGAD's
-/// configuration (`FLOW.md`, "One block"). Rows are vectors; `C` = `dim`.
+/// configuration (`docs/FLOW.md`, "One block"). Rows are vectors; `C` = `dim`.
 ///
 /// ```
 /// x1, x2 = x[:, :len1], x[:, len1:]                 len1 = ⌈C/2⌉, len2 = ⌊C/2⌋

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The 2-D sin/cos positional condition of BGAD (`FLOW.md`, "Positional condition").
+/// The 2-D sin/cos positional condition of BGAD (`docs/FLOW.md`, "Positional condition").
 ///
 /// Row `(h, w)` (rows ordered `h`-major, then `w`) holds, with `D = dim`, `q = D/4` and
 /// `f_k = exp(−2k·ln(10⁴)/(D/2))`, k = 0…q−1:

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Separable condition tables: the positional encoding of a `H × W` grid (row `h·W + w`)
-/// holds `w`'s encoding in its first half and `h`'s in its second (`FLOW.md`), so the
+/// holds `w`'s encoding in its first half and `h`'s in its second (`docs/FLOW.md`), so the
 /// condition's share of a first layer splits as
 ///
 /// `c·W1cᵀ + b1 = (c[:D/2]·W1c[:, :D/2]ᵀ)[w] + (c[D/2:]·W1c[:, D/2:]ᵀ + b1)[h]`

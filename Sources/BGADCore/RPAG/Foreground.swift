@@ -1,6 +1,6 @@
 /// Foreground masks: where on a normal image a pseudo anomaly may be pasted.
 
-/// The object region of an image (METHOD.md, RPAG step 3).
+/// The object region of an image (`docs/METHOD.md`, "RPAG", step 3).
 public enum Foreground {
     /// How the foreground is found.
     public enum Mode: Int32, Sendable {

@@ -1,4 +1,4 @@
-/// RandAugment-based pseudo anomaly generation (paper Sec. 3.5, METHOD.md "RPAG").
+/// RandAugment-based pseudo anomaly generation (paper Sec. 3.5, `docs/METHOD.md`, "RPAG").
 
 /// One augmentation of the RPAG pool, applied with parameters drawn at random.
 public enum Augmentation: Int32, CaseIterable, Sendable {
@@ -192,23 +192,25 @@ public struct RPAG: Sendable {
         return (img, m, ops)
     }
 
-    /// Generates one pseudo anomaly (METHOD.md, RPAG steps 1–5).
+    /// Generates one pseudo anomaly (`docs/METHOD.md`, "RPAG", steps 1–5).
     ///
-    /// 1. Augment the anomaly image and its mask (`augmentDefect`); if the augmented mask
+    /// 1. Pair: the caller chooses the normal image `I_n` and the known anomaly (`Detector`
+    ///    draws the normal image with the seed).
+    /// 2. Augment the anomaly image and its mask (`augmentDefect`); if the augmented mask
     ///    is empty (a tiny defect lost by a zoom-out), redraw, up to 10 times, then use
     ///    the defect unaugmented.
-    /// 2. Foreground `F` of the normal image: `foreground` if given (non-zero = object),
+    /// 3. Foreground `F` of the normal image: `foreground` if given (non-zero = object),
     ///    else `Foreground.mask(of: normal, mode: foregroundMode)`.
-    /// 3. If `3·|M ∩ F| ≥ 2·|M|` (at least 2/3 of the defect on the foreground), paste in
-    ///    place: `I_sa = I_n` outside `M`, the augmented anomaly on `M`.
-    /// 4. Otherwise each 8-connected region `R` of `M`, with centre
-    ///    `c = round(mean of its pixel coordinates)` and bounding box `B`, is moved by
-    ///    `p − c` for a foreground point `p` drawn uniformly among those for which the
-    ///    moved `B` stays inside the image; if there is none, `p` is drawn among all
-    ///    foreground points and the shift is clipped so that `B` stays inside. Regions are
-    ///    pasted in order (a later one overwrites an earlier one where they overlap).
-    ///    With no foreground at all, the defect is pasted in place.
-    /// The returned mask is exactly the set of pasted pixels.
+    /// 4. Place: if `3·|M ∩ F| ≥ 2·|M|` (at least 2/3 of the defect on the foreground), or
+    ///    there is no foreground at all, the defect stays in place. Otherwise each
+    ///    8-connected region `R` of `M`, with centre `c = round(mean of its pixel
+    ///    coordinates)` and bounding box `B`, is moved by `p − c` for a foreground point `p`
+    ///    drawn uniformly among those for which the moved `B` stays inside the image; if
+    ///    there is none, `p` is drawn among all foreground points and the shift is clipped
+    ///    so that `B` stays inside.
+    /// 5. Paste: `I_sa = I_n` except where the augmented anomaly's pixels land; regions are
+    ///    pasted in order (a later one overwrites an earlier one where they overlap). The
+    ///    returned mask is exactly the set of pasted pixels.
     public mutating func generate(normal: Image, anomaly: Image, anomalyMask: [UInt8], foreground: [UInt8]? = nil,
                                   foregroundMode: Foreground.Mode = .otsu) throws(BGADError) -> Sample {
         let h = normal.height, w = normal.width, c = normal.channels, n = h * w

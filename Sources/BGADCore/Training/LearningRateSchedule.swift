@@ -16,7 +16,7 @@ func cosineDecay(from: Double, to: Double, at t: Double, of period: Double) -> D
 /// `n` in meta-epoch `e < W` has progress `p = (e + i / n) / W` and rate
 /// `lr/10 + p · (cos(W) − lr/10)`, where `cos(e) = η_min + (lr − η_min)(1 + cos(π e / M)) / 2`.
 /// (The reference's few-anomaly loop counts two "batches" per epoch here, so its warm-up
-/// ends after two steps and the rate overshoots; see METHOD.md, pitfalls.)
+/// ends after two steps and the rate overshoots; see `docs/METHOD.md`, "Pitfalls".)
 /// After the warm-up the rate is `cos(e)` for the whole meta-epoch `e`.
 public struct LearningRateSchedule: Equatable, Sendable {
     /// Base learning rate `lr`.

@@ -20,7 +20,7 @@ public enum TrainingVariant: String, CaseIterable, Sendable {
     public var usesAnomalies: Bool { self == .bgad }
 }
 
-/// Every knob of training, with the authors' defaults (METHOD.md; README settings:
+/// Every knob of training, with the authors' defaults (`docs/METHOD.md`, "Defaults"; README settings:
 /// β = 0.01 and focal weighting on).
 public struct TrainingConfiguration: Equatable, Sendable {
     /// Objective variant.
