@@ -1,7 +1,7 @@
 // swift-tools-version:5.9
 // bgad: BGAD supervised anomaly detection (CVPR 2023) as a Swift engine behind a C ABI.
 //
-// Data flow (see ARCHITECTURE in the README): images → backbone → flows → scores → metrics.
+// Data flow (see docs/ARCHITECTURE.md): images → backbone → flows → scores → metrics.
 // - BGADCore: the engine, pure Swift + Glibc (no Foundation).
 // - BGADKernelsAVX2: the hot vector kernels of the backbone and the flow again, built for AVX2 + FMA; BGADCore
 //   calls them only when CPUID (CCPUFeatures) says the CPU has both.

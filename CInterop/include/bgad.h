@@ -560,7 +560,7 @@ int bgad_resize_nearest_f32(const float *src, int64_t height, int64_t width, int
 /*
  * A model holds one conditional normalizing flow per feature level (any number of
  * levels, any channel counts), the training hyper-parameters, and after training the
- * calibration that turns log-likelihoods into anomaly scores (METHOD.md).
+ * calibration that turns log-likelihoods into anomaly scores (docs/METHOD.md).
  *
  * Feature maps are passed per level: `features[l]` points to `n` maps of shape
  * (channels[l], heights[l], widths[l]), C-contiguous float32 (numpy (N, C, H, W)),
@@ -644,7 +644,7 @@ int bgad_model_channels(const bgad_model_t *model, int64_t *out);
  *
  * Meta-epoch 0 trains on the normal images with the maximum-likelihood loss; later
  * meta-epochs add the BG-SPP loss on the known anomalies (variant bgad), the
- * semi-pull term alone (bgad_wo) or nothing (nfad). See METHOD.md.
+ * semi-pull term alone (bgad_wo) or nothing (nfad). See docs/METHOD.md.
  * \param normal n_levels pointers, each to n_normal maps of level l (n_normal >= 1).
  * \param anomalous n_levels pointers to n_anomalous maps (ignored when n_anomalous = 0,
  *        may then be NULL); same grids as the normal maps.
@@ -837,8 +837,12 @@ typedef struct bgad_image {
  * call, 1..1024, default 16; feature_batch * image_size^2 <= 2^26), and every BGAD training
  * knob by its name (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size,
  * chunk_size, beta, tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see
- * bgad_model_set_param). Defaults of the training knobs: the authors', except meta_epochs 4,
- * sub_epochs 2, lr 2e-3, warmup_epochs 1 (a short CPU recipe).
+ * bgad_model_set_param), plus "steps", "phase1_fraction" and "warmup_fraction". Defaults of
+ * the training knobs: the authors', except the schedule: a budget of steps 1500 optimizer
+ * steps of the finest level (phase 1 a quarter of them; each level's rate rises linearly from
+ * lr/10 over a quarter of its steps, then follows a cosine down to lr/1000) at lr 2e-3,
+ * whatever the number of images (docs/TRAINING.md);
+ * "steps": 0 selects the authors' epoch schedule (meta_epochs, sub_epochs, warmup_epochs).
  * \param config_json NUL-terminated JSON object; NULL or "{}" = every default.
  * \param out receives the handle (NULL on failure); free it with bgad_detector_free().
  * \return BGAD_ERR_INVALID_ARGUMENT naming the key for an unknown key or a bad value,

@@ -437,7 +437,7 @@ final class BackboneTests: XCTestCase {
         // Lite1 keeps Lite0's widths with Lite2's depths: block 11 480 → 112, block 20 1152 → 320.
         let c = EfficientNetLite.Variant.lite1.blocks
         XCTAssertEqual([c[11].middleChannels, c[11].outputChannels, c[20].middleChannels, c[20].outputChannels], [480, 112, 1152, 320])
-        // Lite0 is the table of BACKBONE.md: kernels and strides block by block.
+        // Lite0 is the published architecture table (docs/BACKBONES.md): kernels and strides block by block.
         XCTAssertEqual(EfficientNetLite.Variant.lite0.blocks.map { $0.kernel }, [3, 3, 3, 5, 5, 3, 3, 3, 5, 5, 5, 5, 5, 5, 5, 3])
         XCTAssertEqual(EfficientNetLite.Variant.lite0.blocks.map { $0.stride }, [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1])
         XCTAssertEqual(EfficientNetLite.Variant(name: "lite2"), .lite2)
