@@ -101,13 +101,13 @@ def main() -> int:
         fit_s = time.perf_counter() - t0
         scores = det.score_images(split.test)
         auroc = roc_auc(split.test_labels, scores)
-        late = [float(v) for v in det.late_improvement_]
+        sep = [float(v) for v in det.separation_]
         if args.histories is not None:
             args.histories.mkdir(parents=True, exist_ok=True)
             np.savez(args.histories / f"{len(train)}_{seed}_{variant}_{m:g}.npz",
                      **{f"{l}_{k}": v for l, h in enumerate(det.history_) for k, v in h.items()})
         row = {"size": len(train), "seed": seed, "variant": variant, "multiple": m, "steps": steps,
-               "image_auroc": float(auroc), "fit_seconds": fit_s, "late_improvement": late,
+               "image_auroc": float(auroc), "fit_seconds": fit_s, "separation": sep,
                "threads": bgad.get_num_threads() if hasattr(bgad, "get_num_threads") else None,
                "bgad_version": getattr(bgad, "__version__", "?")}
         with open(args.out, "a") as fh:
@@ -115,7 +115,7 @@ def main() -> int:
             fh.flush()
             os.fsync(fh.fileno())
         print(f"size {len(train):5d} seed {seed} {variant:5s} {m:g}× ({steps} steps): AUROC {auroc:.4f}, "
-              f"fit {fit_s:.0f} s, late {['%.2f' % v for v in late]}", flush=True)
+              f"fit {fit_s:.0f} s, separation {['%.2f' % v for v in sep]}", flush=True)
     print(table(load(args.out)))
     return 0
 

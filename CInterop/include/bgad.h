@@ -711,14 +711,15 @@ int bgad_model_history_length(const bgad_model_t *model, int64_t level, int64_t 
 int bgad_model_history(const bgad_model_t *model, int64_t level, double *out, int64_t capacity_records);
 
 /*!
- * \brief Per level, whether the loss was still falling when training stopped: with the
- *        phase-2 history cut into quarters, the fall of the mean loss from the third to the
- *        last quarter divided by its fall from the first to the last quarter. Near 0: it had
- *        levelled off; above about 0.2 a larger step budget would likely help. NaN when the
- *        history is too short or missing, or the loss did not fall.
+ * \brief Per level, how far training pushed the known anomalies from the normal vectors, in
+ *        margins: over the last quarter of the phase-2 history, (mean normal ℓ − mean
+ *        abnormal ℓ) / mean (b_n − b_a). Below 1 at every level, the anomalies are still
+ *        within the boundary's margin and a larger step budget would likely help (trained
+ *        runs reach 2 or more on ELPV; docs/TRAINING.md). NaN without a history, without
+ *        known anomalies (NFAD) or with a margin that is not positive.
  * \param out receives n_levels doubles.
  */
-int bgad_model_late_improvement(const bgad_model_t *model, double *out);
+int bgad_model_separation(const bgad_model_t *model, double *out);
 
 /*!
  * \brief Per-level log-likelihood grids l = log p(x) / C of n images.
@@ -940,8 +941,8 @@ int bgad_detector_history_length(const bgad_detector *det, int64_t level, int64_
 /*! \brief As bgad_model_history(), for a fitted detector. */
 int bgad_detector_history(const bgad_detector *det, int64_t level, double *out, int64_t capacity_records);
 
-/*! \brief As bgad_model_late_improvement(), for a fitted detector (n_levels = number of strides). */
-int bgad_detector_late_improvement(const bgad_detector *det, double *out);
+/*! \brief As bgad_model_separation(), for a fitted detector (n_levels = number of strides). */
+int bgad_detector_separation(const bgad_detector *det, double *out);
 
 /*!
  * \brief Writes the detector to `path`: one versioned file with a CRC-32 (written to a

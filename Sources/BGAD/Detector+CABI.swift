@@ -240,11 +240,11 @@ public func bgad_detector_history(
     }
 }
 
-@_cdecl("bgad_detector_late_improvement")
-public func bgad_detector_late_improvement(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+@_cdecl("bgad_detector_separation")
+public func bgad_detector_separation(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
     guarded { () throws(BGADError) in
         let (h, levels) = try fittedHistory(handle)
-        try writeLateImprovement(h, levels: levels, out)
+        try writeSeparation(h, levels: levels, out)
     }
 }
 

@@ -191,10 +191,10 @@ func writeHistory(_ records: [TrainingHistory.Record], _ out: UnsafeMutablePoint
     for (i, r) in records.enumerated() { for (j, v) in r.fields.enumerated() { o[i * k + j] = v } }
 }
 
-/// Writes each level's `lateImprovement` (NaN without a history) into `out`.
-func writeLateImprovement(_ history: TrainingHistory?, levels: Int, _ out: UnsafeMutablePointer<Double>?) throws(BGADError) {
+/// Writes each level's `separation` (NaN without a history) into `out`.
+func writeSeparation(_ history: TrainingHistory?, levels: Int, _ out: UnsafeMutablePointer<Double>?) throws(BGADError) {
     let o = try require(out, "out")
-    for l in 0..<levels { o[l] = history?.lateImprovement(level: l) ?? .nan }
+    for l in 0..<levels { o[l] = history?.separation(level: l) ?? .nan }
 }
 
 @_cdecl("bgad_model_history_length")
@@ -215,11 +215,11 @@ public func bgad_model_history(
     }
 }
 
-@_cdecl("bgad_model_late_improvement")
-public func bgad_model_late_improvement(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+@_cdecl("bgad_model_separation")
+public func bgad_model_separation(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
     guarded { () throws(BGADError) in
         let m = try model(handle)
-        try writeLateImprovement(m.history, levels: m.channels.count, out)
+        try writeSeparation(m.history, levels: m.channels.count, out)
     }
 }
 

@@ -122,26 +122,30 @@ final class TrainingBudgetTests: XCTestCase {
                        history.levels.map { $0.map { $0.fields.map { $0.bitPattern } } })
     }
 
-    /// Records of one level: phase 1 then phase 2 at a constant rate, phase-2 loss given per step.
-    private func history(_ loss: (Int) -> Double, phase2Steps: Int = 80) -> TrainingHistory {
-        var records: [TrainingHistory.Record] = []
-        for s in 1...20 { records.append(TrainingHistory.Record(fields: [Double(s), 1, 1e-3, 10, 10, 0, 0, -1, .nan, .nan, .nan])) }
-        for s in 1...phase2Steps {
-            records.append(TrainingHistory.Record(fields: [Double(20 + s), 2, 1e-3, loss(s), 0, 0, 0, -1, .nan, .nan, .nan]))
+    /// Records of one level: 20 of phase 1, then phase 2 with the normal and abnormal mean ℓ
+    /// and the boundaries given per record (`b_a = b_n − margin`).
+    private func history(records: Int = 80, normal: (Int) -> Double, abnormal: (Int) -> Double,
+                         margin: Double = 1) -> TrainingHistory {
+        var out: [TrainingHistory.Record] = []
+        for s in 1...20 { out.append(TrainingHistory.Record(fields: [Double(s), 1, 1e-3, 10, 10, 0, 0, -1, .nan, .nan, .nan])) }
+        for s in 1...records {
+            out.append(TrainingHistory.Record(fields: [Double(20 + s), 2, 1e-3, 5, 4, 0.1, 0.9, normal(s), abnormal(s),
+                                                       -3, -3 - margin]))
         }
-        return TrainingHistory(levels: [records])
+        return TrainingHistory(levels: [out])
     }
 
-    func testLateImprovementIsAThirdForALinearLossAndNearZeroForASettledOne() {
-        // A loss falling linearly: quarter means 1, 2, 3, 4 steps apart → (q3 − q4) / (q1 − q4) = 1/3.
-        XCTAssertEqual(history { 10 - 0.05 * Double($0) }.lateImprovement(level: 0), 1.0 / 3, accuracy: 1e-9)
-        // Loss settled: an exponential approach that is flat in the second half.
-        let settled = history { 5 + 5 * exp(-Double($0) / 6) }.lateImprovement(level: 0)
-        XCTAssertGreaterThanOrEqual(settled, 0)
-        XCTAssertLessThan(settled, 0.05)
-        // Too few phase-2 records, or a loss that rose: no verdict.
-        XCTAssertTrue(history({ 10 - Double($0) }, phase2Steps: 5).lateImprovement(level: 0).isNaN)
-        XCTAssertTrue(history { 5 + 0.01 * Double($0) }.lateImprovement(level: 0).isNaN)
+    func testSeparationIsTheLastQuarterGapInMargins() {
+        // The gap grows linearly, 0.05 per record: the last quarter (records 61…80) averages
+        // 0.05 · 70.5 = 3.525 ℓ, over a margin of 1.5 → 2.35 margins.
+        let h = history(normal: { _ in -2.5 }, abnormal: { -2.5 - 0.05 * Double($0) }, margin: 1.5)
+        XCTAssertEqual(h.separation(level: 0), 0.05 * 70.5 / 1.5, accuracy: 1e-12)
+        // Records without abnormal vectors do not count; a single record is its own last quarter.
+        let sparse = history(records: 3, normal: { _ in -2 }, abnormal: { $0 == 2 ? -2.4 : .nan })
+        XCTAssertEqual(sparse.separation(level: 0), 0.4, accuracy: 1e-12)
+        // No phase-2 record with anomalies (NFAD), or no margin: no verdict.
+        XCTAssertTrue(history(normal: { _ in -2 }, abnormal: { _ in .nan }).separation(level: 0).isNaN)
+        XCTAssertTrue(history(normal: { _ in -2 }, abnormal: { _ in -3 }, margin: 0).separation(level: 0).isNaN)
     }
 
     func testEpochScheduleIsUnchangedWhenNoBudgetIsSet() throws {

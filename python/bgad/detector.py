@@ -61,7 +61,7 @@ _from_bytes = declare("bgad_detector_from_bytes", [c_uint8_p, ctypes.c_int64, _c
 _free = declare("bgad_detector_free", [ctypes.c_void_p])
 _history_length = declare("bgad_detector_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
 _history = declare("bgad_detector_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
-_late_improvement = declare("bgad_detector_late_improvement", [ctypes.c_void_p, c_double_p])
+_separation = declare("bgad_detector_separation", [ctypes.c_void_p, c_double_p])
 
 #: Python parameter name → the engine's configuration key, where they differ.
 _ENGINE_KEY = {"levels": "strides"}
@@ -324,20 +324,20 @@ class Detector:
         return read_history(_history_length, _history, handle, len(self.get_params()["levels"]))
 
     @property
-    def late_improvement_(self) -> np.ndarray:
-        """Per level, how much the loss was still falling when training stopped (see
-        :attr:`bgad.BGAD.late_improvement_`)."""
+    def separation_(self) -> np.ndarray:
+        """Per level, how many boundary margins apart training put the known anomalies and
+        the normal vectors (see :attr:`bgad.BGAD.separation_`); NaN without known anomalies."""
         handle = self._require_fitted()
         out = np.empty(len(self.get_params()["levels"]), dtype=np.float64)
-        check(_late_improvement(handle, out.ctypes.data_as(c_double_p)))
+        check(_separation(handle, out.ctypes.data_as(c_double_p)))
         return out
 
     def training_warning(self) -> Optional[str]:
-        """A one-line warning when training stopped while the loss was still falling fast
-        (with the budget to try instead), else None. ``bgad fit`` prints it."""
+        """A one-line warning when training stopped before the known anomalies left the
+        normals' margin (with the budget to try instead), else None. ``bgad fit`` prints it."""
         from .model import training_warning
 
-        return training_warning(self.late_improvement_, int(self.get_params().get("steps", 0)))
+        return training_warning(self.separation_, int(self.get_params().get("steps", 0)))
 
     @property
     def pixel_threshold_(self) -> float:

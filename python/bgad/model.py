@@ -56,7 +56,7 @@ _score_images = declare(
 )
 _history_length = declare("bgad_model_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
 _history = declare("bgad_model_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
-_late_improvement = declare("bgad_model_late_improvement", [ctypes.c_void_p, c_double_p])
+_separation = declare("bgad_model_separation", [ctypes.c_void_p, c_double_p])
 _log_likelihoods = declare(
     "bgad_model_log_likelihoods", [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, _c_float_pp]
 )
@@ -100,9 +100,9 @@ HISTORY_FIELDS = (
     "step", "phase", "learning_rate", "loss", "maximum_likelihood", "semi_pull", "semi_push",
     "normal_log_likelihood", "abnormal_log_likelihood", "normal_boundary", "abnormal_boundary",
 )
-#: ``late_improvement_`` above this share means training stopped while the loss was still
-#: falling fast (docs/TRAINING.md: how it was chosen).
-LATE_IMPROVEMENT_WARNING = 0.2
+#: ``separation_`` below this many margins at every level means training stopped before the
+#: known anomalies left the normals' margin (docs/TRAINING.md: how it was chosen).
+SEPARATION_WARNING = 1.0
 
 
 def _text(name: str, value: Any) -> bytes:
@@ -178,20 +178,21 @@ def read_history(length_fn: Any, history_fn: Any, handle: Any, levels: int) -> L
     return out
 
 
-def training_warning(late_improvement: np.ndarray, steps: int) -> Optional[str]:
-    """The one-line warning for a model whose loss was still falling when training stopped
-    (some level's late improvement above :data:`LATE_IMPROVEMENT_WARNING`), else None.
+def training_warning(separation: np.ndarray, steps: int) -> Optional[str]:
+    """The one-line warning for a model whose training stopped before the known anomalies
+    left the normals' margin (every level's separation below :data:`SEPARATION_WARNING`),
+    else None (also None without known anomalies: nothing to measure).
     ``steps`` is the step budget trained with (0 = the epoch schedule)."""
-    late = np.asarray(late_improvement, dtype=np.float64)
-    if not np.isfinite(late).any():
+    sep = np.asarray(separation, dtype=np.float64)
+    if not np.isfinite(sep).any():
         return None
-    worst = int(np.nanargmax(late))
-    if not late[worst] > LATE_IMPROVEMENT_WARNING:
+    best = int(np.nanargmax(sep))
+    if not sep[best] < SEPARATION_WARNING:
         return None
     hint = (f"raise steps (now {steps}), e.g. steps={2 * steps}" if steps > 0
             else "raise meta_epochs/sub_epochs or use a step budget (steps=...)")
-    return (f"training had not converged: the loss of level {worst} was still falling at the end "
-            f"({late[worst]:.0%} of its phase-2 fall came in the last half); {hint}")
+    return (f"training stopped early: the known anomalies are still within the boundary margin of the "
+            f"normal images (best level {best}: {sep[best]:.2f} margins apart, trained models reach 2 or more); {hint}")
 
 
 class BGAD:
@@ -240,8 +241,8 @@ class BGAD:
         channels_: channel count per level.
         history_: per level, the training history (loss, boundaries, learning rate per
             interval of steps); also kept in the model file.
-        late_improvement_: per level, the share of the learning that happened in the
-            second half of training (see :data:`LATE_IMPROVEMENT_WARNING`).
+        separation_: per level, how many boundary margins apart training put the known
+            anomalies and the normal vectors (see :data:`SEPARATION_WARNING`).
     """
 
     def __init__(self, levels: Optional[Sequence[int]] = None, *, progress: bool = True, **hyperparameters: Any):
@@ -551,22 +552,23 @@ class BGAD:
             return read_history(_history_length, _history, self._handle, len(self.channels_))
 
     @property
-    def late_improvement_(self) -> np.ndarray:
-        """Per level, how much the phase-2 loss was still falling at the end: with the phase-2
-        history cut into quarters, the fall of the mean loss from the third to the last
-        quarter over its fall from the first to the last (NaN without a history or when the
-        loss did not fall). Above :data:`LATE_IMPROVEMENT_WARNING` a larger ``steps`` budget
-        would likely score better."""
+    def separation_(self) -> np.ndarray:
+        """Per level, how far training pushed the known anomalies from the normal vectors, in
+        boundary margins: over the last quarter of phase 2, (mean normal ℓ − mean abnormal ℓ)
+        / mean (b_n − b_a). NaN without a history or known anomalies. Below
+        :data:`SEPARATION_WARNING` at every level, a larger ``steps`` budget would likely
+        score better (docs/TRAINING.md)."""
         self._require_trained()
         out = np.empty(len(self.channels_), dtype=np.float64)
         with self._lock:
-            check(_late_improvement(self._handle, out.ctypes.data_as(c_double_p)))
+            check(_separation(self._handle, out.ctypes.data_as(c_double_p)))
         return out
 
     def training_warning(self) -> Optional[str]:
-        """A one-line warning when some level was still improving fast at the end of
-        training (``late_improvement_`` above :data:`LATE_IMPROVEMENT_WARNING`), else None."""
-        return training_warning(self.late_improvement_, int(self._params.get("steps", 0)))
+        """A one-line warning when training stopped before the known anomalies left the
+        normals' margin (``separation_`` below :data:`SEPARATION_WARNING` at every level),
+        else None."""
+        return training_warning(self.separation_, int(self._params.get("steps", 0)))
 
     @property
     def max_normality_(self) -> float:
@@ -605,5 +607,5 @@ class BGAD:
         return f"BGAD({args})"
 
 
-__all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "LATE_IMPROVEMENT_WARNING", "PROGRESS_FN", "read_history",
+__all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "SEPARATION_WARNING", "PROGRESS_FN", "read_history",
            "training_warning"]

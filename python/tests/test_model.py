@@ -472,17 +472,45 @@ def test_history_survives_save_and_load(tmp_path, small_data):
     for a, b in zip(hist, loaded.history_):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
-    np.testing.assert_array_equal(model.late_improvement_, loaded.late_improvement_)
+    np.testing.assert_array_equal(model.separation_, loaded.separation_)
+
+
+def _separation_from_history(h):
+    """Independent numpy version of the separation statistic (bgad.h, bgad_model_separation)."""
+    ok = ((h["phase"] == 2) & np.isfinite(h["abnormal_log_likelihood"]) & np.isfinite(h["normal_boundary"])
+          & np.isfinite(h["abnormal_boundary"]))
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return np.nan
+    tail = idx[idx.size - max(1, idx.size // 4):]
+    gap = np.sum(h["normal_log_likelihood"][tail] - h["abnormal_log_likelihood"][tail])
+    margin = np.sum(h["normal_boundary"][tail] - h["abnormal_boundary"][tail])
+    return gap / margin if margin > 0 else np.nan
+
+
+def test_separation_is_the_last_quarter_gap_in_margins(small_data):
+    normal, anomalous, masks = small_data
+    model = small_model(steps=40).fit(normal, anomalous, masks)
+    expected = [_separation_from_history(h) for h in model.history_]
+    assert np.all(np.isfinite(expected))
+    np.testing.assert_allclose(model.separation_, expected, rtol=1e-12)
+    # Without known anomalies (NFAD) there is nothing to separate: NaN, and no warning.
+    nfad = small_model(steps=40, variant="nfad").fit(normal)
+    assert np.all(np.isnan(nfad.separation_)) and nfad.training_warning() is None
 
 
 def test_training_warning_names_the_level_and_the_budget(monkeypatch, small_data):
     normal, anomalous, masks = small_data
     model = small_model(steps=40).fit(normal, anomalous, masks)
-    assert model.late_improvement_.shape == (2,)
-    monkeypatch.setattr(BGAD, "late_improvement_", property(lambda self: np.array([0.1, 0.9])))
+    assert model.separation_.shape == (2,)
+    # Every level within one margin: warn, naming the best level and a doubled budget.
+    monkeypatch.setattr(BGAD, "separation_", property(lambda self: np.array([0.3, 0.6])))
     message = model.training_warning()
-    assert message is not None and "level 1" in message and "steps=80" in message
-    monkeypatch.setattr(BGAD, "late_improvement_", property(lambda self: np.array([0.1, np.nan])))
+    assert message is not None and "level 1" in message and "0.60" in message and "steps=80" in message
+    monkeypatch.setattr(BGAD, "separation_", property(lambda self: np.array([0.3, np.nan])))
+    assert "level 0" in model.training_warning()
+    # One level beyond the margin is enough: no warning.
+    monkeypatch.setattr(BGAD, "separation_", property(lambda self: np.array([0.3, 2.5])))
     assert model.training_warning() is None
-    monkeypatch.setattr(BGAD, "late_improvement_", property(lambda self: np.array([np.nan, np.nan])))
+    monkeypatch.setattr(BGAD, "separation_", property(lambda self: np.array([np.nan, np.nan])))
     assert model.training_warning() is None
