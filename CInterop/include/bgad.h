@@ -969,6 +969,36 @@ int bgad_detector_from_bytes(const uint8_t *data, int64_t length, bgad_detector 
 /*! \brief Frees a detector; NULL is accepted. Always BGAD_OK. */
 int bgad_detector_free(bgad_detector *det);
 
+/*
+ * Export: the fitted detector's numbers as named float32 tensors, so that the scoring
+ * pipeline can be written for another runtime (bgad's ONNX exporter uses them). Every
+ * value is the engine's own: the backbone's BatchNorm-folded weights, each flow block's
+ * parameters (FrEIA names), fixed rotation and folded global affine, each level's
+ * positional condition and bilinear (align-corners) interpolation tables to the model
+ * size, the calibration and thresholds, and the preprocessing constants. The names, shapes
+ * and meanings are listed in Sources/BGADCore/Detector/Detector+Tensors.swift; integers
+ * (sizes, strides, indices) are exact floats. The list is fixed by the detector's
+ * configuration (backbone, strides, image size).
+ */
+
+/*! \brief *count = number of tensors of a fitted detector (BGAD_ERR_INVALID_ARGUMENT when unfitted). */
+int bgad_detector_tensor_count(const bgad_detector *det, int64_t *count);
+
+/*!
+ * \brief Name and shape of tensor `index` (0 <= index < count).
+ * \param name receives the NUL-terminated name when name_capacity >= *name_needed
+ *        (two-call pattern; *name_needed counts the NUL).
+ * \param shape receives *rank dimensions (at most 4); shape_capacity >= *rank is required.
+ */
+int bgad_detector_tensor_info(const bgad_detector *det, int64_t index, char *name, int64_t name_capacity,
+                              int64_t *name_needed, int64_t *shape, int64_t shape_capacity, int64_t *rank);
+
+/*!
+ * \brief The float32 values of tensor `index`, row-major. Two-call pattern: *needed
+ *        receives the number of floats; BGAD_ERR_INVALID_ARGUMENT when capacity < *needed.
+ */
+int bgad_detector_tensor(const bgad_detector *det, int64_t index, float *data, int64_t capacity, int64_t *needed);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif
