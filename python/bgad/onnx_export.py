@@ -23,13 +23,16 @@ Per pixel, ``log Σ = m + log Σ_(l, corner) exp(t − m)`` with ``t = log w + �
 the four bilinear corners of every level and ``m`` their maximum: exact where ``Σ``
 underflows float32, equal to the engine's float sum elsewhere (to rounding).
 
-Tiling: the graph is for one square model-resolution input. A detector scores whole images
-resized to ``S × S``; a caller with larger or non-square images resizes them as above (or,
-with a tiling detector, cuts the tiles the engine would and runs the graph once per tile).
+Tiling: the graph is for one square input at the model size. A detector that tiles
+(``tiling``, for strips and large images) scores each tile as one such input: the graph is
+then the per-tile graph, and the caller cuts the tiles the engine cuts, resizes each to
+``S × S``, runs the graph on them, stitches the tile maps at the image's size by their
+maximum and takes the largest tile score (the Detector's tiling rules; the setting is in
+the metadata as ``tiling``).
 
 ``metadata_props``: ``image_threshold``, ``pixel_threshold`` (repr of the engine's
 doubles), ``input_size``, ``strides``, ``variant``, ``backbone``, ``bgad_version``,
-``source_sha256`` (of :meth:`Detector.to_bytes`), ``input_layout``.
+``source_sha256`` (of :meth:`Detector.to_bytes`), ``tiling``, ``input_layout``.
 """
 
 from __future__ import annotations
@@ -274,6 +277,7 @@ def export_onnx(detector, path: Union[str, os.PathLike], opset: int = MAX_OPSET)
         "backbone": BACKBONES[int(_scalar(tensors, "config.backbone"))],
         "bgad_version": __version__,
         "source_sha256": hashlib.sha256(detector.to_bytes()).hexdigest(),
+        "tiling": str(params.get("tiling", "off")),
         "input_layout": "uint8 NHWC RGB (N, S, S, 3) at the model size S = input_size",
     }
     model = build_model(tensors, metadata, opset)
