@@ -473,7 +473,11 @@ class Detector:
             needed, rank, n = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
             shape = (ctypes.c_int64 * 8)()
             for i in range(count.value):
-                check(_tensor_info(h, i, name, len(name), ctypes.byref(needed), shape, len(shape), ctypes.byref(rank)))
+                status = _tensor_info(h, i, name, len(name), ctypes.byref(needed), shape, len(shape), ctypes.byref(rank))
+                if status != 0 and needed.value > len(name):  # a longer name than the buffer: grow, ask again
+                    name = ctypes.create_string_buffer(int(needed.value))
+                    status = _tensor_info(h, i, name, len(name), ctypes.byref(needed), shape, len(shape), ctypes.byref(rank))
+                check(status)
                 dims = tuple(int(shape[d]) for d in range(rank.value))
                 values = np.empty(int(np.prod(dims)), np.float32)
                 check(_tensor(h, i, values.ctypes.data_as(c_float_p), values.size, ctypes.byref(n)))

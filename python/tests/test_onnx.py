@@ -208,5 +208,9 @@ def test_cli_export(fitted, tmp_path, capsys):
     images = held_out(64)
     assert_same(fitted, images, ort_run(out, images))
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # atomic: no leftovers
+    old = tmp_path / "m13.onnx"  # the oldest opset the exporter writes runs too
+    assert cli_main(["export", str(model), "--out", str(old), "--opset", "13"]) == 0
+    assert {o.version for o in onnx.load(str(old)).opset_import} == {13}
+    assert_same(fitted, images, ort_run(old, images))
     assert cli_main(["export", str(tmp_path / "missing.bgad"), "--out", str(tmp_path / "n.onnx")]) == 2
     assert not (tmp_path / "n.onnx").exists()
