@@ -122,6 +122,8 @@ def _backbone(g: _Graph, t: Dict[str, np.ndarray], x: str, size: int) -> Dict[in
     i = 0
     while len(out) < len(wanted):
         p = f"backbone.blocks.{i}."
+        if p + "stride" not in t:
+            raise BGADError(f"the detector's tensors end at block {i} before its levels' blocks {sorted(wanted)}")
         stride = int(_scalar(t, p + "stride"))
         inp = x
         if p + "expand.weight" in t:
