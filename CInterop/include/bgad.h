@@ -974,6 +974,70 @@ int bgad_detector_from_bytes(const uint8_t *data, int64_t length, bgad_detector 
 /*! \brief Frees a detector; NULL is accepted. Always BGAD_OK. */
 int bgad_detector_free(bgad_detector *det);
 
+/*
+ * Export: the fitted detector's numbers as named float32 tensors, so that the scoring
+ * pipeline can be written for another runtime (bgad's ONNX exporter uses them). Every
+ * value is the engine's own: the backbone's BatchNorm-folded weights, each flow block's
+ * parameters (FrEIA names), fixed rotation and folded global affine, each level's
+ * positional condition and bilinear (align-corners) interpolation tables to the model
+ * size, the calibration and thresholds, and the preprocessing constants. The names, shapes
+ * and meanings follow; the list is fixed by the detector's configuration (backbone,
+ * strides, image size).
+ *
+ * Names and contents (`S` = image size, `L` = levels in the order of `strides`, `D` = the
+ * condition width, `C_l` = level l's channels, `h_l × w_l` = its grid). Integers are
+ * stored as exact floats.
+ *
+ * - `config.image_size` [1], `config.strides` [L], `config.backbone` [1] (variant number:
+ *   0 = lite0, 1 = lite1, 2 = lite2).
+ * - `preprocess.offset` [1], `preprocess.scale` [1]: the backbone input is
+ *   `(pixel − offset) / scale` per RGB channel (127, 128).
+ * - `backbone.stem.weight` [3, 3, 3, 32] (ky, kx, in, out), `backbone.stem.bias` [32]:
+ *   3×3 convolution, stride 2, TensorFlow 'SAME' padding, ReLU6.
+ * - per block i: `backbone.blocks.i.stride` [1]; when it expands,
+ *   `backbone.blocks.i.expand.weight` [in, mid] and `.expand.bias` [mid] (1×1, ReLU6);
+ *   `.depthwise.weight` [k, k, mid] and `.depthwise.bias` [mid] (k×k depthwise, 'SAME',
+ *   the block's stride, ReLU6); `.project.weight` [mid, out] and `.project.bias` [out]
+ *   (1×1, linear), plus the block's input when stride = 1 and in = out. BatchNorm is
+ *   folded into every weight and bias (as in the engine's weight file).
+ * - `backbone.level_blocks` [L]: the block whose output is each level's feature map.
+ * - per level l: `levels.l.grid` [2] (h_l, w_l); `levels.l.condition` [h_l·w_l, D]: the
+ *   positional condition of every position, rows (h, w); `levels.l.flow.clamp` [1];
+ *   per block k, under `levels.l.flow.module_list.k.`: FrEIA's `subnet.0.weight`
+ *   [hid, len1 + D], `subnet.0.bias`, `subnet.2.weight` [2·len2, hid], `subnet.2.bias`,
+ *   `global_scale` [1, C], `global_offset` [1, C], `w_perm` [C, C] (the flow section above),
+ *   and the engine's folding of the global affine and the rotation: `affine.matrix`
+ *   [C, C] = diag(σ)·w_permᵀ, `affine.offset` [C] = global_offset·w_permᵀ,
+ *   `affine.log_scale_sum` [1] = Σ log σ (so `y = u·matrix + offset`,
+ *   logdet += log_scale_sum);
+ *   `levels.l.map.rows.lower` / `.upper` / `.weight` [S] and `levels.l.map.cols.*` [S]:
+ *   the bilinear (align-corners) interpolation of the level's grid to S × S: output d
+ *   reads src = d·(in − 1)/(S − 1) (float32), lower = ⌊src⌋, upper = lower + 1 (lower at
+ *   the last index), weight of upper = src − lower.
+ * - `calibration.references` [L], `calibration.max_normality` [1] (the map is
+ *   `max_normality − Σ`), `calibration.image_threshold` [1] (anomalous iff the image score
+ *   `−log(min Σ)` is above it; float32 of the engine's double),
+ *   `calibration.pixel_threshold` [1].
+ */
+
+/*! \brief *count = number of tensors of a fitted detector (BGAD_ERR_INVALID_ARGUMENT when unfitted). */
+int bgad_detector_tensor_count(const bgad_detector *det, int64_t *count);
+
+/*!
+ * \brief Name and shape of tensor `index` (0 <= index < count).
+ * \param name receives the NUL-terminated name when name_capacity >= *name_needed
+ *        (two-call pattern; *name_needed counts the NUL).
+ * \param shape receives *rank dimensions (at most 4); shape_capacity >= *rank is required.
+ */
+int bgad_detector_tensor_info(const bgad_detector *det, int64_t index, char *name, int64_t name_capacity,
+                              int64_t *name_needed, int64_t *shape, int64_t shape_capacity, int64_t *rank);
+
+/*!
+ * \brief The float32 values of tensor `index`, row-major. Two-call pattern: *needed
+ *        receives the number of floats; BGAD_ERR_INVALID_ARGUMENT when capacity < *needed.
+ */
+int bgad_detector_tensor(const bgad_detector *det, int64_t index, float *data, int64_t capacity, int64_t *needed);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

@@ -291,3 +291,54 @@ public func bgad_detector_free(_ handle: OpaquePointer?) -> Int32 {
         Unmanaged<Detector>.fromOpaque(UnsafeRawPointer(h)).release()
     }
 }
+
+// MARK: - Tensors (export)
+
+/// Tensor `index` of the fitted detector's export list (`Detector.exportedTensors`).
+private func exportedTensor(_ handle: OpaquePointer?, _ index: Int64) throws(BGADError) -> DetectorTensor {
+    let list = try detector(handle).exportedTensors()
+    guard index >= 0, index < Int64(list.count) else {
+        throw .invalid("tensor index \(index) is outside 0..<\(list.count)")
+    }
+    return list[Int(index)]
+}
+
+@_cdecl("bgad_detector_tensor_count")
+public func bgad_detector_tensor_count(_ handle: OpaquePointer?, _ count: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let c = try require(count, "count")
+        c.pointee = Int64(try detector(handle).exportedTensors().count)
+    }
+}
+
+@_cdecl("bgad_detector_tensor_info")
+public func bgad_detector_tensor_info(
+    _ handle: OpaquePointer?, _ index: Int64, _ name: UnsafeMutablePointer<CChar>?, _ nameCapacity: Int64,
+    _ nameNeeded: UnsafeMutablePointer<Int64>?, _ shape: UnsafeMutablePointer<Int64>?, _ shapeCapacity: Int64,
+    _ rank: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let t = try exportedTensor(handle, index)
+        let r = try require(rank, "rank")
+        r.pointee = Int64(t.shape.count)
+        let cap = try requireSize(shapeCapacity, "shape_capacity")
+        guard cap >= t.shape.count else { throw .invalid("shape holds \(cap) dimensions, tensor \(t.name) has \(t.shape.count)") }
+        let s = try require(shape, "shape")
+        for (i, d) in t.shape.enumerated() { s[i] = Int64(d) }
+        try twoCall(Array(t.name.utf8CString), name, nameCapacity, nameNeeded, "the tensor name")
+    }
+}
+
+@_cdecl("bgad_detector_tensor")
+public func bgad_detector_tensor(_ handle: OpaquePointer?, _ index: Int64, _ data: UnsafeMutablePointer<Float>?,
+                                 _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let t = try exportedTensor(handle, index)
+        try require(needed, "needed").pointee = Int64(t.count)
+        let cap = try requireSize(capacity, "capacity")
+        guard cap >= t.count else { throw .invalid("tensor \(t.name) needs \(t.count) floats, the buffer holds \(cap)") }
+        let d = try require(data, "data")
+        let values = try t.values()
+        values.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: values.count) }
+    }
+}

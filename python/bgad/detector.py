@@ -62,6 +62,10 @@ _free = declare("bgad_detector_free", [ctypes.c_void_p])
 _history_length = declare("bgad_detector_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
 _history = declare("bgad_detector_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
 _separation = declare("bgad_detector_separation", [ctypes.c_void_p, c_double_p])
+_tensor_count = declare("bgad_detector_tensor_count", [ctypes.c_void_p, c_int64_p])
+_tensor_info = declare("bgad_detector_tensor_info", [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_int64,
+                                                     c_int64_p, c_int64_p, ctypes.c_int64, c_int64_p])
+_tensor = declare("bgad_detector_tensor", [ctypes.c_void_p, ctypes.c_int64, c_float_p, ctypes.c_int64, c_int64_p])
 
 #: Python parameter name → the engine's configuration key, where they differ.
 _ENGINE_KEY = {"levels": "strides"}
@@ -451,6 +455,43 @@ class Detector:
             for i in range(n):
                 results.append(Prediction(float(scores[i]), out[i] if maps else None, bool(decisions[i])))
         return results
+
+    # ------------------------------------------------------------------ export
+
+    def tensors(self) -> Dict[str, np.ndarray]:
+        """Every number the engine's scoring uses, as named float32 arrays in the engine's
+        order (``bgad_detector_tensor*``; names and meanings in ``bgad.h`` and
+        ``Detector+Tensors.swift``): backbone weights (BatchNorm folded), flow parameters
+        with their folded global affine, positional conditions, interpolation tables,
+        calibration, thresholds and preprocessing constants."""
+        h = self._require_fitted()
+        out: Dict[str, np.ndarray] = {}
+        with self._lock:
+            count = ctypes.c_int64()
+            check(_tensor_count(h, ctypes.byref(count)))
+            name = ctypes.create_string_buffer(256)
+            needed, rank, n = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
+            shape = (ctypes.c_int64 * 8)()
+            for i in range(count.value):
+                status = _tensor_info(h, i, name, len(name), ctypes.byref(needed), shape, len(shape), ctypes.byref(rank))
+                if status != 0 and needed.value > len(name):  # a longer name than the buffer: grow, ask again
+                    name = ctypes.create_string_buffer(int(needed.value))
+                    status = _tensor_info(h, i, name, len(name), ctypes.byref(needed), shape, len(shape), ctypes.byref(rank))
+                check(status)
+                dims = tuple(int(shape[d]) for d in range(rank.value))
+                values = np.empty(int(np.prod(dims)), np.float32)
+                check(_tensor(h, i, values.ctypes.data_as(c_float_p), values.size, ctypes.byref(n)))
+                out[name.value.decode()] = values.reshape(dims)
+        return out
+
+    def export_onnx(self, path: Union[str, os.PathLike], opset: int = 17) -> Path:
+        """Writes the whole scoring graph as an ONNX model (needs ``pip install 'bgad[onnx]'``):
+        uint8 images ``(N, S, S, 3)`` at the model size ``S`` → ``anomaly_map`` ``(N, S, S)``,
+        ``pred_score`` ``(N,)``, ``pred_label`` ``(N,)``; see :mod:`bgad.onnx_export`.
+        Returns the path written (atomically)."""
+        from .onnx_export import export_onnx
+
+        return export_onnx(self, path, opset=opset)
 
     # ------------------------------------------------------------------ persistence
 

@@ -4,6 +4,7 @@
     bgad fit DATA --out model.bgad [--n-known 10]       train on an MVTec-layout folder
     bgad predict MODEL IMAGE_OR_FOLDER... --out DIR     scores (CSV + JSON) and overlay PNGs
     bgad evaluate DATA [--model M] [--compare-nfad]     AUROC, pixel AUROC, AU-PRO, AP, F1
+    bgad export MODEL --format onnx --out model.onnx    the scoring graph for ONNX Runtime, OpenVINO
     bgad rpag ...                                       write RPAG pseudo anomalies to look at
 
 Every command runs :class:`bgad.Detector`. One module per command (``add_arguments`` +
@@ -17,10 +18,10 @@ import sys
 from typing import List, Optional
 
 from .._native import BGADError
-from . import demo, evaluate, fit, predict, rpag
+from . import demo, evaluate, export, fit, predict, rpag
 
 #: The commands taking argparse options: verb -> module with HELP, add_arguments and run.
-COMMANDS = {"demo": demo, "fit": fit, "predict": predict, "evaluate": evaluate}
+COMMANDS = {"demo": demo, "fit": fit, "predict": predict, "evaluate": evaluate, "export": export}
 
 
 def build_parser() -> argparse.ArgumentParser:
