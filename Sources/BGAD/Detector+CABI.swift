@@ -160,6 +160,48 @@ public func bgad_detector_fit_paths(
     }
 }
 
+/// `bgad_image_loader`: fills image `index` of `kind` (0 normal, 1 anomalous) and its mask.
+public typealias BGADImageLoader = @convention(c) (Int32, Int64, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+                                                   UnsafeMutableRawPointer?) -> Int32
+
+@_cdecl("bgad_detector_fit_loader")
+public func bgad_detector_fit_loader(
+    _ handle: OpaquePointer?, _ nNormal: Int64, _ nAnomalous: Int64,
+    _ load: BGADImageLoader?, _ loaderData: UnsafeMutableRawPointer?,
+    _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let d = try detector(handle)
+        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
+        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        guard let load else { throw .invalid("load is NULL") }
+        // Two bgad_image slots the loader fills; each image is copied at once.
+        let slots = UnsafeMutableRawPointer.allocate(byteCount: 2 * imageStride, alignment: 8)
+        defer { slots.deallocate() }
+        func fetch(_ kind: Int32, _ i: Int) throws(BGADError) -> (Image, Image?) {
+            slots.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * imageStride)
+            let what = kind == 0 ? "normal image \(i)" : "anomalous image \(i)"
+            guard load(kind, Int64(i), slots, slots + imageStride, loaderData) == 0 else {
+                throw BGADError(.cancelled, "the image loader stopped the fit at \(what)")
+            }
+            let image = try copiedImage(UnsafeRawPointer(slots), 0, what)
+            guard kind == 1 else { return (image, nil) }
+            let m = try imageEntry(UnsafeRawPointer(slots), 1, "the mask of \(what)", allowNull: true)
+            guard let p = m.pixels else { return (image, nil) }
+            guard m.channels == 1 else { throw .invalid("the mask of \(what): channels must be 1, got \(m.channels)") }
+            guard m.height == image.height, m.width == image.width else {
+                throw .invalid("the mask of \(what) is \(m.height)×\(m.width) but its image is \(image.height)×\(image.width)")
+            }
+            return (image, try Image(height: m.height, width: m.width, channels: 1,
+                                     pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
+        }
+        let source = Detector.Source(normalCount: nn, anomalousCount: na,
+                                     normal: { i throws(BGADError) in try fetch(0, i).0 },
+                                     anomalous: { i throws(BGADError) in try fetch(1, i) })
+        try d.fit(source, progress: fitCallback(progress, userData))
+    }
+}
+
 @_cdecl("bgad_detector_predict")
 public func bgad_detector_predict(
     _ handle: OpaquePointer?, _ images: UnsafeRawPointer?, _ n: Int64,
