@@ -257,6 +257,11 @@ class Detector:
       ``"lite1"`` or ``"lite2"`` (the extras ``bgad[lite1]`` / ``bgad[lite2]``; docs/BACKBONES.md);
       ``weights``: path of the engine's converted backbone weight file (default: the one
       :func:`bgad.weights.prepare` writes, found at ``fit``).
+    - ``tiling``: ``"auto"`` (default), ``"on"`` or ``"off"``: cover images with square tiles
+      of ``min(short side, image_size)`` pixels (overlap ≥ 1/4) instead of resizing them
+      whole — ``auto`` tiles strips (long side > 2 × short side) and images whose short side
+      exceeds 4 × ``image_size``; each tile is scored, maps are stitched at full size, the
+      image score is the maximum over the tiles; training tiles the same way (docs/INPUTS.md).
     - ``real_repeats``, ``rpag_per_anomaly``: how often each known anomaly is used and how
       many RPAG samples it yields; ``foreground``: ``"otsu"`` or ``"whole"`` (where RPAG
       pastes); ``feature_batch``: images per backbone call.
@@ -394,6 +399,10 @@ class Detector:
         Returns:
             self. A failed fit leaves the detector as it was; Ctrl-C cancels cleanly (and
             re-raises KeyboardInterrupt).
+
+        The engine reads the images one at a time (PNG paths itself, anything else through
+        a loader callback), so a fit on thousands of files holds their features, not their
+        pixels. See :meth:`fit_folders` to train on folders, globs or list files.
         """
         normal = list(normal_images)
         anomalous = list(anomalous_images or [])

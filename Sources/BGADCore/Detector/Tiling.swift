@@ -75,7 +75,7 @@ public enum Tiling {
     /// First pixels of tiles of `tile` pixels covering `length`: evenly spread, at most
     /// `tile − tile/4` apart (overlap ≥ a quarter tile), the first at 0 and the last at
     /// `length − tile`.
-    static func starts(length: Int, tile: Int) -> [Int] {
+    public static func starts(length: Int, tile: Int) -> [Int] {
         if length <= tile { return [0] }
         let stride = max(1, tile - tile / 4)
         let n = 1 + (length - tile + stride - 1) / stride
