@@ -10,8 +10,8 @@ memory (the trainer's buffers depend on the batch, not on the data set), so a sh
     PYTHONPATH=python python3 bench/memory.py                       # 500, 2,000, 5,000 images
     PYTHONPATH=python python3 bench/memory.py --sizes 500 --library /path/to/old/libbgad.so
 
-``--library`` runs the children on another ``libbgad.so`` (e.g. the build before a change),
-interleaved with this one when both are given (``--compare``).
+``--library`` runs the children on another ``libbgad.so`` and ``--package`` on another
+``python`` folder (e.g. the build and package of the commit before a change).
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def child(size: int, steps: int) -> None:
     print(json.dumps({"size": size, "fit_s": round(time.perf_counter() - t, 1)}))
 
 
-def measure(size: int, steps: int, library: str | None) -> dict:
+def measure(size: int, steps: int, library: str | None, package: str | None = None) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = (package or str(ROOT / "python")) + os.pathsep + env.get("PYTHONPATH", "")
     if library:
         env["BGAD_LIBRARY"] = library
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -56,7 +56,7 @@ def measure(size: int, steps: int, library: str | None) -> dict:
         raise SystemExit(f"size {size} failed:\n{run.stderr[-2000:]}")
     out = json.loads(run.stdout.strip().splitlines()[-1])
     # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: only meaningful when it grew,
-    # hence sizes run in increasing order and each library in its own parent (--compare).
+    # hence sizes run in increasing order (one parent per library).
     out["peak_rss_mb"] = round(peak_kib / 1024, 1) if peak_kib > before else None
     out["library"] = library or env.get("BGAD_LIBRARY") or "default"
     return out
@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="500,2000,5000", help="numbers of normal images (increasing)")
     ap.add_argument("--steps", type=int, default=100, help="training steps of each fit (memory does not depend on it)")
     ap.add_argument("--library", default=None, help="libbgad.so the children load (default: BGAD_LIBRARY or the build)")
+    ap.add_argument("--package", default=None, help="folder holding the bgad package the children import (default: python/)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
@@ -75,7 +76,7 @@ def main() -> None:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     print(f"{'normal images':>14} {'peak RSS':>10} {'fit s':>7}")
     for size in sizes:
-        r = measure(size, args.steps, args.library)
+        r = measure(size, args.steps, args.library, args.package)
         rss = f"{r['peak_rss_mb']:.0f} MB" if r["peak_rss_mb"] is not None else "n/a"
         print(f"{size:>14} {rss:>10} {r['fit_s']:>7}", flush=True)
 

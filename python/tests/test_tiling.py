@@ -95,3 +95,32 @@ def test_tiling_setting_is_saved_and_checked(detectors, tmp_path):
     # a thin line needs more tiles than allowed: a clear error, not an enormous allocation
     with pytest.raises(BGADError, match="needs .* tiles"):
         tiled.predict([np.zeros((1, 30000), np.uint8)])
+
+
+def _with_config(data: bytes, edit) -> bytes:
+    """A detector file's bytes with its configuration JSON edited (lengths and CRC fixed):
+    the layout of DetectorFile.swift (magic, version, reserved, body length, u32 + JSON, ..., CRC)."""
+    import json
+    import struct
+    import zlib
+
+    n = struct.unpack_from("<I", data, 24)[0]
+    config = json.loads(data[28:28 + n])
+    new = json.dumps(edit(config)).encode()
+    body = struct.pack("<I", len(new)) + new + data[28 + n:-4]
+    head = data[:16] + struct.pack("<Q", len(body))
+    out = head + body
+    return out + struct.pack("<I", zlib.crc32(out) & 0xFFFFFFFF)
+
+
+def test_files_written_before_tiling_load_with_tiling_off(detectors):
+    tiled, _ = detectors
+    data = tiled.to_bytes()
+    assert Detector.from_bytes(_with_config(data, lambda c: c)).get_params()["tiling"] == "auto"  # the edit is exact
+    old = Detector.from_bytes(_with_config(data, lambda c: {k: v for k, v in c.items() if k != "tiling"}), progress=False)
+    off = Detector.from_bytes(_with_config(data, lambda c: {**c, "tiling": "off"}), progress=False)
+    assert old.get_params()["tiling"] == "off"
+    strip = _strip(np.random.default_rng(4), defect=(20, 200))
+    (a,), (b,), (t,) = old.predict([strip]), off.predict([strip]), tiled.predict([strip])
+    assert a.score == b.score and np.array_equal(a.anomaly_map, b.anomaly_map)
+    assert a.score != t.score  # tiling changes the numbers: the old file kept its behaviour
