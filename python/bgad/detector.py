@@ -239,6 +239,22 @@ class _Loader:
             raise error
 
 
+def _named(exc: BGADError, normal: Sequence[Any], anomalous: Sequence[Any], masks: Sequence[Any]) -> BGADError:
+    """The engine's error with its leading "normal image i" / "anomalous image i" / "mask i"
+    followed by the file's path (the engine only knows indices)."""
+    import re
+
+    m = re.match(r"(normal image|anomalous image|mask) (\d+)\b", str(exc))
+    if m is None:
+        return exc
+    items = {"normal image": normal, "anomalous image": anomalous, "mask": masks}[m.group(1)]
+    i = int(m.group(2))
+    if i >= len(items) or items[i] is None:
+        return exc
+    text = str(exc)
+    return BGADError(f"{text[:m.end()]} ({_name(items[i])}){text[m.end():]}", exc.status)
+
+
 def _name(src: Any) -> str:
     return os.fspath(src) if isinstance(src, (str, os.PathLike)) else f"array of shape {np.shape(src)}"
 
@@ -432,7 +448,10 @@ class Detector:
                     status = _fit_loader(handle, len(normal), len(anomalous), loader.callback, None, bar.callback, None)
                 loader.raise_pending()
             bar.raise_pending("Detector fit")
-            check(status)
+            try:
+                check(status)
+            except BGADError as exc:
+                raise _named(exc, normal, anomalous, masks) from None
         except BaseException:
             _free(handle)
             raise
