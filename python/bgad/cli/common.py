@@ -4,7 +4,6 @@ the split of an MVTec-layout folder, and the published ELPV figures."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import List
 
 from .._native import BGADError
@@ -37,16 +36,34 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", dest="image_size", type=int, default=None, help="model input side (Detector default 256)")
     p.add_argument("--levels", default=None, help="backbone strides used as feature levels (Detector default 8,16)")
     p.add_argument("--foreground", default=None, choices=["otsu", "whole"], help="RPAG foreground rule (Detector default otsu)")
+    p.add_argument("--tiling", default=None, choices=["auto", "on", "off"],
+                   help="cover strips (aspect > 2) and large images (> 4x the model input) with square tiles "
+                        "at the model resolution: auto (Detector default), always, never")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_split_args(p: argparse.ArgumentParser) -> None:
-    """Options choosing the train/test split of an MVTec-layout folder."""
-    p.add_argument("data", help="category folder in the MVTec layout (train/good, test/<type>, ground_truth/<type>)")
+def add_split_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    """Options choosing the train/test split of an MVTec-layout folder (``optional``: the
+    folder may be left out, when the command has another way to name its images)."""
+    p.add_argument("data", nargs="?" if optional else None,
+                   help="category folder in the MVTec layout (train/good, test/<type>, ground_truth/<type>)")
     p.add_argument("--protocol", default="multi", choices=["multi", "one-class"], help="known-anomaly protocol")
     p.add_argument("--n-known", dest="n_known", type=int, default=10, help="number of known anomalies (default 10)")
     p.add_argument("--defect-type", dest="defect_type", default=None, help="the seen defect type (one-class protocol)")
     p.add_argument("--split-seed", dest="split_seed", type=int, default=0, help="seed of the choice of known anomalies")
+
+
+def add_folder_args(p: argparse.ArgumentParser) -> None:
+    """Options naming the user's own images: good ones, known defects and their masks
+    (each a folder, glob pattern, .txt list file or image, repeatable), and --skip-bad."""
+    spec = "folder, glob pattern, .txt list of paths or image file(s)"
+    p.add_argument("--normal", nargs="+", default=None, metavar="SPEC", help=f"good images: {spec}")
+    p.add_argument("--anomalous", nargs="+", default=None, metavar="SPEC", help=f"known defect images: {spec}")
+    p.add_argument("--masks", nargs="+", default=None, metavar="SPEC",
+                   help="masks of the defects, matched by file stem (a.jpg <-> a.png or a_mask.png; "
+                        "non-zero = defect); a defect without a mask is defective as a whole")
+    p.add_argument("--skip-bad", dest="skip_bad", action="store_true",
+                   help="skip unreadable or corrupt images (listed) instead of stopping at the first")
 
 
 def detector_from_args(args, variant=None):
@@ -54,7 +71,7 @@ def detector_from_args(args, variant=None):
     from ..detector import Detector
 
     params = {"variant": variant or args.variant, "seed": args.seed, "progress": not args.quiet}
-    for key in ("steps", "meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground"):
+    for key in ("steps", "meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground", "tiling"):
         value = getattr(args, key, None)
         if value is not None:
             params[key] = value
@@ -71,22 +88,12 @@ def split_from_args(args):
 
 
 def collect_images(items: List[str]) -> List[str]:
-    """Image files named on the command line, folders expanded (recursively, sorted)."""
-    from ..datasets import IMAGE_SUFFIXES
+    """Image files named on the command line: folders (recursive), glob patterns, ``.txt``
+    lists or files, together and sorted (:func:`bgad.io.list_images`)."""
+    from ..io import list_images
 
-    out = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            out += sorted(str(q) for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.is_file():
-            out.append(str(p))
-        else:
-            raise BGADError(f"no such image or folder: {p}")
-    if not out:
-        raise BGADError("no images found in " + ", ".join(items))
-    return out
+    return list_images(list(items))
 
 
-__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args",
+__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args", "add_folder_args",
            "detector_from_args", "split_from_args", "collect_images"]
