@@ -115,6 +115,7 @@ def _detector_bytes(detector: Any) -> bytes:
 _cache: "OrderedDict[str, Any]" = OrderedDict()
 _cache_lock = threading.Lock()
 _threads_set: Optional[int] = None
+_loads: Dict[str, int] = {}
 
 
 def _worker_detector(model_id: str, data: bytes, threads: Optional[int]):
@@ -131,6 +132,7 @@ def _worker_detector(model_id: str, data: bytes, threads: Optional[int]):
         det = _cache.get(model_id)
         if det is None:
             det = Detector.from_bytes(data, progress=False)
+            _loads[model_id] = _loads.get(model_id, 0) + 1
             _cache[model_id] = det
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
@@ -139,10 +141,14 @@ def _worker_detector(model_id: str, data: bytes, threads: Optional[int]):
         return det
 
 
-def _cached_model_ids() -> List[str]:
-    """The ids of the detectors this process holds (tests check that a worker loads once)."""
+def worker_state() -> Dict[str, Any]:
+    """What this process holds: ``cached`` (model ids loaded now), ``loads`` (model id → how
+    often it was loaded from bytes) and ``threads`` (the engine's threads). Ask every worker
+    with ``client.run(bgad.dask.worker_state)``."""
+    from . import get_num_threads
+
     with _cache_lock:
-        return list(_cache)
+        return {"cached": list(_cache), "loads": dict(_loads), "threads": get_num_threads()}
 
 
 def _is_url(path: str) -> bool:
@@ -305,8 +311,10 @@ def score_partition(data: bytes, model_id: str, paths: Sequence[str], batch_size
 
 
 def _client_or_none(client):
-    """``client``, else the current distributed client if there is one, else None (dask's
-    local scheduler)."""
+    """``client``; None → the current distributed client if there is one, else None (dask's
+    local scheduler); False → None."""
+    if client is False:
+        return None
     if client is not None:
         return client
     try:
@@ -381,7 +389,7 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
         detector: a fitted :class:`bgad.Detector`, its bytes or its file (read here).
         paths: image paths (or fsspec URLs) the workers can read; they keep their order.
         client: a ``distributed.Client``; None → the current client if any, else dask's
-            local scheduler in this process.
+            local scheduler in this process; False → dask's local scheduler in any case.
         batch_size: images per engine call on a worker.
         maps_dir: a folder the workers can write (a shared file system on a cluster): each
             anomaly map is written there as a float32 ``.npy`` at the image's size
@@ -406,7 +414,9 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
     if maps_dir is not None:
         maps = os.fspath(maps_dir)
         Path(maps).mkdir(parents=True, exist_ok=True)
-    parts = _partitions(paths, partition_size or batch_size)
+    if int(batch_size) < 1:
+        raise BGADError(f"batch_size must be at least 1, got {batch_size}")
+    parts = _partitions(paths, batch_size if partition_size is None else partition_size)
     client = _client_or_none(client)
     if client is not None:
         plan = threads_plan(client, threads_per_worker)
@@ -621,8 +631,8 @@ def fit_many(specs: Sequence[Dict[str, Any]], client=None, threads_per_worker: O
     while the others finish.
 
     Args:
-        client: a ``distributed.Client``; None → the current client, else the specs run one
-            after another in this process.
+        client: a ``distributed.Client``; None → the current client if any, else (or with
+            False) the specs run one after another in this process.
         threads_per_worker: engine threads per worker process (default :func:`threads_plan`).
 
     Returns:
@@ -664,13 +674,13 @@ def connect(scheduler: str):
             if n < 1:
                 raise BGADError(f"--scheduler local:N needs at least one worker, got {n}")
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0")
         return distributed.Client(cluster), cluster
     if text.endswith(".json"):
         return distributed.Client(scheduler_file=text), None
     return distributed.Client(text), None
 
 
-__all__ = ["score", "score_partition", "score_to_dir", "read_dir", "fit_many", "check_specs", "connect",
+__all__ = ["score", "score_partition", "worker_state", "score_to_dir", "read_dir", "fit_many", "check_specs", "connect",
            "threads_plan", "model_id_of", "map_file_name", "default_format", "COLUMNS", "FIT_COLUMNS",
            "MANIFEST", "CACHE_SIZE"]

@@ -1,0 +1,256 @@
+"""bgad.dask on a LocalCluster of 2 worker processes: scores equal to the local predict, error
+rows, a worker killed mid-job, the resumable CLI run, fit_many against fitting one by one."""
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import bgad  # noqa: E402
+import bgad.dask as bdask  # noqa: E402
+from bgad import BGADError  # noqa: E402
+from bgad.cli import main as cli_main  # noqa: E402
+from bgad.datasets import MVTecFolder  # noqa: E402
+from bgad.detector import Detector  # noqa: E402
+
+from test_datasets import make_mvtec  # noqa: E402
+
+FAST = dict(image_size=64, steps=20, rpag_per_anomaly=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A tiny MVTec folder and 30 images to score: gray and RGB, three sizes."""
+    root = tmp_path_factory.mktemp("dask")
+    folder = make_mvtec(root / "widget", np.random.default_rng(1), good=12, per_type=4)
+    rng = np.random.default_rng(2)
+    images = root / "images"
+    images.mkdir()
+    for i in range(30):
+        shape = [(32, 32), (40, 28), (24, 36, 3)][i % 3]
+        img = rng.integers(0, 90, shape, dtype=np.uint8)
+        if i % 4 == 0:
+            img[5:12, 6:15] = 250
+        bgad.io.write_png(str(images / f"{i:03d}.png"), img)
+    return folder, images
+
+
+@pytest.fixture(scope="module")
+def detector(data):
+    folder, _ = data
+    split = MVTecFolder(folder).split("multi", n_known=2, seed=0)
+    return Detector(seed=0, **FAST).fit(split.train_normal, split.known_anomalies, split.known_masks)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture()
+def one_thread():
+    """The workers run the engine on one thread each (2 workers, 2 cores); the reference runs
+    the same way."""
+    before = bgad.get_num_threads()
+    bgad.set_num_threads(1)
+    yield
+    bgad.set_num_threads(before)
+
+
+def _paths(images):
+    return sorted(str(p) for p in images.glob("*.png"))
+
+
+def _reference(det, paths):
+    """The local predict of the detector as a worker holds it: loaded from its bytes and
+    first used with the engine on one thread. (The engine fixes a detector's work split at
+    its first predict from the thread count then: another count gives scores ~1e-6 apart.)"""
+    return Detector.from_bytes(det.to_bytes(), progress=False).predict(paths)
+
+
+def test_score_equals_local_predict_and_maps_are_written(client, detector, data, tmp_path, one_thread):
+    paths = _paths(data[1])
+    ref = _reference(detector, paths)
+    df = bdask.score(detector, paths, client=client, batch_size=4, partition_size=7, maps_dir=tmp_path / "maps")
+    assert df.npartitions == 5
+    out = df.compute()
+    assert list(out.columns) == list(bdask.COLUMNS) + ["map_path"]
+    assert out.path.tolist() == paths  # order kept, every path once
+    np.testing.assert_array_equal(out.score.to_numpy(), [p.score for p in ref])
+    assert out.is_anomalous.tolist() == [p.is_anomalous for p in ref]
+    assert (out.threshold == detector.image_threshold_).all()
+    assert (out.model_id == hashlib.sha256(detector.to_bytes()).hexdigest()[:16]).all()
+    assert out.error.isna().all()
+    assert 0 < sum(p.is_anomalous for p in ref) < len(ref)  # both decisions occur
+    for (_, row), p in zip(out.iterrows(), ref):
+        m = np.load(row.map_path)
+        assert m.dtype == np.float32 and m.shape == p.anomaly_map.shape
+        np.testing.assert_array_equal(m, p.anomaly_map)
+    assert len(set(out.map_path)) == len(paths)
+
+
+def test_each_worker_loads_the_detector_once_with_threads_set(client, detector, data):
+    paths = _paths(data[1])
+    mid = bdask.model_id_of(detector.to_bytes())
+    for _ in range(2):  # two computations, 15 tasks each
+        bdask.score(detector, paths, client=client, batch_size=2, partition_size=2).compute()
+    states = client.run(bdask.worker_state)
+    cores = len(os.sched_getaffinity(0))
+    assert len(states) == 2
+    for st in states.values():
+        assert st["loads"].get(mid, 0) <= 1  # at most once per worker process
+        assert st["threads"] == max(1, cores // 2)  # 2 worker processes on this host
+    assert sum(st["loads"].get(mid, 0) for st in states.values()) >= 1
+    assert bdask.threads_plan(client)["127.0.0.1"] == max(1, cores // 2)
+    assert bdask.threads_plan(client, threads_per_worker=3) == {"*": 3}
+
+
+def test_the_detector_bytes_are_in_the_graph_once(detector, data):
+    """Without a distributed client the bytes are one key of the graph, not one copy per task."""
+    paths = _paths(data[1])
+    size = len(detector.to_bytes())
+    df = bdask.score(detector, paths, client=False, partition_size=2)
+    graph = dict(df.__dask_graph__())
+    assert df.npartitions == 15 and len(pickle.dumps(graph)) < 1.2 * size
+    out = df.compute(scheduler="sync")
+    assert out.path.tolist() == paths and out.error.isna().all()
+
+
+def test_unreadable_paths_become_error_rows(client, detector, data, tmp_path, one_thread):
+    paths = _paths(data[1])[:5]
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    missing = str(tmp_path / "missing.png")
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    all_paths = [paths[0], missing, paths[1], str(corrupt), str(tmp_path), str(text)] + paths[2:]
+    out = bdask.score(detector, all_paths, client=client, batch_size=3, partition_size=4).compute()
+    assert out.path.tolist() == all_paths
+    bad = out[out.error.notna()]
+    assert bad.path.tolist() == [missing, str(corrupt), str(tmp_path), str(text)]
+    assert "missing.png" in bad.error.iloc[0] and "corrupt.png" in bad.error.iloc[1]
+    assert bad.score.isna().all() and bad.is_anomalous.isna().all()
+    good = out[out.error.isna()]
+    np.testing.assert_array_equal(good.score.to_numpy(), [p.score for p in _reference(detector, paths)])
+
+
+def test_bad_arguments_are_refused_clearly(detector, data, tmp_path):
+    with pytest.raises(BGADError, match="no image paths"):
+        bdask.score(detector, [])
+    with pytest.raises(BGADError, match="not found"):
+        bdask.score(tmp_path / "nope.bgad", _paths(data[1]))
+    with pytest.raises(BGADError, match="not fitted"):
+        bdask.score(Detector(progress=False), _paths(data[1]))
+    with pytest.raises(BGADError, match="partition size"):
+        bdask.score(detector, _paths(data[1]), partition_size=0)
+    with pytest.raises(BGADError, match="threads_per_worker"):
+        bdask.threads_plan(None, threads_per_worker=0)
+    with pytest.raises(BGADError, match="local:N"):
+        bdask.connect("local:two")
+
+
+class KillOnce(distributed.WorkerPlugin):
+    """Kills (SIGKILL) the worker process at ``address`` when its ``after``-th scoring task
+    starts; the nanny starts a new worker (another address), which the plugin leaves alone."""
+
+    name = "bgad-test-kill-once"
+
+    def __init__(self, address, after):
+        self.address, self.after, self.seen = address, after, 0
+
+    def setup(self, worker):
+        self.worker = worker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and self.worker.address == self.address and "score_partition" in str(key):
+            self.seen += 1
+            if self.seen >= self.after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_job_leaves_every_path_exactly_once(client, detector, data, one_thread):
+    paths = _paths(data[1])
+    ref = _reference(detector, paths)
+    victim = sorted(client.scheduler_info(n_workers=-1)["workers"])[0]
+    pids_before = client.run(os.getpid)
+    client.register_plugin(KillOnce(victim, after=2))
+    try:
+        out = bdask.score(detector, paths, client=client, batch_size=1, partition_size=1).compute()
+    finally:
+        client.unregister_worker_plugin(KillOnce.name)
+    client.wait_for_workers(2, timeout=60)
+    pids_after = client.run(os.getpid)
+    assert victim not in pids_after and pids_before[victim] not in pids_after.values()  # it did die
+    assert out.path.tolist() == paths and out.path.is_unique
+    assert out.error.isna().all()
+    np.testing.assert_array_equal(out.score.to_numpy(), [p.score for p in ref])
+
+
+def test_cli_predict_on_the_cluster_resumes_without_duplicates(client, detector, data, tmp_path, one_thread):
+    from bgad.cli import build_parser
+    from bgad.cli.predict import run_distributed
+
+    model = tmp_path / "m.bgad"
+    detector.save(model)
+    paths = _paths(data[1])
+    out = tmp_path / "run"
+    argv = ["predict", str(model), str(data[1]), "--out", str(out), "--scheduler", client.scheduler.address,
+            "--partition-size", "4", "--batch-size", "2", "--quiet"]
+    args = build_parser().parse_args(argv)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_three(index, done):
+        if done == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):  # the client stops after 3 of 8 partitions, other tasks in flight
+        run_distributed(args, on_partition=stop_after_three)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    assert len(first) == 3
+    (out / "part-00007.parquet.x1y2.tmp").write_bytes(b"half a file of a killed run")
+    assert cli_main(argv) == 0  # resume
+    files = sorted(out.glob("part-*.parquet"))
+    assert [f.name for f in files] == [f"part-{i:05d}.parquet" for i in range(8)]
+    assert {n: (out / n).stat().st_mtime_ns for n in first} == first  # finished partitions not rewritten
+    assert not list(out.glob("*.tmp"))
+    table = bdask.read_dir(out)
+    assert table.path.tolist() == paths and table.path.is_unique
+    np.testing.assert_array_equal(table.score.to_numpy(), [p.score for p in _reference(detector, paths)])
+    manifest = json.loads((out / bdask.MANIFEST).read_text())
+    assert manifest["paths"] == 30 and manifest["partition_size"] == 4
+    assert cli_main(argv) == 0  # a finished run: nothing to do, nothing rewritten
+    assert [f.stat().st_mtime_ns for f in sorted(out.glob("part-*.parquet"))] == [f.stat().st_mtime_ns for f in files]
+    # the same folder with other inputs is refused
+    other = ["predict", str(model), paths[0], "--out", str(out), "--scheduler", client.scheduler.address]
+    assert cli_main(other) == 2
+
+
+def test_cli_predict_csv_partitions_and_maps(client, detector, data, tmp_path, one_thread):
+    model = tmp_path / "m.bgad"
+    detector.save(model)
+    paths = _paths(data[1])[:9]
+    out = tmp_path / "csv"
+    argv = ["predict", str(model), *paths, "--out", str(out), "--scheduler", client.scheduler.address,
+            "--partition-size", "5", "--format", "csv", "--maps"]
+    assert cli_main(argv) == 0
+    table = bdask.read_dir(out)
+    assert sorted(p.name for p in out.glob("part-*.csv")) == ["part-00000.csv", "part-00001.csv"]
+    ref = _reference(detector, paths)
+    assert table.path.tolist() == paths
+    np.testing.assert_allclose(table.score.to_numpy(), [p.score for p in ref], rtol=1e-15)  # CSV: 17 digits
+    for path, p in zip(paths, ref):
+        np.testing.assert_array_equal(np.load(out / "maps" / bdask.map_file_name(path)), p.anomaly_map)
