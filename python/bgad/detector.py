@@ -22,7 +22,6 @@ import json
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -87,9 +86,9 @@ class Prediction:
 
 
 def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
-    """Reads an image: a uint8 array is returned as is; a path is decoded (PNG by the
-    engine, other formats through Pillow). ``mode`` = ``"gray"``, ``"rgb"`` or ``None``
-    (as stored)."""
+    """Reads an image: a uint8 array is returned as is; a path is decoded by
+    :func:`bgad.io.read_any` (PNG by the engine, JPEG/BMP/TIFF through Pillow, 16-bit
+    reduced to 8). ``mode`` = ``"gray"``, ``"rgb"`` or ``None`` (as stored)."""
     if isinstance(src, np.ndarray):
         if src.dtype != np.uint8:
             raise BGADError(f"image arrays must be uint8, got {src.dtype}")
@@ -97,25 +96,9 @@ def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
             raise BGADError(f"image arrays must be (H, W) or (H, W, 3), got shape {src.shape}")
         img = src[..., 0] if src.ndim == 3 and src.shape[2] == 1 else src
     else:
-        path = Path(src)
-        if not path.is_file():
-            raise BGADError(f"image file not found: {path}")
-        if path.suffix.lower() == ".png":
-            from . import io
+        from . import io
 
-            img = io.read_png(str(path))
-        else:
-            try:
-                from PIL import Image  # type: ignore
-            except ImportError:
-                raise BGADError(f"{path}: only PNG is read natively; install Pillow for {path.suffix} files") from None
-            try:
-                with Image.open(path) as im:
-                    img = np.asarray(im.convert("RGB" if im.mode not in ("L", "I;16", "I") else "L"))
-            except OSError as exc:
-                raise BGADError(f"{path}: cannot be decoded ({exc})") from None
-            if img.dtype != np.uint8:
-                img = (img >> 8).astype(np.uint8)
+        img = io.read_any(src)
     if mode == "gray" and img.ndim == 3:
         img = np.round(img @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
     elif mode == "rgb" and img.ndim == 2:
@@ -404,6 +387,71 @@ class Detector:
             _free(handle)
             raise
         self._swap(handle)
+        return self
+
+    def fit_folders(self, normal, anomalous=None, masks=None, skip_bad: bool = False) -> "Detector":
+        """Trains on the user's own folders: good images, a few defects, their masks.
+
+        Each argument is what :func:`bgad.io.list_images` takes — a folder (subfolders
+        included), a glob pattern, a ``.txt`` list file or a list of these. Images may be
+        PNG, JPEG, BMP or TIFF (Pillow for the non-PNG ones), gray or colour (mixed
+        freely), 8 or 16 bits, of any size and shape (tiled by the engine, see the
+        ``tiling`` parameter). Masks are matched to defect images by file stem (``a.jpg``
+        ↔ ``a.png`` or ``a_mask.png``; non-zero = defect); a defect image without a mask
+        is defective as a whole.
+
+        Args:
+            normal: the good images.
+            anomalous: the known defects (optional; ``nfad``/``bgad_wo`` ignore them).
+            masks: their masks (optional; needs ``anomalous``).
+            skip_bad: when True, an unreadable or corrupt image (or mask) is skipped (a
+                defect whose mask is bad is skipped with it) and listed in ``skipped_``;
+                when False (default) the first one raises an error naming it.
+        Returns:
+            self; ``skipped_`` lists ``(path, reason)`` of what was skipped.
+        Raises:
+            BGADError: an empty folder or pattern, a mask matching no image or of another
+                size than its image, a bad image (unless ``skip_bad``), naming the file.
+        """
+        from . import io
+
+        normal_paths = io.list_images(normal)
+        anomalous_paths = [] if anomalous is None else io.list_images(anomalous)
+        if masks is not None and anomalous is None:
+            raise BGADError("masks were given without anomalous images")
+        mask_paths = io.pair_masks(anomalous_paths, io.list_images(masks)) if masks is not None \
+            else [None] * len(anomalous_paths)
+        skipped: List[Tuple[str, str]] = []
+
+        def usable(path: str) -> bool:
+            if not skip_bad:
+                return True
+            try:
+                io.image_shape(path)
+                read_image(path)
+                return True
+            except BGADError as exc:
+                skipped.append((path, str(exc)))
+                return False
+
+        normal_paths = [p for p in normal_paths if usable(p)]
+        if not normal_paths:
+            raise BGADError(f"no readable normal image: every one of {normal} was skipped ({skipped[0][1]} ...)")
+        pairs = []
+        for img, mask in zip(anomalous_paths, mask_paths):
+            if not usable(img):
+                continue
+            if mask is not None and not usable(mask):
+                skipped.append((img, f"skipped with its unreadable mask {mask}"))
+                continue
+            if mask is not None:
+                ih, iw = io.image_shape(img)
+                mh, mw = io.image_shape(mask)
+                if (mh, mw) != (ih, iw):
+                    raise BGADError(f"mask {mask} is {mh}×{mw} but its image {img} is {ih}×{iw}")
+            pairs.append((img, mask))
+        self.fit(normal_paths, [p[0] for p in pairs], [p[1] for p in pairs])
+        self.skipped_ = skipped
         return self
 
     # ------------------------------------------------------------------ scoring

@@ -25,9 +25,10 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import stat
-from typing import Optional, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -46,6 +47,12 @@ _write = declare(
 )
 
 _MODES = {None: 0, "native": 0, "gray": 1, "rgb": 3}
+
+#: File name endings read as images: PNG natively, the others through Pillow.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Largest image (pixels) any reader decodes: the engine's PNG limit (``PNG.maxPixels``,
+#: 2²⁸), applied to Pillow's formats too before they are decoded.
+MAX_PIXELS = 1 << 28
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -129,4 +136,189 @@ def write_png(path: PathLike, array: np.ndarray, compression_level: int = 6) -> 
     check(_write(c_path(path), ptr(a, ctypes.c_uint8), a.shape[0], a.shape[1], c, int(compression_level)))
 
 
-__all__ = ["read_png", "write_png", "decode_png"]
+def is_image_file(path: PathLike) -> bool:
+    """True when ``path`` ends with one of :data:`IMAGE_SUFFIXES` (any case)."""
+    return os.fspath(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")  # dot files: macOS' "._a.png" resource forks, editors' copies
+
+
+def _folder_images(folder: str) -> List[str]:
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not _is_hidden(d)]
+        out += [os.path.join(root, f) for f in files if is_image_file(f) and not _is_hidden(f)]
+    return out
+
+
+def _list_file_images(list_file: str) -> List[str]:
+    base = os.path.dirname(os.path.abspath(list_file))
+    out = []
+    try:
+        with open(list_file, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BGADError(f"{list_file}: cannot read the list of images ({exc})", 2) from None
+    for number, line in enumerate(lines, 1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        path = entry if os.path.isabs(entry) else os.path.join(base, entry)
+        if not os.path.isfile(path):
+            raise BGADError(f"{list_file}, line {number}: no such image file: {entry}", 2)
+        if not is_image_file(path):
+            raise BGADError(f"{list_file}, line {number}: not an image file ({', '.join(IMAGE_SUFFIXES)}): {entry}")
+        out.append(path)
+    return out
+
+
+def list_images(spec: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+    """The image files a specification names, sorted, without duplicates.
+
+    ``spec`` is a folder (its image files, subfolders included, dot files skipped), a glob
+    pattern (``"parts/*.jpg"``, ``"**"`` recursive), a ``.txt`` list file (one path a line,
+    relative to the list file's folder; blank lines and ``#`` comments skipped), one image
+    file, or a list of these (their images together). Only files ending with
+    :data:`IMAGE_SUFFIXES` are taken from folders and patterns.
+
+    Raises:
+        BGADError: a folder, pattern or list that yields no image (naming it), a missing
+            path, or a list entry that is missing or not an image (naming the line).
+    """
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise BGADError("no image folder, pattern or list was given")
+        return sorted({p for item in spec for p in list_images(item)})
+    text = os.fspath(spec)
+    if os.path.isdir(text):
+        found = _folder_images(text)
+        what = f"the folder {text}"
+    elif os.path.isfile(text) and text.lower().endswith(".txt"):
+        found = _list_file_images(text)
+        what = f"the list file {text}"
+    elif os.path.isfile(text):
+        if not is_image_file(text):
+            raise BGADError(f"{text}: not an image file ({', '.join(IMAGE_SUFFIXES)}) nor a .txt list of images")
+        found = [text]
+        what = text
+    elif glob.has_magic(text):
+        found = [p for p in glob.glob(text, recursive=True)
+                 if os.path.isfile(p) and is_image_file(p) and not _is_hidden(os.path.basename(p))]
+        what = f"the pattern {text}"
+    else:
+        raise BGADError(f"no such folder, image or list file: {text}", 2)
+    if not found:
+        raise BGADError(f"{what} holds no image file ({', '.join(IMAGE_SUFFIXES)})")
+    return sorted(set(found))
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def pair_masks(images: Sequence[str], masks: Sequence[str]) -> List[Optional[str]]:
+    """The mask of each image, matched by file stem: the mask of ``a.jpg`` is named
+    ``a.<any image suffix>`` or ``a_mask.<suffix>``; an image without one gets ``None``
+    (its whole area is the defect).
+
+    Raises:
+        BGADError: a mask that matches no image, two masks for one image, or two images of
+            the same stem (naming the files).
+    """
+    by_stem = {}
+    for img in images:
+        stem = _stem(img)
+        if stem in by_stem:
+            raise BGADError(f"two anomalous images share the stem '{stem}' ({by_stem[stem]}, {img}): "
+                            "masks are matched by stem, rename one")
+        by_stem[stem] = img
+    out = {img: None for img in images}
+    for m in masks:
+        stem = _stem(m)
+        img = by_stem.get(stem)
+        if img is None and stem.endswith("_mask"):
+            img = by_stem.get(stem[:-len("_mask")])
+        if img is None:
+            raise BGADError(f"mask {m} matches no anomalous image (the mask of a.png is named a.png or a_mask.png)")
+        if out[img] is not None:
+            raise BGADError(f"two masks for {img}: {out[img]} and {m}")
+        out[img] = m
+    return [out[img] for img in images]
+
+
+def image_shape(path: PathLike) -> Tuple[int, int]:
+    """``(height, width)`` of an image file from its header, without decoding the pixels
+    (PNG by its IHDR chunk, other formats through Pillow)."""
+    text = os.fspath(path)
+    try:
+        if text.lower().endswith(".png"):
+            with open(text, "rb") as f:
+                head = f.read(24)
+            if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+                raise BGADError(f"{text}: not a PNG file (corrupt or truncated header)", 3)
+            return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+        Image = _pillow(text)
+        with Image.open(text) as im:
+            return im.size[1], im.size[0]
+    except OSError as exc:
+        raise BGADError(f"{text}: cannot read ({getattr(exc, 'strerror', None) or exc})", 2) from None
+    except BGADError:
+        raise
+    except Exception as exc:  # Pillow's own errors (UnidentifiedImageError is an OSError)
+        raise BGADError(f"{text}: cannot be decoded ({exc})", 3) from None
+
+
+def _pillow(path: str):
+    """Pillow's Image module, or an error naming the file that needs it."""
+    try:
+        from PIL import Image  # type: ignore
+    except ImportError:
+        raise BGADError(f"{path}: only PNG is read without Pillow; install Pillow (pip install pillow) "
+                        f"for {os.path.splitext(path)[1]} files") from None
+    return Image
+
+
+def read_any(path: PathLike) -> np.ndarray:
+    """Reads an image file of any supported format as ``uint8`` ``(H, W)`` (gray) or
+    ``(H, W, 3)`` (colour): PNG by the engine (see :func:`read_png`), JPEG/BMP/TIFF through
+    Pillow. 16-bit images keep their most significant byte (``v >> 8``), as the PNG
+    decoder does; alpha is dropped; palette and CMYK images become RGB. Images over
+    :data:`MAX_PIXELS` pixels are refused before decoding.
+
+    Raises:
+        BGADError: missing/unreadable (status 2), corrupt, truncated or unsupported (status 3).
+    """
+    text = os.fspath(path)
+    if text.lower().endswith(".png"):
+        return read_png(text)
+    if not os.path.isfile(text):
+        raise BGADError(f"image file not found: {text}", 2)
+    Image = _pillow(text)
+    try:
+        with Image.open(text) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise BGADError(f"{text}: {w}×{h} exceeds the limit of {MAX_PIXELS} pixels", 3)
+            mode = im.mode
+            if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+                a = np.asarray(im, dtype=np.int64)
+                img = (np.clip(a, 0, 65535) >> 8).astype(np.uint8)
+            elif mode == "F":
+                raise BGADError(f"{text}: floating-point images are not supported (convert to 8 or 16 bits)", 3)
+            elif mode in ("1", "L", "LA"):
+                img = np.asarray(im.convert("L"))
+            else:
+                img = np.asarray(im.convert("RGB"))
+    except BGADError:
+        raise
+    except OSError as exc:
+        raise BGADError(f"{text}: cannot be decoded ({exc})", 3) from None
+    except Exception as exc:  # DecompressionBombError, SyntaxError of broken files...
+        raise BGADError(f"{text}: cannot be decoded ({exc})", 3) from None
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+__all__ = ["read_png", "write_png", "decode_png", "read_any", "list_images", "pair_masks", "image_shape", "is_image_file",
+           "IMAGE_SUFFIXES", "MAX_PIXELS"]

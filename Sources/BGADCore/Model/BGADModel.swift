@@ -76,24 +76,40 @@ public final class BGADModel {
         guard h >= 1, w >= 1, h <= 1 << 14, w <= 1 << 14 else {
             throw .invalid("calibration size must lie between 1×1 and 16384×16384, got \(h)×\(w)")
         }
+        let rows = try TrainingRows(data, withAnomalies: configuration.variant.usesAnomalies && data.anomalousCount > 0)
+        try fit(rows: rows, calibrationHeight: h, calibrationWidth: w, progress: progress)
+    }
+
+    /// Trains from scratch on the rows of every training image (normal images first; see
+    /// `TrainingRows`), then calibrates on the normal ones at `calibrationHeight ×
+    /// calibrationWidth`. The same numbers as `fit(_:)` on the maps the rows hold.
+    public func fit(rows data: TrainingRows, calibrationHeight h: Int, calibrationWidth w: Int,
+                    progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
+        guard h >= 1, w >= 1, h <= 1 << 14, w <= 1 << 14 else {
+            throw .invalid("calibration size must lie between 1×1 and 16384×16384, got \(h)×\(w)")
+        }
+        guard data.levels.map({ $0.channels }) == channels else {
+            throw .invalid("training rows: channels \(data.levels.map { $0.channels }), the model expects \(channels)")
+        }
         calibration = nil
         history = nil
         flows = try BGADModel.freshFlows(channels: channels, configuration: configuration)
         let trainer = try BoundaryGuidedTrainer(configuration: configuration, flows: flows)
-        try trainer.trainValidated(data, progress: progress)
+        try trainer.train(rows: data, progress: progress)
         history = trainer.lastHistory
 
         var grids: [[Float]] = []
-        for (l, maps) in data.normal.enumerated() {
-            var g = [Float](repeating: 0, count: maps.count * maps.positions)
+        for (l, store) in data.levels.enumerated() {
+            var g = [Float](repeating: 0, count: data.normalCount * store.positions)
             try g.withUnsafeMutableBufferPointer { b throws(BGADError) in
-                for i in 0..<maps.count {
-                    try evaluator.logLikelihood(flow: flows[l], maps: maps, image: i, into: b.baseAddress! + i * maps.positions)
+                for i in 0..<data.normalCount {
+                    try evaluator.logLikelihood(flow: flows[l], rows: store.image(i), height: store.height, width: store.width,
+                                                into: b.baseAddress! + i * store.positions)
                 }
             }
             grids.append(g)
         }
-        calibration = try Calibration.fit(ell: grids, grids: data.normal.map { ($0.height, $0.width) },
+        calibration = try Calibration.fit(ell: grids, grids: data.levels.map { ($0.height, $0.width) },
                                           images: data.normalCount, height: h, width: w, beta: configuration.loss.beta)
     }
 

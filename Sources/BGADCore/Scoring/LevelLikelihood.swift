@@ -18,20 +18,29 @@ public final class LevelLikelihoodEvaluator {
     ) throws(BGADError) {
         let p = maps.positions, c = maps.channels
         guard c == flow.dim else { throw .invalid("features have \(c) channels, the flow expects \(flow.dim)") }
-        let key = maps.height &* 1_000_003 &+ maps.width
-        if conditions[key] == nil {
-            conditions[key] = positionalEncoding(height: maps.height, width: maps.width, dim: flow.condDim)
-        }
         if rows.count < p * c { rows = [Float](repeating: 0, count: p * c) }
+        try rows.withUnsafeMutableBufferPointer { r throws(BGADError) in
+            maps.transposeImage(image, into: r.baseAddress!)
+            try logLikelihood(flow: flow, rows: r.baseAddress!, height: maps.height, width: maps.width, into: ell)
+        }
+    }
+
+    /// As `logLikelihood(flow:maps:image:into:)` on an image's vectors already laid out as
+    /// rows (`H · W × C`, ordered `(h, w)`), e.g. a `RowStore`'s.
+    public func logLikelihood(
+        flow: ConditionalFlow, rows x: UnsafePointer<Float>, height: Int, width: Int, into ell: UnsafeMutablePointer<Float>
+    ) throws(BGADError) {
+        let p = height * width
+        let key = height &* 1_000_003 &+ width
+        if conditions[key] == nil {
+            conditions[key] = positionalEncoding(height: height, width: width, dim: flow.condDim)
+        }
         if condIndex.count < p { condIndex = (0..<Int32(p)).map { $0 } }
-        rows.withUnsafeMutableBufferPointer { maps.transposeImage(image, into: $0.baseAddress!) }
         let cond = conditions[key]!
-        try rows.withUnsafeBufferPointer { r throws(BGADError) in
-            try cond.withUnsafeBufferPointer { cb throws(BGADError) in
-                try condIndex.withUnsafeBufferPointer { ib throws(BGADError) in
-                    try flow.logLikelihood(x: r.baseAddress!, count: p, condTable: cb.baseAddress!, condRows: p,
-                                           condIndex: ib.baseAddress!, ell: ell)
-                }
+        try cond.withUnsafeBufferPointer { cb throws(BGADError) in
+            try condIndex.withUnsafeBufferPointer { ib throws(BGADError) in
+                try flow.logLikelihood(x: x, count: p, condTable: cb.baseAddress!, condRows: p,
+                                       condIndex: ib.baseAddress!, ell: ell)
             }
         }
     }

@@ -113,15 +113,6 @@ public final class BoundaryGuidedTrainer {
         self.flows = flows
     }
 
-    /// Per-level state: the vectors of every training image as rows, labels, condition.
-    private struct LevelRows {
-        var rows: [Float]          // (images · positions) × channels
-        var labels: [UInt8]        // images · positions
-        var condition: [Float]     // positions × conditionDimension
-        var positions: Int
-        var channels: Int
-    }
-
     /// Trains the flows on `data`. `progress` is called after every step; returning false
     /// cancels training (throws a `.cancelled` error, the flows are then partly trained).
     public func train(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
@@ -131,41 +122,29 @@ public final class BoundaryGuidedTrainer {
 
     /// `train` on data already checked by `TrainingSet.validate`.
     func trainValidated(_ data: TrainingSet, progress: ((TrainingProgress) -> Bool)?) throws(BGADError) {
+        let rows = try TrainingRows(data, withAnomalies: configuration.variant.usesAnomalies && data.anomalousCount > 0)
+        try train(rows: rows, progress: progress)
+    }
+
+    /// Trains the flows on the rows of every training image (normal images first; the
+    /// anomalous ones are used by the `bgad` variant only). Same contract as `train(_:progress:)`.
+    public func train(rows data: TrainingRows, progress: ((TrainingProgress) -> Bool)?) throws(BGADError) {
         let cfg = configuration
+        guard data.levels.count == flows.count else {
+            throw .invalid("training rows: expected \(flows.count) levels, got \(data.levels.count)")
+        }
+        for (l, store) in data.levels.enumerated() {
+            guard store.channels == flows[l].dim, store.count == data.count else {
+                throw .invalid("training rows: level \(l) has \(store.count) images of \(store.channels) channels, "
+                    + "expected \(data.count) of \(flows[l].dim)")
+            }
+        }
+        guard data.normalCount >= 1 else { throw .invalid("normal features: at least one normal image is needed") }
         let useAnomalies = cfg.variant.usesAnomalies && data.anomalousCount > 0
         let nNormal = data.normalCount
         let nImages = nNormal + (useAnomalies ? data.anomalousCount : 0)
-
-        // Rows of every image per level, ordered (image, h, w); labels from the masks.
-        var levels: [LevelRows] = []
-        for (l, maps) in data.normal.enumerated() {
-            let p = maps.positions, c = maps.channels
-            var rows = [Float](repeating: 0, count: nImages * p * c)
-            var labels = [UInt8](repeating: 0, count: nImages * p)
-            rows.withUnsafeMutableBufferPointer { r in
-                for i in 0..<nNormal { maps.transposeImage(i, into: r.baseAddress! + i * p * c) }
-                if useAnomalies {
-                    let a = data.anomalous[l]
-                    for i in 0..<a.count { a.transposeImage(i, into: r.baseAddress! + (nNormal + i) * p * c) }
-                }
-            }
-            if useAnomalies {
-                labels.withUnsafeMutableBufferPointer { lab in
-                    for i in 0..<data.anomalousCount {
-                        let dst = lab.baseAddress! + (nNormal + i) * p
-                        if let m = data.masks {
-                            downsampleMaskNearest(m + i * data.maskHeight * data.maskWidth,
-                                                  height: data.maskHeight, width: data.maskWidth,
-                                                  toHeight: maps.height, toWidth: maps.width, into: dst)
-                        } else {
-                            for q in 0..<p { dst[q] = 1 }
-                        }
-                    }
-                }
-            }
-            let cond = positionalEncoding(height: maps.height, width: maps.width, dim: cfg.conditionDimension)
-            levels.append(LevelRows(rows: rows, labels: labels, condition: cond, positions: p, channels: c))
-        }
+        let levels = data.levels
+        let conditions = levels.map { positionalEncoding(height: $0.height, width: $0.width, dim: cfg.conditionDimension) }
 
         // The plan: which images each batch holds and in which phase, and every level's
         // step count (the learning rate, the progress and the history use them).
@@ -205,19 +184,18 @@ public final class BoundaryGuidedTrainer {
                 for range in chunkBounds(total: total, chunk: cfg.chunkSize) {
                     let n = range.count
                     // Gather the chunk's rows, condition indices and labels.
-                    levels[l].rows.withUnsafeBufferPointer { rows in
-                        levels[l].labels.withUnsafeBufferPointer { labs in
-                            for (j, i) in range.enumerated() {
-                                let v = Int(order[i])
-                                (ws.x + j * c).update(from: rows.baseAddress! + v * c, count: c)
-                                ws.condIndex[j] = Int32(v % p)
-                                ws.labels[j] = labs[v]
-                            }
+                    let store = levels[l]
+                    store.labels.withUnsafeBufferPointer { labs in
+                        for (j, i) in range.enumerated() {
+                            let v = Int(order[i])
+                            (ws.x + j * c).update(from: store.row(v), count: c)
+                            ws.condIndex[j] = Int32(v % p)
+                            ws.labels[j] = labs[v]
                         }
                     }
                     let lr = rate(l, levelDone[l])
                     levelDone[l] += 1
-                    try levels[l].condition.withUnsafeBufferPointer { cb throws(BGADError) in
+                    try conditions[l].withUnsafeBufferPointer { cb throws(BGADError) in
                         try flow.forwardForTraining(x: ws.x, count: n, condTable: cb.baseAddress!,
                                                     condRows: p, condIndex: ws.condIndex, ell: ws.ell)
                     }

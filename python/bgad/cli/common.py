@@ -40,13 +40,28 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_split_args(p: argparse.ArgumentParser) -> None:
-    """Options choosing the train/test split of an MVTec-layout folder."""
-    p.add_argument("data", help="category folder in the MVTec layout (train/good, test/<type>, ground_truth/<type>)")
+def add_split_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    """Options choosing the train/test split of an MVTec-layout folder (``optional``: the
+    folder may be left out, when the command has another way to name its images)."""
+    p.add_argument("data", nargs="?" if optional else None,
+                   help="category folder in the MVTec layout (train/good, test/<type>, ground_truth/<type>)")
     p.add_argument("--protocol", default="multi", choices=["multi", "one-class"], help="known-anomaly protocol")
     p.add_argument("--n-known", dest="n_known", type=int, default=10, help="number of known anomalies (default 10)")
     p.add_argument("--defect-type", dest="defect_type", default=None, help="the seen defect type (one-class protocol)")
     p.add_argument("--split-seed", dest="split_seed", type=int, default=0, help="seed of the choice of known anomalies")
+
+
+def add_folder_args(p: argparse.ArgumentParser) -> None:
+    """Options naming the user's own images: good ones, known defects and their masks
+    (each a folder, glob pattern, .txt list file or image, repeatable), and --skip-bad."""
+    spec = "folder, glob pattern, .txt list of paths or image file(s)"
+    p.add_argument("--normal", nargs="+", default=None, metavar="SPEC", help=f"good images: {spec}")
+    p.add_argument("--anomalous", nargs="+", default=None, metavar="SPEC", help=f"known defect images: {spec}")
+    p.add_argument("--masks", nargs="+", default=None, metavar="SPEC",
+                   help="masks of the defects, matched by file stem (a.jpg <-> a.png or a_mask.png; "
+                        "non-zero = defect); a defect without a mask is defective as a whole")
+    p.add_argument("--skip-bad", dest="skip_bad", action="store_true",
+                   help="skip unreadable or corrupt images (listed) instead of stopping at the first")
 
 
 def detector_from_args(args, variant=None):
@@ -88,5 +103,5 @@ def collect_images(items: List[str]) -> List[str]:
     return out
 
 
-__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args",
+__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args", "add_folder_args",
            "detector_from_args", "split_from_args", "collect_images"]
