@@ -156,8 +156,8 @@ def _is_url(path: str) -> bool:
 
 
 def _read(path: str) -> np.ndarray:
-    """The pixels of one input: a local path through :func:`bgad.detector.read_image`, a URL
-    through fsspec (PNG decoded by the engine, other formats by Pillow)."""
+    """The pixels of one input: a local path through :func:`bgad.detector.read_image`; a URL
+    is fetched with fsspec into a temporary file of the same suffix and read the same way."""
     from .detector import read_image
 
     if not _is_url(path):
@@ -166,32 +166,23 @@ def _read(path: str) -> np.ndarray:
         import fsspec
     except ImportError:
         raise BGADError(f"{path}: reading URLs needs fsspec (pip install fsspec)") from None
-    try:
-        with fsspec.open(path, "rb") as fh:
-            data = fh.read()
-    except (OSError, ValueError, ImportError) as exc:
-        raise BGADError(f"{path}: cannot read ({exc})", 2) from None
-    if path.lower().endswith(".png"):
-        from .io import decode_png
+    import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="bgad-") as tmp:
+        local = os.path.join(tmp, "image" + Path(path.split("?", 1)[0]).suffix.lower())
         try:
-            return decode_png(data)
+            with fsspec.open(path, "rb") as src, open(local, "wb") as dst:
+                while True:
+                    block = src.read(1 << 20)
+                    if not block:
+                        break
+                    dst.write(block)
+        except (OSError, ValueError, ImportError) as exc:
+            raise BGADError(f"{path}: cannot read ({exc})", 2) from None
+        try:
+            return read_image(local)
         except BGADError as exc:
-            raise BGADError(f"{path}: {exc}", exc.status) from None
-    return read_image(_decode_with_pillow(path, data))
-
-
-def _decode_with_pillow(path: str, data: bytes) -> np.ndarray:
-    try:
-        from PIL import Image  # type: ignore
-    except ImportError:
-        raise BGADError(f"{path}: only PNG is read natively; install Pillow for other formats") from None
-    try:
-        with Image.open(_pyio.BytesIO(data)) as im:
-            img = np.asarray(im.convert("RGB" if im.mode not in ("L", "I;16", "I") else "L"))
-    except OSError as exc:
-        raise BGADError(f"{path}: cannot be decoded ({exc})", 3) from None
-    return (img >> 8).astype(np.uint8) if img.dtype != np.uint8 else img
+            raise BGADError(f"{path}: {str(exc).replace(local, '').lstrip(': ')}", exc.status) from None
 
 
 def map_file_name(path: str) -> str:
@@ -576,7 +567,9 @@ def _fit_one(spec: Dict[str, Any], threads_plan_: Optional[Dict[str, int]]) -> D
         threads = _engine_threads_here(threads_plan_)
         if threads:
             set_num_threads(threads)
-        det = Detector(progress=False, **dict(spec.get("params") or {}))
+        params = dict(spec.get("params") or {})
+        params["progress"] = False  # no progress bars on a worker
+        det = Detector(**params)
         det.fit_folders(spec["normal"], spec.get("anomalous"), spec.get("masks"),
                         skip_bad=bool(spec.get("skip_bad", False)))
         Path(spec["out"]).parent.mkdir(parents=True, exist_ok=True)

@@ -254,3 +254,76 @@ def test_cli_predict_csv_partitions_and_maps(client, detector, data, tmp_path, o
     np.testing.assert_allclose(table.score.to_numpy(), [p.score for p in ref], rtol=1e-15)  # CSV: 17 digits
     for path, p in zip(paths, ref):
         np.testing.assert_array_equal(np.load(out / "maps" / bdask.map_file_name(path)), p.anomaly_map)
+
+
+# ---------------------------------------------------------------------- fit_many
+
+
+@pytest.fixture(scope="module")
+def products(tmp_path_factory):
+    """Two product folders in the MVTec layout (different images)."""
+    root = tmp_path_factory.mktemp("products")
+    return {name: make_mvtec(root / name, np.random.default_rng(seed), good=8, per_type=2)
+            for name, seed in (("bolt", 11), ("nut", 12))}
+
+
+def _specs(products, out):
+    bolt, nut = products["bolt"], products["nut"]
+    return [
+        {"name": "bolt", "normal": str(bolt / "train" / "good"), "anomalous": str(bolt / "test" / "crack"),
+         "masks": str(bolt / "ground_truth" / "crack"), "params": dict(FAST, seed=1), "out": str(out / "bolt.bgad")},
+        {"name": "nut", "normal": str(nut / "train" / "good" / "*.png"), "params": dict(FAST, variant="nfad", seed=2),
+         "out": str(out / "nut.bgad")},
+        {"name": "missing", "normal": str(out / "no-such-folder"), "out": str(out / "missing.bgad")},
+        {"name": "bad-param", "normal": str(nut / "train" / "good"), "params": {"steps": -3},
+         "out": str(out / "bad.bgad")},
+    ]
+
+
+def test_fit_many_writes_the_files_fitting_one_by_one_writes(client, products, tmp_path, one_thread):
+    """Same bytes: a fit is deterministic for a seed and a thread count, and the workers fit
+    with one engine thread each, as the reference does here."""
+    specs = _specs(products, tmp_path / "models")
+    table = bdask.fit_many(specs, client=client)
+    assert table.name.tolist() == ["bolt", "nut", "missing", "bad-param"]
+    assert table.error.iloc[:2].isna().all()
+    assert "no-such-folder" in table.error.iloc[2] and "steps" in table.error.iloc[3]
+    assert not (tmp_path / "models" / "missing.bgad").exists() and not (tmp_path / "models" / "bad.bgad").exists()
+    for spec, row in zip(specs[:2], table.itertuples()):
+        det = Detector(**spec["params"]).fit_folders(spec["normal"], spec.get("anomalous"),
+                                                                     spec.get("masks"))
+        data = (tmp_path / "models" / f"{spec['name']}.bgad").read_bytes()
+        assert data == det.to_bytes()
+        assert row.model_id == bdask.model_id_of(data)
+    assert not list((tmp_path / "models").glob("*.tmp*"))
+
+
+def test_fit_many_refuses_malformed_specs(tmp_path):
+    with pytest.raises(BGADError, match="non-empty list"):
+        bdask.fit_many([])
+    with pytest.raises(BGADError, match="missing 'normal'"):
+        bdask.fit_many([{"name": "a", "out": "a.bgad"}])
+    with pytest.raises(BGADError, match="unknown key"):
+        bdask.fit_many([{"name": "a", "normal": "x", "out": "a.bgad", "anomalies": "y"}])
+    with pytest.raises(BGADError, match="twice"):
+        bdask.fit_many([{"name": "a", "normal": "x", "out": "a.bgad"}, {"name": "a", "normal": "x", "out": "b.bgad"}])
+    with pytest.raises(BGADError, match="another spec"):
+        bdask.fit_many([{"name": "a", "normal": "x", "out": "a.bgad"}, {"name": "b", "normal": "x", "out": "a.bgad"}])
+
+
+def test_cli_fit_many_with_relative_paths(client, products, tmp_path, capsys):
+    spec_dir = products["bolt"].parent
+    specs = [{"name": "bolt", "normal": "bolt/train/good", "params": FAST, "out": str(tmp_path / "bolt.bgad")},
+             {"name": "nut", "normal": "nut/train/good", "anomalous": "nut/test/scratch", "params": FAST,
+              "out": str(tmp_path / "nut.bgad")}]
+    spec_file = spec_dir / "spec.json"
+    spec_file.write_text(json.dumps({"specs": specs}))
+    assert cli_main(["fit-many", str(spec_file), "--scheduler", client.scheduler.address]) == 0
+    assert "2 of 2 detectors written" in capsys.readouterr().out
+    assert Detector.load(tmp_path / "bolt.bgad").is_fitted and Detector.load(tmp_path / "nut.bgad").is_fitted
+    spec_file.write_text(json.dumps(specs + [{"name": "x", "normal": "nowhere", "out": str(tmp_path / "x.bgad")}]))
+    assert cli_main(["fit-many", str(spec_file), "--scheduler", client.scheduler.address]) == 1
+    out = capsys.readouterr().out
+    assert "x: FAILED" in out and "nowhere" in out and "2 of 3 detectors written" in out
+    spec_file.write_text("{not json")
+    assert cli_main(["fit-many", str(spec_file)]) == 2
