@@ -327,3 +327,15 @@ def test_cli_fit_many_with_relative_paths(client, products, tmp_path, capsys):
     assert "x: FAILED" in out and "nowhere" in out and "2 of 3 detectors written" in out
     spec_file.write_text("{not json")
     assert cli_main(["fit-many", str(spec_file)]) == 2
+
+
+def test_fsspec_urls_are_read_like_paths(detector, data, tmp_path):
+    pytest.importorskip("fsspec")
+    paths = _paths(data[1])[:4]
+    urls = ["file://" + p for p in paths] + ["file://" + str(tmp_path / "gone.png")]
+    out = bdask.score(detector, urls, client=False, batch_size=2).compute(scheduler="sync")
+    assert out.path.tolist() == urls
+    local = bdask.score(detector, paths, client=False, batch_size=2).compute(scheduler="sync")
+    np.testing.assert_array_equal(out.score.to_numpy()[:4], local.score.to_numpy())  # same detector object
+    np.testing.assert_allclose(out.score.to_numpy()[:4], [p.score for p in _reference(detector, paths)], rtol=1e-5)
+    assert out.error.iloc[:4].isna().all() and "gone.png" in out.error.iloc[4]
