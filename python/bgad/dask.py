@@ -15,9 +15,10 @@ brings the dependencies; the rest of ``bgad`` never imports them.
   atomically as it finishes, and a ``_manifest.json`` that lets an interrupted run resume
   without scoring a finished partition again.
 
-The detector's bytes go to the workers once (``client.scatter`` to every worker, kept
-scattered for the next calls with the same client; without a distributed client, one key
-of the task graph), not once per task.
+The detector's bytes go to the workers once, not once per task: a worker plugin
+(:class:`DetectorPlugin`, registered once per client and detector) carries them to every
+worker, including workers that join or restart later; without a distributed client they are
+one key of the task graph.
 Each worker process keeps the loaded detectors in a small cache keyed by ``model_id`` (the
 first 16 hex digits of the sha256 of the detector bytes), so a worker loads a detector
 once. The engine's threads per worker process are set so that worker processes × engine
@@ -119,9 +120,10 @@ _threads_set: Optional[int] = None
 _loads: Dict[str, int] = {}
 
 
-def _worker_detector(model_id: str, data: bytes, threads: Optional[int]):
-    """This process's detector ``model_id`` (loaded from ``data`` the first time) with the
-    engine set to ``threads`` threads (None: unchanged)."""
+def _worker_detector(model_id: str, data: Optional[bytes], threads: Optional[int]):
+    """This process's detector ``model_id`` (loaded the first time from ``data``, or from the
+    bytes a :class:`DetectorPlugin` brought to this worker) with the engine set to ``threads``
+    threads (None: unchanged)."""
     global _threads_set
     from . import set_num_threads
     from .detector import Detector
@@ -132,7 +134,7 @@ def _worker_detector(model_id: str, data: bytes, threads: Optional[int]):
             _threads_set = threads
         det = _cache.get(model_id)
         if det is None:
-            det = Detector.from_bytes(data, progress=False)
+            det = Detector.from_bytes(_plugin_bytes(model_id) if data is None else data, progress=False)
             _loads[model_id] = _loads.get(model_id, 0) + 1
             _cache[model_id] = det
             while len(_cache) > CACHE_SIZE:
@@ -150,6 +152,46 @@ def worker_state() -> Dict[str, Any]:
 
     with _cache_lock:
         return {"cached": list(_cache), "loads": dict(_loads), "threads": get_num_threads()}
+
+
+try:  # the plugin's base class; without distributed the class is never used
+    from distributed import WorkerPlugin as _WorkerPluginBase
+except ImportError:  # pragma: no cover - depends on the installation
+    _WorkerPluginBase = object
+
+
+def plugin_name(model_id: str) -> str:
+    """The name under which a detector's :class:`DetectorPlugin` is registered."""
+    return f"bgad-detector-{model_id}"
+
+
+class DetectorPlugin(_WorkerPluginBase):
+    """Carries a detector's bytes to every worker of a cluster, those that join later
+    included (the scheduler keeps registered plugins and hands them to new or restarted
+    workers). The tasks then travel with the model id only; a worker loads the detector
+    from these bytes at its first task (:func:`_worker_detector`)."""
+
+    def __init__(self, data: bytes, model_id: str):
+        self.data, self.model_id = data, model_id
+        self.name = plugin_name(model_id)
+
+    def teardown(self, worker):
+        """Unregistered (or the worker closes): drops the loaded detector from the cache."""
+        with _cache_lock:
+            _cache.pop(self.model_id, None)
+
+
+def _plugin_bytes(model_id: str) -> bytes:
+    """The detector bytes a :class:`DetectorPlugin` brought to this worker process."""
+    try:
+        from distributed import get_worker
+
+        plugin = get_worker().plugins.get(plugin_name(model_id))
+    except (ImportError, ValueError):
+        plugin = None
+    if plugin is None:
+        raise BGADError(f"detector {model_id} was not sent to this process (no {plugin_name(model_id)} plugin)")
+    return plugin.data
 
 
 def _is_url(path: str) -> bool:
@@ -238,12 +280,13 @@ def _engine_threads_here(plan: Optional[Dict[str, int]]) -> Optional[int]:
     return plan.get(host, plan.get("*"))
 
 
-def score_partition(data: bytes, model_id: str, paths: Sequence[str], batch_size: int = 32,
-                    maps_dir: Optional[str] = None, threads_plan: Optional[Dict[str, int]] = None):
+def score_partition(model_id: str, paths: Sequence[str], batch_size: int = 32, maps_dir: Optional[str] = None,
+                    threads_plan: Optional[Dict[str, int]] = None, data: Optional[bytes] = None):
     """Scores one partition of paths in this process; returns its pandas table.
 
     This is the task :func:`score` runs on the workers (public so that other schedulers —
-    a thread pool, a job array — can call it). A path that cannot be read or scored gives a
+    a thread pool, a job array — can call it with ``data``, the detector's bytes; on a Dask
+    worker they come from the :class:`DetectorPlugin` when ``data`` is None). A path that cannot be read or scored gives a
     row with ``error`` set (``score`` NaN, ``is_anomalous`` NA); the others are scored in
     engine calls of ``batch_size`` images.
     """
@@ -371,25 +414,36 @@ def _load_checked(data: bytes, model_id: str):
     return det
 
 
-_shared: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()
-_shared_lock = threading.Lock()
+_sent: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()
+_sent_lock = threading.Lock()
 
 
-def _shared_bytes(client, data: bytes, model_id: str):
-    """The detector's bytes on ``client``'s workers: scattered to every worker the first time,
-    then the same future while its data lives (scattering 24 MB again costs ~0.7 s a call).
-    The last :data:`CACHE_SIZE` detectors per process stay scattered; older ones are released."""
-    key = (id(client), model_id)
-    with _shared_lock:
-        fut = _shared.get(key)
-        if fut is not None and fut.status == "finished" and fut.client is client:
-            _shared.move_to_end(key)
-            return fut
-        fut = client.scatter(data, broadcast=True, hash=True)
-        _shared[key] = fut
-        while len(_shared) > CACHE_SIZE:
-            _shared.popitem(last=False)[1].release()
-        return fut
+def send_detector(client, data: bytes, model_id: Optional[str] = None) -> str:
+    """Registers the detector's :class:`DetectorPlugin` on ``client``'s cluster once (the
+    next calls with the same client and detector send nothing) and returns its model id.
+    A worker that dies loses nothing: its replacement gets the plugin from the scheduler.
+    The last :data:`CACHE_SIZE` detectors sent from this process stay registered; older
+    ones are unregistered (their bytes leave the scheduler and the workers)."""
+    import weakref
+
+    mid = model_id or model_id_of(data)
+    key = (id(client), mid)
+    with _sent_lock:
+        ref = _sent.get(key)
+        if ref is not None and ref() is client:
+            _sent.move_to_end(key)
+            return mid
+        client.register_plugin(DetectorPlugin(data, mid), name=plugin_name(mid))
+        _sent[key] = weakref.ref(client)
+        while len(_sent) > CACHE_SIZE:
+            (_, old_mid), old_ref = _sent.popitem(last=False)
+            old_client = old_ref()
+            if old_client is not None and old_client.status == "running":
+                try:
+                    old_client.unregister_worker_plugin(plugin_name(old_mid))
+                except Exception:  # already gone from the cluster: nothing to release
+                    pass
+    return mid
 
 
 def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, batch_size: int = 32,
@@ -415,7 +469,7 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
         error`` (+ ``map_path``); a row per path; ``error`` is NA, or says why the path
         could not be scored (then ``score`` is NaN and ``is_anomalous`` NA). Compute it on
         ``client`` (``df.compute()`` when it is the default client, else
-        ``client.compute(df)``): the detector's bytes were scattered to that cluster.
+        ``client.compute(df)``): the detector's bytes were sent to that cluster.
     """
     dask = _require_dask()
     import dask.dataframe as dd
@@ -434,12 +488,13 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
     client = _client_or_none(client)
     if client is not None:
         plan = threads_plan(client, threads_per_worker)
-        shared = _shared_bytes(client, data, mid)
+        send_detector(client, data, mid)
+        shared = None  # the workers' DetectorPlugin holds the bytes
     else:
         plan = None
         shared = dask.delayed(data, name=f"bgad-detector-{mid}", pure=True)
     task = dask.delayed(score_partition, pure=True)
-    chunks = [task(shared, mid, part, int(batch_size), maps, plan) for part in parts]
+    chunks = [task(mid, part, int(batch_size), maps, plan, shared) for part in parts]
     meta = _frame(_empty_rows(), maps is not None)
     return dd.from_delayed(chunks, meta=meta, verify_meta=False)
 
@@ -539,10 +594,10 @@ def score_to_dir(detector: Any, paths: Sequence[Union[str, os.PathLike]], out_di
         if maps_dir:
             Path(maps_dir).mkdir(exist_ok=True)
         plan = threads_plan(client, threads_per_worker)
-        shared = _shared_bytes(client, data, mid)
+        send_detector(client, data, mid)
         futures = {}
         for i in todo:
-            f = client.submit(score_partition, shared, mid, parts[i], int(batch_size), maps_dir, plan,
+            f = client.submit(score_partition, mid, parts[i], int(batch_size), maps_dir, plan,
                               key=f"bgad-score-{mid}-{manifest['paths_sha256'][:12]}-{i}", pure=False)
             futures[f] = i
         try:
@@ -697,6 +752,6 @@ def connect(scheduler: str):
     return distributed.Client(text), None
 
 
-__all__ = ["score", "score_partition", "worker_state", "score_to_dir", "read_dir", "fit_many", "check_specs", "connect",
+__all__ = ["score", "score_partition", "worker_state", "send_detector", "DetectorPlugin", "plugin_name", "score_to_dir", "read_dir", "fit_many", "check_specs", "connect",
            "threads_plan", "model_id_of", "map_file_name", "default_format", "COLUMNS", "FIT_COLUMNS",
            "MANIFEST", "CACHE_SIZE"]

@@ -105,7 +105,9 @@ def test_each_worker_loads_the_detector_once_with_threads_set(client, detector, 
     paths = _paths(data[1])
     mid = bdask.model_id_of(detector.to_bytes())
     for _ in range(2):  # two computations, 15 tasks each
-        bdask.score(detector, paths, client=client, batch_size=2, partition_size=2).compute()
+        df = bdask.score(detector, paths, client=client, batch_size=2, partition_size=2)
+        assert len(pickle.dumps(dict(df.__dask_graph__()))) < 200_000  # the bytes are not in the graph
+        df.compute()
     states = client.run(bdask.worker_state)
     cores = len(os.sched_getaffinity(0))
     assert len(states) == 2
@@ -190,7 +192,7 @@ def test_a_worker_killed_mid_job_leaves_every_path_exactly_once(client, detector
         out = bdask.score(detector, paths, client=client, batch_size=1, partition_size=1).compute()
     finally:
         client.unregister_worker_plugin(KillOnce.name)
-    client.wait_for_workers(2, timeout=60)
+        client.wait_for_workers(2, timeout=60)
     pids_after = client.run(os.getpid)
     assert victim not in pids_after and pids_before[victim] not in pids_after.values()  # it did die
     assert out.path.tolist() == paths and out.path.is_unique
