@@ -62,6 +62,12 @@ def images(n, tmp):
         return paths[:n], paths[:16], paths[16:18], "synthetic 300x300 gray"
 
 
+def _peak_rss_kb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rate(fn, n):
     time.sleep(0.3)
     t0 = time.perf_counter()
@@ -121,6 +127,9 @@ def main():
             print(f"round {r + 1}: single process (2 threads) {s:6.1f} img/s | 1 worker {w1:6.1f} img/s | "
                   f"2 workers {w2:6.1f} img/s | 2w/1w {w2 / w1:.2f}x | 2w/single {w2 / s:.2f}x  "
                   f"(load {os.getloadavg()[0]:.1f})")
+        rss = {k: sorted(v / 1024 for v in clusters[k][1].run(_peak_rss_kb).values()) for k in clusters}
+        print("worker peak RSS: " + "; ".join(f"{k} worker(s) " + ", ".join(f"{m:.0f} MB" for m in v)
+                                               for k, v in rss.items()))
     finally:
         for cluster, client in clusters.values():
             client.close()
