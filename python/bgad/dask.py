@@ -109,7 +109,8 @@ def _detector_bytes(detector: Any) -> bytes:
         if not path.is_file():
             raise BGADError(f"detector file not found: {path}", 2)
         return path.read_bytes()
-    raise BGADError(f"detector must be a fitted bgad.Detector, its bytes or a detector file, got {type(detector).__name__}")
+    raise BGADError("detector must be a fitted bgad.Detector, its bytes or a detector file, "
+                    f"got {type(detector).__name__}")
 
 
 # ---------------------------------------------------------------------- worker side
@@ -286,9 +287,9 @@ def score_partition(model_id: str, paths: Sequence[str], batch_size: int = 32, m
 
     This is the task :func:`score` runs on the workers (public so that other schedulers —
     a thread pool, a job array — can call it with ``data``, the detector's bytes; on a Dask
-    worker they come from the :class:`DetectorPlugin` when ``data`` is None). A path that cannot be read or scored gives a
-    row with ``error`` set (``score`` NaN, ``is_anomalous`` NA); the others are scored in
-    engine calls of ``batch_size`` images.
+    worker they come from the :class:`DetectorPlugin` when ``data`` is None). A path that
+    cannot be read or scored gives a row with ``error`` set (``score`` NaN, ``is_anomalous``
+    NA); the others are scored in engine calls of ``batch_size`` images.
     """
     det = _worker_detector(model_id, data, _engine_threads_here(threads_plan))
     threshold = det.image_threshold_
@@ -674,7 +675,8 @@ def check_specs(specs: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
         label = spec.get("name", k)
         unknown = sorted(set(spec) - allowed)
         if unknown:
-            raise BGADError(f"spec {label!r}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+            raise BGADError(f"spec {label!r}: unknown key(s) {', '.join(unknown)} "
+                            f"(allowed: {', '.join(sorted(allowed))})")
         for key in ("name", "normal", "out"):
             if not spec.get(key):
                 raise BGADError(f"spec {label!r}: missing {key!r}")
@@ -744,14 +746,21 @@ def connect(scheduler: str):
                 raise BGADError(f"--scheduler local:N needs a number of workers, got {text!r}") from None
             if n < 1:
                 raise BGADError(f"--scheduler local:N needs at least one worker, got {n}")
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+        environ = dict(os.environ)
+        try:
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0")
+        finally:
+            # the nannies set OPENBLAS_NUM_THREADS=1 (and OMP_, MKL_...) in THIS process's
+            # environment to pass it to the workers: later subprocesses would inherit it
+            os.environ.clear()
+            os.environ.update(environ)
         return distributed.Client(cluster), cluster
     if text.endswith(".json"):
         return distributed.Client(scheduler_file=text), None
     return distributed.Client(text), None
 
 
-__all__ = ["score", "score_partition", "worker_state", "send_detector", "DetectorPlugin", "plugin_name", "score_to_dir", "read_dir", "fit_many", "check_specs", "connect",
-           "threads_plan", "model_id_of", "map_file_name", "default_format", "COLUMNS", "FIT_COLUMNS",
+__all__ = ["score", "score_partition", "worker_state", "send_detector", "DetectorPlugin", "plugin_name",
+           "score_to_dir", "read_dir", "fit_many", "check_specs", "connect", "threads_plan", "model_id_of", "map_file_name", "default_format", "COLUMNS", "FIT_COLUMNS",
            "MANIFEST", "CACHE_SIZE"]

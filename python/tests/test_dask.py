@@ -51,12 +51,19 @@ def detector(data):
 
 @pytest.fixture(scope="module")
 def client():
+    """A LocalCluster of 2 worker processes. Its nannies write OPENBLAS_NUM_THREADS=1 (and
+    OMP_, MKL_...) into this process's environment for the workers, each time they start
+    one: the environment is restored afterwards, or the processes later tests spawn would
+    run the engine on one thread."""
+    environ = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=":0")
     c = distributed.Client(cluster)
     yield c
     c.close()
     cluster.close()
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 @pytest.fixture()
@@ -341,3 +348,14 @@ def test_fsspec_urls_are_read_like_paths(detector, data, tmp_path):
     np.testing.assert_array_equal(out.score.to_numpy()[:4], local.score.to_numpy())  # same detector object
     np.testing.assert_allclose(out.score.to_numpy()[:4], [p.score for p in _reference(detector, paths)], rtol=1e-5)
     assert out.error.iloc[:4].isna().all() and "gone.png" in out.error.iloc[4]
+
+
+def test_cli_predict_on_a_local_cluster_it_starts(detector, data, tmp_path, capsys):
+    model = tmp_path / "m.bgad"
+    detector.save(model)
+    listing = tmp_path / "list.txt"
+    paths = _paths(data[1])[:3]
+    listing.write_text("\n".join(paths) + "\n")
+    assert cli_main(["predict", str(model), str(listing), "--out", str(tmp_path / "run"), "--scheduler", "local:1"]) == 0
+    assert "3 images in 1 partitions" in capsys.readouterr().out
+    assert bdask.read_dir(tmp_path / "run").path.tolist() == paths
