@@ -789,19 +789,29 @@ int bgad_focal_weights(const float *ell, int64_t n, float *normal, float *abnorm
  * weights are embedded in a saved detector, so a detector file is all a user needs),
  * one conditional flow per feature level, and the calibration and thresholds.
  *
- * Fit: every image (any size, gray or RGB) is resized to image_size x image_size
- * (bgad_resize_bilinear_u8) and made RGB; masks are resized by nearest neighbour
- * (bgad_resize_nearest_u8). Each known anomaly is used real_repeats times, and
- * rpag_per_anomaly RPAG samples per anomaly are pasted on normal images chosen with the
- * seed, on their Otsu foreground (or the whole image); samples with an empty mask are
- * skipped. Features come from the backbone in batches of feature_batch images, then the
- * BGAD model is trained and calibrated at image_size x image_size.
+ * Regions (setting "tiling"): an image is either taken whole or covered by square tiles
+ * of side T = min(short side, image_size) pixels, neighbours overlapping by at least T/4,
+ * the last tile of each row and column flush with the border. "auto" (default) tiles an
+ * image whose long side exceeds 2 x its short side, or whose short side exceeds
+ * 4 x image_size; "on" tiles every image; "off" never does. An image needing more than
+ * 16384 tiles is refused (BGAD_ERR_INVALID_ARGUMENT naming it).
  *
- * Predict: the anomaly map at image_size is resized bilinearly (Pillow's rule, mode
- * "F") to the image's own size; the image score is the model's -log(min sum) at
- * image_size (bgad_model_score_images: the map's maximum in the same order, without its
- * ties); the decision is score > image threshold. A batch and the same images one by one
- * give identical numbers (every image runs through the backbone in the same fixed bands).
+ * Fit: every region is resized to image_size x image_size (bgad_resize_bilinear_u8) and
+ * made RGB; masks are cut and resized by nearest neighbour (bgad_resize_nearest_u8), and
+ * an anomaly's tile whose mask holds no defect pixel is left out. Each known anomalous
+ * region is used real_repeats times, and rpag_per_anomaly RPAG samples per region are
+ * pasted on normal regions chosen with the seed, on their Otsu foreground (or the whole
+ * region); samples with an empty mask are skipped. Images are read one at a time;
+ * features come from the backbone in batches of feature_batch regions and are kept once
+ * (float32), then the BGAD model is trained and calibrated at image_size x image_size.
+ *
+ * Predict: each region's anomaly map at image_size is resized bilinearly (Pillow's rule,
+ * mode "F") to the region's size (a whole image: the image's size; tiles are merged by
+ * maximum where they overlap); the image score is the maximum over its regions of the
+ * model's -log(min sum) at image_size (bgad_model_score_images: the map's maximum in the
+ * same order, without its ties); the decision is score > image threshold. A batch and the
+ * same images one by one give identical numbers (every region runs through the backbone
+ * in the same fixed bands).
  *
  * Threads: bgad_detector_predict*, bgad_detector_config, bgad_detector_thresholds,
  * bgad_detector_save and bgad_detector_to_bytes may run from several threads on one
@@ -834,7 +844,9 @@ typedef struct bgad_image {
  * the weights' bytes are embedded in saved detectors, the path is not saved),
  * "real_repeats" (0..1000, default 5), "rpag_per_anomaly" (0..1000, default 10),
  * "foreground" ("otsu" | "whole", default "otsu"), "feature_batch" (images per backbone
- * call, 1..1024, default 16; feature_batch * image_size^2 <= 2^26), and every BGAD training
+ * call, 1..1024, default 16; feature_batch * image_size^2 <= 2^26), "tiling" ("auto" |
+ * "on" | "off", default "auto"; see Regions above; a detector file written before this
+ * setting existed loads with "off"), and every BGAD training
  * knob by its name (meta_epochs, sub_epochs, lr, warmup_epochs, decay_rate, batch_size,
  * chunk_size, beta, tau, alpha_n, lam, focal, seed, blocks, clamp, ...; see
  * bgad_model_set_param). Defaults of the training knobs: the authors', except meta_epochs 4,
@@ -968,6 +980,30 @@ int bgad_detector_from_bytes(const uint8_t *data, int64_t length, bgad_detector 
 
 /*! \brief Frees a detector; NULL is accepted. Always BGAD_OK. */
 int bgad_detector_free(bgad_detector *det);
+
+/*!
+ * \brief Supplies one image to bgad_detector_fit_loader(): image `index` of `kind`
+ *        (0 = normal, 1 = anomalous).
+ *
+ * Fill *image; for an anomaly also *mask (mask->pixels = NULL, the value on entry, means
+ * the whole image is the defect). The buffers must stay valid until the loader is called
+ * again or the fit returns. Return 0, or non-zero to stop the fit (it then returns
+ * BGAD_ERR_CANCELLED; report your own error yourself). A normal image may be asked for
+ * more than once (RPAG reads a few again).
+ */
+typedef int32_t (*bgad_image_loader)(int32_t kind, int64_t index, bgad_image *image, bgad_image *mask,
+                                     void *loader_data);
+
+/*!
+ * \brief As bgad_detector_fit(), the images supplied one at a time by `load` (in any
+ *        format the caller decodes), so the caller never holds them all: a fit on
+ *        thousands of images needs the memory of their features, not of their pixels.
+ * \param load the loader (see bgad_image_loader), called with `loader_data`.
+ * \return as bgad_detector_fit(); BGAD_ERR_CANCELLED when the loader returned non-zero.
+ */
+int bgad_detector_fit_loader(bgad_detector *det, int64_t n_normal, int64_t n_anomalous,
+                             bgad_image_loader load, void *loader_data,
+                             bgad_progress_fn progress, void *user_data);
 
 #ifdef __cplusplus
 }  /* extern "C" */

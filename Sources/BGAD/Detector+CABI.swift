@@ -109,25 +109,24 @@ public func bgad_detector_fit(
         let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
         guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
         guard let normalArray = normal else { throw .invalid("normal is NULL") }
-        var normals: [Image] = [], anomalies: [Image] = [], maskImages: [Image?] = []
-        for i in 0..<nn { normals.append(try copiedImage(normalArray, i, "normal[\(i)]")) }
-        if na > 0 {
-            guard let anomalousArray = anomalous else { throw .invalid("anomalous is NULL") }
-            for i in 0..<na {
-                let a = try copiedImage(anomalousArray, i, "anomalous[\(i)]")
-                anomalies.append(a)
-                guard let masks else { maskImages.append(nil); continue }
+        if na > 0, anomalous == nil { throw .invalid("anomalous is NULL") }
+        // Each image is copied when the fit reaches it (not all at once).
+        let source = Detector.Source(
+            normalCount: nn, anomalousCount: na,
+            normal: { i throws(BGADError) in try copiedImage(normalArray, i, "normal[\(i)]") },
+            anomalous: { i throws(BGADError) in
+                let a = try copiedImage(anomalous!, i, "anomalous[\(i)]")
+                guard let masks else { return (a, nil) }
                 let m = try imageEntry(masks, i, "masks[\(i)]", allowNull: true)
-                guard let p = m.pixels else { maskImages.append(nil); continue }
+                guard let p = m.pixels else { return (a, nil) }
                 guard m.channels == 1 else { throw .invalid("masks[\(i)]: channels must be 1, got \(m.channels)") }
                 guard m.height == a.height, m.width == a.width else {
                     throw .invalid("masks[\(i)] is \(m.height)×\(m.width) but anomalous[\(i)] is \(a.height)×\(a.width)")
                 }
-                maskImages.append(try Image(height: m.height, width: m.width, channels: 1,
-                                            pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
-            }
-        }
-        try d.fit(normal: normals, anomalous: anomalies, masks: maskImages, progress: fitCallback(progress, userData))
+                return (a, try Image(height: m.height, width: m.width, channels: 1,
+                                     pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
+            })
+        try d.fit(source, progress: fitCallback(progress, userData))
     }
 }
 
@@ -142,20 +141,64 @@ public func bgad_detector_fit_paths(
         let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
         guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
         let np = try require(normalPaths, "normal_paths")
-        var normals: [Image] = [], anomalies: [Image] = [], maskImages: [Image?] = []
-        for i in 0..<nn { normals.append(try PNG.read(path: try cString(np[i], "normal_paths[\(i)]"))) }
-        if na > 0 {
-            let ap = try require(anomalousPaths, "anomalous_paths")
-            for i in 0..<na {
-                anomalies.append(try PNG.read(path: try cString(ap[i], "anomalous_paths[\(i)]")))
-                if let mp = maskPaths, let p = mp[i] {
-                    maskImages.append(try readMask(String(cString: p)))
-                } else {
-                    maskImages.append(nil)
+        let ap = na > 0 ? try require(anomalousPaths, "anomalous_paths") : nil
+        // Each file is read when the fit reaches it (not all at once).
+        let source = Detector.Source(
+            normalCount: nn, anomalousCount: na,
+            normal: { i throws(BGADError) in try PNG.read(path: try cString(np[i], "normal_paths[\(i)]")) },
+            anomalous: { i throws(BGADError) in
+                let a = try PNG.read(path: try cString(ap![i], "anomalous_paths[\(i)]"))
+                guard let mp = maskPaths, let p = mp[i] else { return (a, nil) }
+                let path = String(cString: p)
+                let m = try readMask(path)
+                guard m.height == a.height, m.width == a.width else {
+                    throw .invalid("mask \(path) is \(m.height)×\(m.width) but its image is \(a.height)×\(a.width)")
                 }
+                return (a, m)
+            })
+        try d.fit(source, progress: fitCallback(progress, userData))
+    }
+}
+
+/// `bgad_image_loader`: fills image `index` of `kind` (0 normal, 1 anomalous) and its mask.
+public typealias BGADImageLoader = @convention(c) (Int32, Int64, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+                                                   UnsafeMutableRawPointer?) -> Int32
+
+@_cdecl("bgad_detector_fit_loader")
+public func bgad_detector_fit_loader(
+    _ handle: OpaquePointer?, _ nNormal: Int64, _ nAnomalous: Int64,
+    _ load: BGADImageLoader?, _ loaderData: UnsafeMutableRawPointer?,
+    _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guarded { () throws(BGADError) in
+        let d = try detector(handle)
+        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
+        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        guard let load else { throw .invalid("load is NULL") }
+        // Two bgad_image slots the loader fills; each image is copied at once.
+        let slots = UnsafeMutableRawPointer.allocate(byteCount: 2 * imageStride, alignment: 8)
+        defer { slots.deallocate() }
+        func fetch(_ kind: Int32, _ i: Int) throws(BGADError) -> (Image, Image?) {
+            slots.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * imageStride)
+            let what = kind == 0 ? "normal image \(i)" : "anomalous image \(i)"
+            guard load(kind, Int64(i), slots, slots + imageStride, loaderData) == 0 else {
+                throw BGADError(.cancelled, "the image loader stopped the fit at \(what)")
             }
+            let image = try copiedImage(UnsafeRawPointer(slots), 0, what)
+            guard kind == 1 else { return (image, nil) }
+            let m = try imageEntry(UnsafeRawPointer(slots), 1, "the mask of \(what)", allowNull: true)
+            guard let p = m.pixels else { return (image, nil) }
+            guard m.channels == 1 else { throw .invalid("the mask of \(what): channels must be 1, got \(m.channels)") }
+            guard m.height == image.height, m.width == image.width else {
+                throw .invalid("the mask of \(what) is \(m.height)×\(m.width) but its image is \(image.height)×\(image.width)")
+            }
+            return (image, try Image(height: m.height, width: m.width, channels: 1,
+                                     pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
         }
-        try d.fit(normal: normals, anomalous: anomalies, masks: maskImages, progress: fitCallback(progress, userData))
+        let source = Detector.Source(normalCount: nn, anomalousCount: na,
+                                     normal: { i throws(BGADError) in try fetch(0, i).0 },
+                                     anomalous: { i throws(BGADError) in try fetch(1, i) })
+        try d.fit(source, progress: fitCallback(progress, userData))
     }
 }
 

@@ -239,7 +239,8 @@ final class DetectorTests: XCTestCase {
     func testPredictOfAnyImageEqualsPredictOfItsResizedCopy() throws {
         let d = try fitted()
         let s = d.configuration.imageSize
-        for (i, im) in probes.enumerated() where im.height != s || im.width != s {
+        for (i, im) in probes.enumerated() where (im.height != s || im.width != s)
+            && !Tiling.tiles(height: im.height, width: im.width, size: s, mode: d.configuration.tiling) {
             // The pipeline's own first step, done here: Pillow bilinear to the model size.
             var small = Image(height: s, width: s, channels: im.channels)
             try im.pixels.withUnsafeBufferPointer { src in
@@ -263,6 +264,121 @@ final class DetectorTests: XCTestCase {
             }
             assertSameMap(direct.map!, expected, "image \(i)")
         }
+    }
+
+    // MARK: - Tiling
+
+    func testTileStartsCoverOverlapAndEndFlush() throws {
+        for (length, tile) in [(10, 10), (11, 10), (512, 64), (700, 256), (5, 1), (1000, 7), (257, 256)] {
+            let st = Tiling.starts(length: length, tile: tile)
+            XCTAssertEqual(st.first, 0)
+            XCTAssertEqual(st.last, max(0, length - tile), "\(length), \(tile)")
+            for (a, b) in zip(st, st.dropFirst()) {
+                XCTAssertGreaterThan(b, a)
+                XCTAssertLessThanOrEqual(b - a, tile - tile / 4, "overlap of at least a quarter tile: \(length), \(tile)")
+            }
+            // Fewest tiles with that overlap: one less would leave a gap wider than allowed.
+            if st.count > 1 {
+                XCTAssertGreaterThan(length - tile, (st.count - 2) * max(1, tile - tile / 4))
+            }
+        }
+        // The auto rule: strips beyond aspect 2 and images over 4 model inputs.
+        XCTAssertFalse(Tiling.tiles(height: 256, width: 512, size: 256, mode: .auto))
+        XCTAssertTrue(Tiling.tiles(height: 256, width: 513, size: 256, mode: .auto))
+        XCTAssertTrue(Tiling.tiles(height: 2048, width: 256, size: 256, mode: .auto))
+        XCTAssertFalse(Tiling.tiles(height: 1024, width: 1024, size: 256, mode: .auto))
+        XCTAssertTrue(Tiling.tiles(height: 1025, width: 1025, size: 256, mode: .auto))
+        XCTAssertFalse(Tiling.tiles(height: 256, width: 4096, size: 256, mode: .off))
+        XCTAssertTrue(Tiling.tiles(height: 10, width: 10, size: 256, mode: .on))
+        // Regions: the whole image, or square tiles of min(short side, size) covering it.
+        XCTAssertEqual(try Tiling.regions(height: 300, width: 400, size: 256, mode: .auto, name: "x"),
+                       [Tiling.Rect(y: 0, x: 0, height: 300, width: 400)])
+        let tiles = try Tiling.regions(height: 256, width: 2048, size: 256, mode: .auto, name: "x")
+        XCTAssertEqual(tiles.count, Tiling.starts(length: 2048, tile: 256).count)
+        XCTAssertTrue(tiles.allSatisfy { $0.y == 0 && $0.height == 256 && $0.width == 256 })
+        let big = try Tiling.regions(height: 1100, width: 1300, size: 256, mode: .auto, name: "x")
+        var covered = [Bool](repeating: false, count: 1100 * 1300)
+        for r in big {
+            XCTAssertEqual(r.height, 256); XCTAssertEqual(r.width, 256)
+            for y in r.y..<(r.y + r.height) { for x in r.x..<(r.x + r.width) { covered[y * 1300 + x] = true } }
+        }
+        XCTAssertTrue(covered.allSatisfy { $0 })
+        XCTAssertThrowsError(try Tiling.regions(height: 1, width: 30000, size: 256, mode: .auto, name: "image 7")) { e in
+            XCTAssertTrue((e as! BGADError).message.contains("image 7"))
+        }
+    }
+
+    func testTiledPredictIsItsTilesScoredAndStitched() throws {
+        let d = try fitted()
+        let s = d.configuration.imageSize
+        for im in [DetectorTests.anomaly(40, 200, channels: 3, seed: 60).0, DetectorTests.normalImage(300, 290, channels: 1, seed: 61)] {
+            let regions = try Tiling.regions(height: im.height, width: im.width, size: s, mode: .auto, name: "x")
+            XCTAssertGreaterThan(regions.count, 1)
+            let direct = try d.predict([im])[0]
+            // Reference: every tile as an image of its own (square: taken whole), merged by maximum.
+            var best = -Double.infinity
+            var map = [Float](repeating: -.infinity, count: im.height * im.width)
+            for r in regions {
+                var tile = Image(height: r.height, width: r.width, channels: im.channels)
+                for y in 0..<r.height {
+                    for x in 0..<(r.width * im.channels) {
+                        tile.pixels[y * r.width * im.channels + x] = im.pixels[((r.y + y) * im.width + r.x) * im.channels + x]
+                    }
+                }
+                let p = try d.predict([tile])[0]
+                best = max(best, p.score)
+                for y in 0..<r.height {
+                    for x in 0..<r.width {
+                        let k = (r.y + y) * im.width + r.x + x
+                        map[k] = max(map[k], p.map![y * r.width + x])
+                    }
+                }
+            }
+            XCTAssertEqual(direct.score, best)
+            XCTAssertEqual(direct.isAnomalous, best > (try d.thresholds().image))
+            assertSameMap(direct.map, map, "\(im.height)×\(im.width)")
+        }
+    }
+
+    func testRowStoreHoldsTheTransposedFeaturesAndMaskLabels() throws {
+        let (n, c, h, w) = (5, 3, 4, 6)
+        var g = SeededGenerator(seed: 9)
+        let data = (0..<(n * c * h * w)).map { _ in Float(g.below(1000)) / 7 }
+        var mask = [UInt8](repeating: 0, count: 16 * 24)
+        for y in 4..<9 { for x in 10..<20 { mask[y * 24 + x] = 255 } }
+        let store = RowStore(channels: c, height: h, width: w)
+        try data.withUnsafeBufferPointer { p in
+            let maps = FeatureMaps(data: p.baseAddress!, count: n, channels: c, height: h, width: w)
+            for i in 0..<n - 1 { try store.append(maps, image: i, name: "image \(i)") }
+            try mask.withUnsafeBufferPointer { m in
+                try store.append(maps, image: n - 1, mask: m.baseAddress!, maskHeight: 16, maskWidth: 24, label: 1, name: "a")
+            }
+        }
+        store.appendCopy(of: 1, label: 1)
+        XCTAssertEqual(store.count, n + 1)
+        var labels = [UInt8](repeating: 0, count: h * w)
+        downsampleMaskNearest(mask, height: 16, width: 24, toHeight: h, toWidth: w, into: &labels)
+        for img in 0..<(n + 1) {
+            let src = img == n ? 1 : img
+            let rows = store.image(img)
+            for q in 0..<(h * w) {
+                for ch in 0..<c { XCTAssertEqual(rows[q * c + ch], data[src * c * h * w + ch * h * w + q]) }
+            }
+        }
+        XCTAssertTrue(labels.contains(1) && labels.contains(0))
+        XCTAssertEqual(Array(store.labelsOfImage(n - 1)), labels)
+        XCTAssertEqual(Array(store.labelsOfImage(n)), [UInt8](repeating: 1, count: h * w))
+        XCTAssertEqual(Array(store.labelsOfImage(0)), [UInt8](repeating: 0, count: h * w))
+        // A non-finite value is refused, naming the image, and nothing is stored.
+        var bad = data
+        bad[c * h * w + 5] = .nan
+        try bad.withUnsafeBufferPointer { p in
+            let maps = FeatureMaps(data: p.baseAddress!, count: n, channels: c, height: h, width: w)
+            XCTAssertThrowsError(try store.append(maps, image: 1, name: "image 1")) { e in
+                XCTAssertTrue((e as! BGADError).message.contains("image 1"))
+            }
+        }
+        XCTAssertEqual(store.count, n + 1)
     }
 
     func testGrayEqualsReplicatedRGB() throws {

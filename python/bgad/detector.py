@@ -50,6 +50,10 @@ _fit = declare("bgad_detector_fit", [ctypes.c_void_p, _c_image_p, ctypes.c_int64
                                      ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
 _fit_paths = declare("bgad_detector_fit_paths", [ctypes.c_void_p, _c_char_pp, ctypes.c_int64, _c_char_pp, _c_char_pp,
                                                  ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
+#: ``bgad_image_loader``: (kind, index, image*, mask*, user data) -> 0 or stop.
+_LOADER_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, _c_image_p, _c_image_p, ctypes.c_void_p)
+_fit_loader = declare("bgad_detector_fit_loader", [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, _LOADER_FN,
+                                                   ctypes.c_void_p, PROGRESS_FN, ctypes.c_void_p])
 _predict = declare("bgad_detector_predict", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, c_double_p, c_int32_p,
                                              ctypes.POINTER(c_float_p)])
 _thresholds = declare("bgad_detector_thresholds", [ctypes.c_void_p, c_double_p, c_double_p])
@@ -195,6 +199,66 @@ def _is_one_image(images: Any) -> bool:
             and not (images.ndim == 3 and images.shape[2] not in (1, 3)))
 
 
+class _Loader:
+    """The ``bgad_image_loader`` of a fit on paths (any format) or arrays: the engine asks
+    for one image at a time, so only the image being read is held here. An error (a
+    corrupt file...) stops the fit and is re-raised by :meth:`raise_pending`."""
+
+    def __init__(self, normal: Sequence[Any], anomalous: Sequence[Any], masks: Sequence[Any]):
+        self.normal, self.anomalous, self.masks = normal, anomalous, masks
+        self.progress: Optional[NativeProgress] = None
+        self.error: Optional[BaseException] = None
+        self._held: List[np.ndarray] = []
+        self.callback = _LOADER_FN(self._load)
+
+    def _load(self, kind: int, index: int, image, mask, _data) -> int:
+        try:
+            if self.progress is not None and self.progress.interrupted:
+                return 1
+            src = self.normal[index] if kind == 0 else self.anomalous[index]
+            img = read_image(src)
+            held = [img]
+            image[0] = _Image(img.ctypes.data_as(c_uint8_p), img.shape[0], img.shape[1], 1 if img.ndim == 2 else 3)
+            if kind == 1 and self.masks[index] is not None:
+                m = np.ascontiguousarray(read_mask(self.masks[index], None))
+                if m.shape != img.shape[:2]:
+                    raise BGADError(f"mask {_name(self.masks[index])} is {m.shape[0]}×{m.shape[1]} but its image "
+                                    f"{_name(src)} is {img.shape[0]}×{img.shape[1]}")
+                held.append(m)
+                mask[0] = _Image(m.ctypes.data_as(c_uint8_p), m.shape[0], m.shape[1], 1)
+            self._held = held  # valid until the next call
+            return 0
+        except BaseException as exc:  # never unwinds through the C frames
+            self.error = exc
+            return 1
+
+    def raise_pending(self) -> None:
+        """Re-raises the error that stopped the fit, if any."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+def _named(exc: BGADError, normal: Sequence[Any], anomalous: Sequence[Any], masks: Sequence[Any]) -> BGADError:
+    """The engine's error with its leading "normal image i" / "anomalous image i" / "mask i"
+    followed by the file's path (the engine only knows indices)."""
+    import re
+
+    m = re.match(r"(normal image|anomalous image|mask) (\d+)\b", str(exc))
+    if m is None:
+        return exc
+    items = {"normal image": normal, "anomalous image": anomalous, "mask": masks}[m.group(1)]
+    i = int(m.group(2))
+    if i >= len(items) or items[i] is None:
+        return exc
+    text = str(exc)
+    return BGADError(f"{text[:m.end()]} ({_name(items[i])}){text[m.end():]}", exc.status)
+
+
+def _name(src: Any) -> str:
+    return os.fspath(src) if isinstance(src, (str, os.PathLike)) else f"array of shape {np.shape(src)}"
+
+
 class Detector:
     """BGAD anomaly detector on images: the engine's detector behind a Python object.
 
@@ -209,6 +273,11 @@ class Detector:
       ``"lite1"`` or ``"lite2"`` (the extras ``bgad[lite1]`` / ``bgad[lite2]``; docs/BACKBONES.md);
       ``weights``: path of the engine's converted backbone weight file (default: the one
       :func:`bgad.weights.prepare` writes, found at ``fit``).
+    - ``tiling``: ``"auto"`` (default), ``"on"`` or ``"off"``: cover images with square tiles
+      of ``min(short side, image_size)`` pixels (overlap ≥ 1/4) instead of resizing them
+      whole — ``auto`` tiles strips (long side > 2 × short side) and images whose short side
+      exceeds 4 × ``image_size``; each tile is scored, maps are stitched at full size, the
+      image score is the maximum over the tiles; training tiles the same way (docs/INPUTS.md).
     - ``real_repeats``, ``rpag_per_anomaly``: how often each known anomaly is used and how
       many RPAG samples it yields; ``foreground``: ``"otsu"`` or ``"whole"`` (where RPAG
       pastes); ``feature_batch``: images per backbone call.
@@ -346,6 +415,10 @@ class Detector:
         Returns:
             self. A failed fit leaves the detector as it was; Ctrl-C cancels cleanly (and
             re-raises KeyboardInterrupt).
+
+        The engine reads the images one at a time (PNG paths itself, anything else through
+        a loader callback), so a fit on thousands of files holds their features, not their
+        pixels. See :meth:`fit_folders` to train on folders, globs or list files.
         """
         normal = list(normal_images)
         anomalous = list(anomalous_images or [])
@@ -369,20 +442,16 @@ class Detector:
                 with NativeProgress(self.progress, "Detector fit") as bar:
                     status = _fit_paths(handle, n_paths, len(normal), a_paths, m_paths, len(anomalous), bar.callback, None)
             else:
-                n_arr = [read_image(p) for p in normal]
-                a_arr = [read_image(p) for p in anomalous]
-                m_arr = [None if m is None else read_mask(m, None) for m in masks]
-                m_img = (_Image * max(1, len(m_arr)))()
-                for i, (m, a) in enumerate(zip(m_arr, a_arr)):
-                    if m is None:
-                        m_img[i] = _Image(None, a.shape[0], a.shape[1], 1)
-                    else:
-                        m_img[i] = _Image(m.ctypes.data_as(c_uint8_p), m.shape[0], m.shape[1], 1)
+                loader = _Loader(normal, anomalous, masks)
                 with NativeProgress(self.progress, "Detector fit") as bar:
-                    status = _fit(handle, _images(n_arr), len(n_arr), _images(a_arr),
-                                  m_img if any(m is not None for m in m_arr) else None, len(a_arr), bar.callback, None)
+                    loader.progress = bar
+                    status = _fit_loader(handle, len(normal), len(anomalous), loader.callback, None, bar.callback, None)
+                loader.raise_pending()
             bar.raise_pending("Detector fit")
-            check(status)
+            try:
+                check(status)
+            except BGADError as exc:
+                raise _named(exc, normal, anomalous, masks) from None
         except BaseException:
             _free(handle)
             raise

@@ -291,10 +291,10 @@ def read_any(path: PathLike) -> np.ndarray:
         BGADError: missing/unreadable (status 2), corrupt, truncated or unsupported (status 3).
     """
     text = os.fspath(path)
-    if text.lower().endswith(".png"):
-        return read_png(text)
     if not os.path.isfile(text):
         raise BGADError(f"image file not found: {text}", 2)
+    if text.lower().endswith(".png"):
+        return read_png(text)
     Image = _pillow(text)
     try:
         with Image.open(text) as im:

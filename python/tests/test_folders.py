@@ -214,3 +214,66 @@ def test_fit_folders_bad_inputs_are_named(tmp_path, capsys):
     status = cli_main(["fit", "--normal", str(root / "good"), "--steps", "5", "--image-size", "64", "--quiet",
                        "--out", str(tmp_path / "s.bgad")])
     assert status == 2 and "broken" in capsys.readouterr().err
+
+
+def test_odd_images_are_handled_or_refused_by_name(tmp_path):
+    """1×1, 16-bit, gray+alpha, RGBA, palette and gray JPEG images train together; a PNG whose
+    header claims 30,000 × 30,000 is refused before decoding, naming the file."""
+    import zlib
+
+    rng = np.random.default_rng(6)
+    good = tmp_path / "good"
+    _png(good / "tiny.png", np.full((1, 1), 40, np.uint8))
+    PIL.fromarray(rng.integers(0, 65536, (40, 40), dtype=np.uint16)).save(good / "deep.png")
+    PIL.fromarray(rng.integers(0, 256, (40, 40, 4), dtype=np.uint8), "RGBA").save(good / "rgba.png")
+    PIL.fromarray(rng.integers(0, 256, (40, 40, 2), dtype=np.uint8), "LA").save(good / "la.png")
+    PIL.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).convert("P").save(good / "pal.png")
+    _jpeg(good / "gray.jpg", rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    det = Detector(**FAST).fit_folders(good)
+    assert det.is_fitted and det.skipped_ == []
+    # the same list as arrays gives the same detector: every format decodes as read_any says
+    ref = Detector(**FAST).fit([io.read_any(p) for p in io.list_images(good)])
+    probe = [rng.integers(0, 256, (40, 40), dtype=np.uint8)]
+    np.testing.assert_array_equal(det.score_images(probe), ref.score_images(probe))
+
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = (30000).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    huge = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(100))) + chunk(b"IEND", b"")
+    (good / "huge.png").write_bytes(huge)
+    with pytest.raises(BGADError, match=r"huge.png: .*30000×30000 exceeds the limit"):
+        Detector(**FAST).fit_folders(good)
+    det = Detector(**FAST).fit_folders(good, skip_bad=True)
+    assert [Path(p).name for p, _ in det.skipped_] == ["huge.png"]
+
+
+def test_tiled_training_with_defect_strips_and_masks(tmp_path):
+    """bgad on strips: tiles of a defect image whose mask is empty are left out, RPAG pastes
+    on tiles; the known defect kind is found on new strips."""
+    rng = np.random.default_rng(7)
+
+    def strip(defect):
+        img = rng.integers(0, 60, (48, 400), dtype=np.uint8)
+        mask = np.zeros(img.shape, np.uint8)
+        if defect is not None:
+            img[10:22, defect:defect + 12] = 230
+            mask[10:22, defect:defect + 12] = 255
+        return img, mask
+
+    for i in range(8):
+        _png(tmp_path / "good" / f"g{i}.png", strip(None)[0])
+    for i, x in enumerate((30, 200, 350)):
+        img, mask = strip(x)
+        _png(tmp_path / "bad" / f"b{i}.png", img)
+        _png(tmp_path / "masks" / f"b{i}_mask.png", mask)
+    det = Detector(seed=0, image_size=48, steps=60, rpag_per_anomaly=2, progress=False)
+    det.fit_folders(tmp_path / "good", tmp_path / "bad", tmp_path / "masks")
+    new = [strip(None)[0] for _ in range(4)] + [strip(int(x))[0] for x in rng.integers(0, 380, 4)]
+    scores = det.score_images(new)
+    assert scores[4:].min() > scores[:4].max(), scores
+    # a mask without any defect pixel is an error naming it
+    _png(tmp_path / "masks2" / "b0.png", np.zeros((48, 400), np.uint8))
+    with pytest.raises(BGADError, match=r"mask 0 \(.*masks2/b0.png\) has no defect pixel"):
+        Detector(seed=0, image_size=48, steps=5, progress=False).fit_folders(
+            tmp_path / "good", tmp_path / "bad", tmp_path / "masks2")

@@ -118,104 +118,151 @@ public final class Detector {
 
     // MARK: - Fit
 
-    /// Fits on normal images and known anomalies (any size, gray or RGB).
-    ///
-    /// Every image is resized (bilinear, Pillow's rule) to `imageSize²`; masks by nearest
-    /// neighbour (non-zero = defect; nil = the whole image). With the `bgad` variant, each
-    /// anomaly enters training `realRepeats` times, and `rpagPerAnomaly` RPAG samples per
-    /// anomaly are pasted on normal images chosen with the seed, on their foreground
-    /// (`foreground`); samples with an empty mask are skipped. The other variants ignore
-    /// the anomalies. Features come from the backbone in batches of `featureBatch`, then
-    /// the BGAD model is trained and calibrated at `imageSize²`. The backbone is read from
-    /// `weights`, or, when that is empty, the one the detector already holds is reused.
-    /// On failure or cancellation (`progress` returned false → `.cancelled`) the detector
-    /// keeps its previous state.
+    /// Where `fit` reads its images: counts and loaders called with an index (each image is
+    /// loaded when its features are computed and dropped after, so a fit never holds every
+    /// image; a few normal images are loaded twice, for RPAG). Loaders may throw (a missing
+    /// or corrupt file) and the fit stops with that error.
+    public struct Source {
+        /// Number of normal images (≥ 1).
+        public var normalCount: Int
+        /// Number of known anomalies.
+        public var anomalousCount: Int
+        /// Normal image `i`.
+        public var normal: (Int) throws(BGADError) -> Image
+        /// Anomalous image `i` and its mask (1 channel, the image's size; nil = the whole image).
+        public var anomalous: (Int) throws(BGADError) -> (image: Image, mask: Image?)
+
+        /// A source; see the properties.
+        public init(normalCount: Int, anomalousCount: Int, normal: @escaping (Int) throws(BGADError) -> Image,
+                    anomalous: @escaping (Int) throws(BGADError) -> (image: Image, mask: Image?)) {
+            self.normalCount = normalCount
+            self.anomalousCount = anomalousCount
+            self.normal = normal
+            self.anomalous = anomalous
+        }
+    }
+
+    /// Fits on normal images and known anomalies (any size, gray or RGB) held in memory;
+    /// see `fit(_:progress:)`.
     /// - Parameters:
     ///   - masks: nil (every anomaly is whole-image) or one entry per anomalous image, each
     ///     nil (whole image) or a 1-channel mask of its image's size.
     ///   - progress: called after every optimisation step; return false to cancel.
     public func fit(normal: [Image], anomalous: [Image] = [], masks: [Image?]? = nil,
                     progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
-        for (i, im) in normal.enumerated() { try Detector.checkImage(im, "normal image \(i)") }
-        for (i, im) in anomalous.enumerated() { try Detector.checkImage(im, "anomalous image \(i)") }
-        if let masks {
-            guard masks.count == anomalous.count else {
-                throw .invalid("got \(anomalous.count) anomalous images but \(masks.count) masks")
-            }
-            for (i, m) in masks.enumerated() {
-                guard let m else { continue }
-                try Detector.checkImage(m, "mask \(i)")
-                guard m.channels == 1 else { throw .invalid("mask \(i) must have 1 channel, got \(m.channels)") }
-                guard m.height == anomalous[i].height, m.width == anomalous[i].width else {
-                    throw .invalid("mask \(i) is \(m.height)×\(m.width) but its image is \(anomalous[i].height)×\(anomalous[i].width)")
-                }
-            }
+        if let masks, masks.count != anomalous.count {
+            throw .invalid("got \(anomalous.count) anomalous images but \(masks.count) masks")
         }
-        guard !normal.isEmpty else { throw .invalid("fit needs at least one normal image") }
+        try fit(Source(normalCount: normal.count, anomalousCount: anomalous.count,
+                       normal: { normal[$0] }, anomalous: { (anomalous[$0], masks?[$0] ?? nil) }),
+                progress: progress)
+    }
 
+    /// Fits on the images of `source`.
+    ///
+    /// Each image is cut into its regions (`Tiling`: the whole image, or square tiles), and
+    /// each region is resized (bilinear, Pillow's rule) to `imageSize²`; masks by nearest
+    /// neighbour (non-zero = defect; nil = the whole image). A tile of a known anomaly whose
+    /// mask holds no defect pixel is left out. With the `bgad` variant, each anomalous
+    /// region enters training `realRepeats` times, and `rpagPerAnomaly` RPAG samples per
+    /// anomalous region are pasted on normal regions chosen with the seed, on their
+    /// foreground (`foreground`); samples with an empty mask are skipped. The other variants
+    /// ignore the anomalies. Features come from the backbone in batches of `featureBatch`
+    /// and are kept once, as float32 training rows (`TrainingRows`); then the BGAD model is
+    /// trained and calibrated at `imageSize²`. The backbone is read from `weights`, or, when
+    /// that is empty, the one the detector already holds is reused. On failure or
+    /// cancellation (`progress` returned false → `.cancelled`) the detector keeps its
+    /// previous state.
+    public func fit(_ source: Source, progress: ((TrainingProgress) -> Bool)? = nil) throws(BGADError) {
+        guard source.normalCount >= 1 else { throw .invalid("fit needs at least one normal image") }
         let backbone = try fitBackbone()
         let c = configuration, s = c.imageSize
+        let rows = TrainingRows(shapes: try featureShapes(backbone))
         var channels: [Int] = []
-        for st in c.strides {
-            guard let ch = backbone.network.channels(stride: st) else { throw .invalid("backbone '\(backbone.name)' has no level at stride \(st)") }
-            channels.append(ch)
-        }
-        let normals = try normal.map { im throws(BGADError) in try Detector.resized(im, to: s) }
-        let normalFeatures = try features(backbone, count: normals.count) { i, dst in Detector.copyRGB(normals[i], into: dst) }
+        for level in rows.levels { channels.append(level.channels) }
 
-        // Known anomalies (bgad only): real ones repeated, then RPAG samples.
-        var trainImages: [Image] = [], trainMasks: [UInt8] = []
-        if c.training.variant.usesAnomalies, !anomalous.isEmpty {
+        // Normal regions, streamed through the backbone into the rows.
+        var normalRegions: [(image: Int, rect: Tiling.Rect)] = []
+        try streamFeatures(backbone, into: rows) { add throws(BGADError) in
+            for i in 0..<source.normalCount {
+                let im = try source.normal(i)
+                try Detector.checkImage(im, "normal image \(i)")
+                for r in try Tiling.regions(height: im.height, width: im.width, size: s, mode: c.tiling, name: "normal image \(i)") {
+                    normalRegions.append((i, r))
+                    let unit = try Detector.region(im, r, size: s)
+                    try add({ dst in Detector.copyRGB(unit, into: dst) }, nil, "normal image \(i)")
+                }
+            }
+        }
+        rows.normalCount = rows.count
+
+        // Known anomalies (bgad only): real regions repeated, then RPAG samples.
+        if c.training.variant.usesAnomalies, source.anomalousCount > 0 {
             var anomalies: [Image] = [], anomalyMasks: [[UInt8]] = []
-            for (i, im) in anomalous.enumerated() {
-                anomalies.append(try Detector.resized(im, to: s))
-                var m = [UInt8](repeating: 1, count: s * s)
-                if let mask = masks?[i] ?? nil {
-                    let binary = mask.pixels.map { $0 != 0 ? UInt8(1) : 0 }
-                    try binary.withUnsafeBufferPointer { src throws(BGADError) in
-                        try m.withUnsafeMutableBufferPointer { dst throws(BGADError) in
-                            try resizeNearest(src.baseAddress!, height: mask.height, width: mask.width, channels: 1,
-                                              into: dst.baseAddress!, height: s, width: s)
-                        }
-                    }
-                    guard m.contains(1) else {
-                        throw .invalid("mask \(i) has no defect pixel at the model's image size \(s)×\(s)")
+            for i in 0..<source.anomalousCount {
+                let (im, mask) = try source.anomalous(i)
+                try Detector.checkImage(im, "anomalous image \(i)")
+                if let mask {
+                    try Detector.checkImage(mask, "mask \(i)")
+                    guard mask.channels == 1 else { throw .invalid("mask \(i) must have 1 channel, got \(mask.channels)") }
+                    guard mask.height == im.height, mask.width == im.width else {
+                        throw .invalid("mask \(i) is \(mask.height)×\(mask.width) but its image is \(im.height)×\(im.width)")
                     }
                 }
-                anomalyMasks.append(m)
+                let regions = try Tiling.regions(height: im.height, width: im.width, size: s, mode: c.tiling, name: "anomalous image \(i)")
+                var kept = 0
+                for r in regions {
+                    var m = [UInt8](repeating: 1, count: s * s)
+                    if let mask {
+                        let binary = Detector.crop(mask, r).pixels.map { $0 != 0 ? UInt8(1) : 0 }
+                        try binary.withUnsafeBufferPointer { src throws(BGADError) in
+                            try m.withUnsafeMutableBufferPointer { dst throws(BGADError) in
+                                try resizeNearest(src.baseAddress!, height: r.height, width: r.width, channels: 1,
+                                                  into: dst.baseAddress!, height: s, width: s)
+                            }
+                        }
+                        if !m.contains(1) { continue }
+                    }
+                    anomalies.append(try Detector.region(im, r, size: s))
+                    anomalyMasks.append(m)
+                    kept += 1
+                }
+                guard kept > 0 else {
+                    throw .invalid("mask \(i) has no defect pixel at the model's image size \(s)×\(s)")
+                }
             }
+            var trainImages: [Image] = [], trainMasks: [[UInt8]] = []
             for (a, m) in zip(anomalies, anomalyMasks) {
-                for _ in 0..<c.realRepeats { trainImages.append(a); trainMasks += m }
+                for _ in 0..<c.realRepeats { trainImages.append(a); trainMasks.append(m) }
             }
             if c.rpagPerAnomaly > 0 {
                 var generator = RPAG(seed: c.training.seed)
                 var pick = SeededGenerator(seed: c.training.seed)
+                var cached: (index: Int, image: Image)? = nil
                 for (a, m) in zip(anomalies, anomalyMasks) {
                     for _ in 0..<c.rpagPerAnomaly {
-                        var n = normals[pick.below(normals.count)], anomaly = a
+                        let (i, r) = normalRegions[pick.below(normalRegions.count)]
+                        if cached?.index != i { cached = (i, try source.normal(i)) }
+                        var n = try Detector.region(cached!.image, r, size: s), anomaly = a
                         if n.channels != anomaly.channels { n = n.rgb(); anomaly = anomaly.rgb() }
                         let sample = try generator.generate(normal: n, anomaly: anomaly, anomalyMask: m, foreground: nil,
                                                             foregroundMode: c.foreground)
                         guard sample.mask.contains(where: { $0 != 0 }) else { continue }
                         trainImages.append(sample.image)
-                        trainMasks += sample.mask
+                        trainMasks.append(sample.mask)
                     }
                 }
             }
-        }
-        let anomalousFeatures = trainImages.isEmpty ? nil
-            : try features(backbone, count: trainImages.count) { i, dst in Detector.copyRGB(trainImages[i], into: dst) }
-
-        let model = try BGADModel(channels: channels, configuration: c.training)
-        try withExtendedLifetime((normalFeatures, anomalousFeatures)) { () throws(BGADError) in
-        try trainMasks.withUnsafeBufferPointer { m throws(BGADError) in
-            let data = TrainingSet(normal: normalFeatures.maps, anomalous: anomalousFeatures?.maps ?? [],
-                                   masks: anomalousFeatures == nil ? nil : m.baseAddress,
-                                   maskHeight: anomalousFeatures == nil ? 0 : s, maskWidth: anomalousFeatures == nil ? 0 : s)
-            try Detector.engineLock.locked { () throws(BGADError) in
-                try model.fit(data, calibrationHeight: s, calibrationWidth: s, progress: progress)
+            try streamFeatures(backbone, into: rows) { add throws(BGADError) in
+                for (k, (im, m)) in zip(trainImages, trainMasks).enumerated() {
+                    try add({ dst in Detector.copyRGB(im, into: dst) }, m, "anomalous training image \(k)")
+                }
             }
         }
+
+        let model = try BGADModel(channels: channels, configuration: c.training)
+        try Detector.engineLock.locked { () throws(BGADError) in
+            try model.fit(rows: rows, calibrationHeight: s, calibrationWidth: s, progress: progress)
         }
         try lock.locked { () throws(BGADError) in fitted = Fitted(backbone: backbone, model: model) }
     }
@@ -231,27 +278,28 @@ public final class Detector {
     // MARK: - Predict
 
     /// Scores images of any size (gray or RGB): image score, decision and, when `maps`,
-    /// the anomaly map at each image's own size. A batch and the same images one by one
-    /// give identical numbers.
+    /// the anomaly map at each image's own size (tiled images: see `Tiling`). A batch and
+    /// the same images one by one give identical numbers.
     public func predict(_ images: [Image], maps: Bool = true) throws(BGADError) -> [DetectorPrediction] {
         for (i, im) in images.enumerated() { try Detector.checkImage(im, "image \(i)") }
         var out: [DetectorPrediction] = []
         out.reserveCapacity(images.count)
+        var current: [Float] = []
         try score(count: images.count, shape: { i in (images[i].height, images[i].width, images[i].channels) },
                   pixels: { i, body throws(BGADError) in
                       try images[i].pixels.withUnsafeBufferPointer { p throws(BGADError) in try body(p.baseAddress!) }
                   },
-                  emit: { i, score, decision, mapAtModelSize throws(BGADError) in
-                      var map: [Float]? = nil
-                      if maps {
-                          var m = [Float](repeating: 0, count: images[i].height * images[i].width)
-                          try m.withUnsafeMutableBufferPointer { dst throws(BGADError) in
-                              try self.resizeMap(mapAtModelSize, into: dst.baseAddress!, height: images[i].height, width: images[i].width)
-                          }
-                          map = m
+                  map: { i, body throws(BGADError) in
+                      guard maps else { try body(nil); return }
+                      if current.count != images[i].height * images[i].width {
+                          current = [Float](repeating: 0, count: images[i].height * images[i].width)
                       }
-                      out.append(DetectorPrediction(score: score, isAnomalous: decision, map: map,
+                      try current.withUnsafeMutableBufferPointer { m throws(BGADError) in try body(m.baseAddress!) }
+                  },
+                  emit: { i, score, decision throws(BGADError) in
+                      out.append(DetectorPrediction(score: score, isAnomalous: decision, map: maps ? current : nil,
                                                     height: images[i].height, width: images[i].width))
+                      current = []
                   })
         return out
     }
@@ -267,43 +315,62 @@ public final class Detector {
         if let maps, maps.count != images.count { throw .invalid("maps: \(maps.count) entries for \(images.count) images") }
         try score(count: images.count, shape: { i in (images[i].height, images[i].width, images[i].channels) },
                   pixels: { i, body throws(BGADError) in try body(images[i].pixels) },
-                  emit: { i, score, decision, mapAtModelSize throws(BGADError) in
+                  map: { i, body throws(BGADError) in try body(maps?[i] ?? nil) },
+                  emit: { i, score, decision throws(BGADError) in
                       scores[i] = score
                       decisions?[i] = decision ? 1 : 0
-                      if let dst = maps?[i] {
-                          try self.resizeMap(mapAtModelSize, into: dst, height: images[i].height, width: images[i].width)
-                      }
                   })
     }
 
-    /// The anomaly map at `height × width` from the map at the model size (Pillow's bilinear,
-    /// mode "F"; a copy when the sizes agree).
-    private func resizeMap(_ map: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, height: Int, width: Int) throws(BGADError) {
-        let s = configuration.imageSize
-        try resizeBilinear(map, height: s, width: s, channels: 1, into: dst, height: height, width: width)
-    }
-
-    /// The scoring pipeline shared by both `predict`s: batches of `featureBatch` images are
-    /// resized to the model size, run through the backbone and the model; `emit` receives
-    /// each image's score, decision and map at the model size.
+    /// The scoring pipeline shared by both `predict`s. Every image is cut into its regions
+    /// (`Tiling`); batches of `featureBatch` regions are resized to the model size, run
+    /// through the backbone and the model. An image's map is written, region by region,
+    /// into the buffer `map(i, body)` lends `body` (nil = no map; it must lend the same
+    /// buffer for every region of an image): the whole image's map resized to its size, or
+    /// each tile's resized to the tile and merged by maximum. The image's score (the maximum
+    /// over its regions) and decision go to `emit` after its last region.
     private func score(
         count: Int, shape: (Int) -> (Int, Int, Int),
         pixels: (Int, (UnsafePointer<UInt8>) throws(BGADError) -> Void) throws(BGADError) -> Void,
-        emit: (Int, Double, Bool, UnsafePointer<Float>) throws(BGADError) -> Void
+        map: (Int, (UnsafeMutablePointer<Float>?) throws(BGADError) -> Void) throws(BGADError) -> Void,
+        emit: (Int, Double, Bool) throws(BGADError) -> Void
     ) throws(BGADError) {
         let f = try requireFitted()
         if count == 0 { return }
         let s = configuration.imageSize, plane = s * s
         let threshold = Double(f.model.calibration!.imageThreshold)
+        // Every region of every image, in order.
+        var units: [(image: Int, rect: Tiling.Rect, whole: Bool)] = []
+        for i in 0..<count {
+            let (h, w, _) = shape(i)
+            let regions = try Tiling.regions(height: h, width: w, size: s, mode: configuration.tiling, name: "image \(i)")
+            for r in regions { units.append((i, r, regions.count == 1 && r.height == h && r.width == w)) }
+        }
         let batch = configuration.featureBatch
-        var mapBuffer = [Float](repeating: 0, count: min(batch, count) * plane)
-        var scores = [Double](repeating: 0, count: min(batch, count))
+        var mapBuffer = [Float](repeating: 0, count: min(batch, units.count) * plane)
+        var scores = [Double](repeating: 0, count: min(batch, units.count))
+        var tileMap: [Float] = [], crop: [UInt8] = []
+        var best = -Double.infinity
         var start = 0
-        while start < count {
-            let n = min(batch, count - start)
+        while start < units.count {
+            let n = min(batch, units.count - start)
             let feats = try features(f.backbone, count: n) { j, dst throws(BGADError) in
-                let (h, w, c) = shape(start + j)
-                try pixels(start + j) { p throws(BGADError) in try Detector.resizeRGB(p, height: h, width: w, channels: c, size: s, into: dst) }
+                let u = units[start + j]
+                let (h, w, c) = shape(u.image)
+                try pixels(u.image) { p throws(BGADError) in
+                    if u.whole {
+                        try Detector.resizeRGB(p, height: h, width: w, channels: c, size: s, into: dst)
+                        return
+                    }
+                    let r = u.rect
+                    if crop.count < r.height * r.width * c { crop = [UInt8](repeating: 0, count: r.height * r.width * c) }
+                    try crop.withUnsafeMutableBufferPointer { b throws(BGADError) in
+                        for y in 0..<r.height {
+                            (b.baseAddress! + y * r.width * c).update(from: p + ((r.y + y) * w + r.x) * c, count: r.width * c)
+                        }
+                        try Detector.resizeRGB(b.baseAddress!, height: r.height, width: r.width, channels: c, size: s, into: dst)
+                    }
+                }
             }
             try mapBuffer.withUnsafeMutableBufferPointer { m throws(BGADError) in
                 // Maps at the model size and the model's image scores −log(min Σ): the map's
@@ -316,12 +383,42 @@ public final class Detector {
                     }
                 }
                 for j in 0..<n {
-                    let map = UnsafePointer(m.baseAddress! + j * plane)
-                    try emit(start + j, scores[j], scores[j] > threshold, map)
+                    let u = units[start + j]
+                    let unitMap = UnsafePointer(m.baseAddress! + j * plane)
+                    let first = start + j == 0 || units[start + j - 1].image != u.image
+                    let last = start + j + 1 == units.count || units[start + j + 1].image != u.image
+                    if first { best = -Double.infinity }
+                    best = max(best, scores[j])
+                    let (h, w, _) = shape(u.image)
+                    try map(u.image) { dst throws(BGADError) in
+                        guard let dst else { return }
+                        if u.whole {
+                            try self.resizeMap(unitMap, into: dst, height: h, width: w)
+                            return
+                        }
+                        let r = u.rect
+                        if first { dst.update(repeating: -.infinity, count: h * w) }
+                        if tileMap.count < r.height * r.width { tileMap = [Float](repeating: 0, count: r.height * r.width) }
+                        try tileMap.withUnsafeMutableBufferPointer { t throws(BGADError) in
+                            try self.resizeMap(unitMap, into: t.baseAddress!, height: r.height, width: r.width)
+                            for y in 0..<r.height {
+                                let row = dst + (r.y + y) * w + r.x, src = t.baseAddress! + y * r.width
+                                for x in 0..<r.width { row[x] = max(row[x], src[x]) }
+                            }
+                        }
+                    }
+                    if last { try emit(u.image, best, best > threshold) }
                 }
             }
             start += n
         }
+    }
+
+    /// The anomaly map at `height × width` from the map at the model size (Pillow's bilinear,
+    /// mode "F"; a copy when the sizes agree).
+    private func resizeMap(_ map: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, height: Int, width: Int) throws(BGADError) {
+        let s = configuration.imageSize
+        try resizeBilinear(map, height: s, width: s, channels: 1, into: dst, height: height, width: width)
     }
 
     // MARK: - Images and features
@@ -334,7 +431,7 @@ public final class Detector {
         }
     }
 
-    private static func checkImage(_ im: Image, _ name: String) throws(BGADError) {
+    static func checkImage(_ im: Image, _ name: String) throws(BGADError) {
         try checkSize(im.height, im.width, im.channels, name)
         guard im.pixels.count == im.height * im.width * im.channels else {
             throw .invalid("\(name): \(im.pixels.count) samples do not fill \(im.height)×\(im.width)×\(im.channels)")
@@ -342,7 +439,7 @@ public final class Detector {
     }
 
     /// `im` resized (bilinear) to `size²`, its channels kept.
-    private static func resized(_ im: Image, to size: Int) throws(BGADError) -> Image {
+    static func resized(_ im: Image, to size: Int) throws(BGADError) -> Image {
         var out = Image(height: size, width: size, channels: im.channels)
         try im.pixels.withUnsafeBufferPointer { src throws(BGADError) in
             try out.pixels.withUnsafeMutableBufferPointer { dst throws(BGADError) in
@@ -354,7 +451,7 @@ public final class Detector {
     }
 
     /// Writes `im` (already `size²`) as RGB into `dst`.
-    private static func copyRGB(_ im: Image, into dst: UnsafeMutablePointer<UInt8>) {
+    static func copyRGB(_ im: Image, into dst: UnsafeMutablePointer<UInt8>) {
         im.pixels.withUnsafeBufferPointer { expandToRGB($0.baseAddress!, count: im.height * im.width, channels: im.channels, into: dst) }
     }
 
@@ -382,17 +479,85 @@ public final class Detector {
         }
     }
 
-    /// Backbone features of `count` images at the model size, in batches of `featureBatch`;
-    /// `fill(i, slot)` writes image i as `size² × 3` RGB bytes.
-    private func features(_ backbone: DetectorBackbone, count: Int,
-                          fill: (Int, UnsafeMutablePointer<UInt8>) throws(BGADError) -> Void) throws(BGADError) -> FeatureStack {
-        let s = configuration.imageSize, slot = s * s * 3
+    /// `(channels, grid height, grid width)` of every level at the model size.
+    private func featureShapes(_ backbone: DetectorBackbone) throws(BGADError) -> [(channels: Int, height: Int, width: Int)] {
+        let s = configuration.imageSize
         var shapes: [(channels: Int, height: Int, width: Int)] = []
         for st in configuration.strides {
             guard let c = backbone.network.channels(stride: st) else { throw .invalid("backbone '\(backbone.name)' has no level at stride \(st)") }
             let g = backbone.network.featureSize(height: s, width: s, stride: st)
             shapes.append((c, g.height, g.width))
         }
+        return shapes
+    }
+
+    /// Streams images through the backbone into `rows`, `featureBatch` at a time: `body`
+    /// calls `add(fill, mask, name)` once per image, `fill` writing it as `size² × 3` RGB
+    /// bytes, `mask` its `size²` labels (nil = a normal image). Only one batch of
+    /// features exists at a time.
+    private func streamFeatures(
+        _ backbone: DetectorBackbone, into rows: TrainingRows,
+        _ body: ((_ fill: (UnsafeMutablePointer<UInt8>) throws(BGADError) -> Void, _ mask: [UInt8]?, _ name: String) throws(BGADError) -> Void) throws(BGADError) -> Void
+    ) throws(BGADError) {
+        let s = configuration.imageSize, slot = s * s * 3, batch = configuration.featureBatch
+        let stack = FeatureStack(count: batch, shapes: try featureShapes(backbone))
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: batch * slot)
+        defer { buffer.deallocate() }
+        var pending: [(mask: [UInt8]?, name: String)] = []
+        func flush() throws(BGADError) {
+            if pending.isEmpty { return }
+            let n = pending.count
+            try Detector.engineLock.locked { () throws(BGADError) in
+                try backbone.network.features(images: buffer, count: n, height: s, width: s, channels: 3,
+                                              inputHeight: s, inputWidth: s, strides: configuration.strides,
+                                              outputs: stack.levels)
+            }
+            let maps = stack.maps
+            for (j, p) in pending.enumerated() {
+                for (l, store) in rows.levels.enumerated() {
+                    if let m = p.mask {
+                        try m.withUnsafeBufferPointer { mb throws(BGADError) in
+                            try store.append(maps[l], image: j, mask: mb.baseAddress!, maskHeight: s, maskWidth: s, label: 1,
+                                             name: "\(p.name), features of level \(l)")
+                        }
+                    } else {
+                        try store.append(maps[l], image: j, name: "\(p.name), features of level \(l)")
+                    }
+                }
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+        try body { fill, mask, name throws(BGADError) in
+            try fill(buffer + pending.count * slot)
+            pending.append((mask, name))
+            if pending.count == batch { try flush() }
+        }
+        try flush()
+    }
+
+    /// Region `r` of `im` (cropped, channels kept).
+    static func crop(_ im: Image, _ r: Tiling.Rect) -> Image {
+        if r.y == 0, r.x == 0, r.height == im.height, r.width == im.width { return im }
+        var out = Image(height: r.height, width: r.width, channels: im.channels)
+        let c = im.channels
+        for y in 0..<r.height {
+            let from = ((r.y + y) * im.width + r.x) * c
+            out.pixels.replaceSubrange(y * r.width * c..<(y + 1) * r.width * c, with: im.pixels[from..<(from + r.width * c)])
+        }
+        return out
+    }
+
+    /// Region `r` of `im` resized (bilinear) to `size²`, channels kept.
+    static func region(_ im: Image, _ r: Tiling.Rect, size: Int) throws(BGADError) -> Image {
+        try resized(crop(im, r), to: size)
+    }
+
+    /// Backbone features of `count` images at the model size, in batches of `featureBatch`;
+    /// `fill(i, slot)` writes image i as `size² × 3` RGB bytes.
+    private func features(_ backbone: DetectorBackbone, count: Int,
+                          fill: (Int, UnsafeMutablePointer<UInt8>) throws(BGADError) -> Void) throws(BGADError) -> FeatureStack {
+        let s = configuration.imageSize, slot = s * s * 3
+        let shapes = try featureShapes(backbone)
         let stack = FeatureStack(count: count, shapes: shapes)
         // The network runs every image in bands with fixed boundaries (`fixedBands`, set by
         // `DetectorBackbones.make`), so an image's features do not depend on its batch. The

@@ -20,6 +20,8 @@ public struct DetectorConfiguration: Equatable, Sendable {
     public var foreground: Foreground.Mode = .otsu
     /// Images per backbone call.
     public var featureBatch: Int = 16
+    /// When images are covered by square tiles instead of being resized as a whole (`Tiling`).
+    public var tiling: Tiling.Mode = .auto
     /// The BGAD model's knobs (variant included), defaults `TrainingConfiguration.detectorRecipe`
     /// (a step budget that does not depend on the number of images).
     public var training: TrainingConfiguration = TrainingConfiguration.detectorRecipe
@@ -34,6 +36,7 @@ public struct DetectorConfiguration: Equatable, Sendable {
     /// training knobs (`TrainingConfiguration.parameterNames`) follow, "variant" first.
     public static let detectorKeys = [
         "backbone", "weights", "image_size", "strides", "foreground", "real_repeats", "rpag_per_anomaly", "feature_batch",
+        "tiling",
     ]
 
     /// Every key `set` accepts, in the order `json` writes them.
@@ -95,6 +98,12 @@ public struct DetectorConfiguration: Equatable, Sendable {
         case "real_repeats": realRepeats = try int()
         case "rpag_per_anomaly": rpagPerAnomaly = try int()
         case "feature_batch": featureBatch = try int()
+        case "tiling":
+            let text = try string()
+            guard let mode = Tiling.Mode(rawValue: text) else {
+                throw .invalid("tiling must be 'auto', 'on' or 'off', got '\(text)'")
+            }
+            tiling = mode
         case "foreground":
             switch try string() {
             case "otsu": foreground = .otsu
@@ -126,6 +135,7 @@ public struct DetectorConfiguration: Equatable, Sendable {
         case "real_repeats": return .number(realRepeats)
         case "rpag_per_anomaly": return .number(rpagPerAnomaly)
         case "feature_batch": return .number(featureBatch)
+        case "tiling": return .string(tiling.rawValue)
         case "foreground": return .string(foreground == .otsu ? "otsu" : "whole")
         default:
             guard TrainingConfiguration.parameterNames.contains(key) else { throw .invalid("unknown setting '\(key)'") }

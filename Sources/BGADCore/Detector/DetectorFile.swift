@@ -9,7 +9,8 @@
 ///           16   u64      body length in bytes (from offset 24 to the CRC)
 ///           24   body:
 ///                u32 n, n bytes   the configuration as a JSON object (UTF-8, n ≤ 65536;
-///                                 "weights" is not stored)
+///                                 "weights" is not stored; a file without "tiling",
+///                                 written before it existed, loads with tiling "off")
 ///                u8 fitted (0 or 1); if 1:
 ///                  u32 n, n bytes  backbone name (n ≤ 64)
 ///                  u32             CRC-32 of the backbone's weight file (its identity)
@@ -87,8 +88,13 @@ public enum DetectorFile {
         let jsonLength = try r.count(max: maximumConfigurationLength, "configuration length")
         guard jsonLength <= end - r.position else { throw fail("the configuration runs past the end") }
         let json = String(decoding: try r.raw(jsonLength), as: UTF8.self)
-        let config: DetectorConfiguration
+        var config: DetectorConfiguration
         do { config = try DetectorConfiguration(json: json) } catch { throw fail("configuration: \(error.message)") }
+        // Files written before tiling existed have no "tiling" key: they keep scoring every
+        // image resized as a whole, as they did.
+        if case .object(let members)? = try? JSON.parse(json), !members.contains(where: { $0.key == "tiling" }) {
+            config.tiling = .off
+        }
 
         var fitted: Detector.Fitted? = nil
         let flag = try r.u8()

@@ -131,6 +131,9 @@ public final class RowStore {
         return UnsafePointer(blocks[v / per] + (v % per) * channels)
     }
 
+    /// The `positions` labels of image `i`.
+    public func labelsOfImage(_ i: Int) -> ArraySlice<UInt8> { labels[(i * positions)..<((i + 1) * positions)] }
+
     /// The `positions × channels` rows of image `i` (contiguous: a block holds whole images).
     public func image(_ i: Int) -> UnsafePointer<Float> { row(i * positions) }
 

@@ -37,6 +37,9 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", dest="image_size", type=int, default=None, help="model input side (Detector default 256)")
     p.add_argument("--levels", default=None, help="backbone strides used as feature levels (Detector default 8,16)")
     p.add_argument("--foreground", default=None, choices=["otsu", "whole"], help="RPAG foreground rule (Detector default otsu)")
+    p.add_argument("--tiling", default=None, choices=["auto", "on", "off"],
+                   help="cover strips (aspect > 2) and large images (> 4x the model input) with square tiles "
+                        "at the model resolution: auto (Detector default), always, never")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -69,7 +72,7 @@ def detector_from_args(args, variant=None):
     from ..detector import Detector
 
     params = {"variant": variant or args.variant, "seed": args.seed, "progress": not args.quiet}
-    for key in ("steps", "meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground"):
+    for key in ("steps", "meta_epochs", "sub_epochs", "lr", "rpag_per_anomaly", "image_size", "foreground", "tiling"):
         value = getattr(args, key, None)
         if value is not None:
             params[key] = value
