@@ -47,6 +47,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -596,10 +597,11 @@ def score_to_dir(detector: Any, paths: Sequence[Union[str, os.PathLike]], out_di
             Path(maps_dir).mkdir(exist_ok=True)
         plan = threads_plan(client, threads_per_worker)
         send_detector(client, data, mid)
+        run = uuid.uuid4().hex[:8]  # keys of this call only (a resume never meets a cancelled key)
         futures = {}
         for i in todo:
             f = client.submit(score_partition, mid, parts[i], int(batch_size), maps_dir, plan,
-                              key=f"bgad-score-{mid}-{manifest['paths_sha256'][:12]}-{i}", pure=False)
+                              key=f"bgad-score-{mid}-{run}-{i:05d}", pure=False)
             futures[f] = i
         try:
             for fut in as_completed(futures):
@@ -721,7 +723,8 @@ def fit_many(specs: Sequence[Dict[str, Any]], client=None, threads_per_worker: O
         rows = [_fit_one(s, None) for s in specs]
     else:
         plan = threads_plan(client, threads_per_worker)
-        futures = [client.submit(_fit_one, s, plan, pure=False, key=f"bgad-fit-{k}-{s['name']}")
+        run = uuid.uuid4().hex[:8]  # keys of this call only (a retry never meets a cancelled key)
+        futures = [client.submit(_fit_one, s, plan, pure=False, key=f"bgad-fit-{run}-{k}")
                    for k, s in enumerate(specs)]
         rows = client.gather(futures)
     frame = pd.DataFrame(rows, columns=list(FIT_COLUMNS))

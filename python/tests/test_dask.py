@@ -359,3 +359,20 @@ def test_cli_predict_on_a_local_cluster_it_starts(detector, data, tmp_path, caps
     assert cli_main(["predict", str(model), str(listing), "--out", str(tmp_path / "run"), "--scheduler", "local:1"]) == 0
     assert "3 images in 1 partitions" in capsys.readouterr().out
     assert bdask.read_dir(tmp_path / "run").path.tolist() == paths
+
+
+def test_score_to_dir_resumes_on_the_same_client(client, detector, data, tmp_path):
+    paths = _paths(data[1])
+    out = tmp_path / "run"
+
+    def stop(index, done):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bdask.score_to_dir(detector, paths[::-1], out, client=client, partition_size=2, on_partition=stop)
+    assert len(list(out.glob("part-*"))) == 2
+    done = bdask.score_to_dir(detector, paths, out, client=client, partition_size=2)
+    assert (done["partitions"], done["skipped"], done["written"], done["rows"]) == (15, 2, 13, 26)
+    table = bdask.read_dir(out)
+    assert table.path.tolist() == paths and table.path.is_unique and table.error.isna().all()
