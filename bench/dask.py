@@ -14,8 +14,10 @@ flows) fitted for only a few steps: scoring costs the same whatever the training
 
 Protocol: ``--rounds`` rounds, each timing the single process, then 1 worker, then 2 workers
 (0.3 s pause before each); per-round ratios and each side's range are printed, and the
-machine's load average before and after (another job on the same cores slows the side that
-runs while it does: compare ratios within a round).
+machine's load average (another job on the same cores slows the side that runs while it
+does: compare ratios within a round). Each side's CPU time (this process + the workers) is
+measured too: "cores used" = CPU seconds / wall seconds shows whether the second worker got
+a core of its own, and "images per CPU-second" shows the work Dask adds per image.
 
     PYTHONPATH=python python3 bench/dask.py [--images 256] [--rounds 3] [--partition 16] [--batch 16]
 
@@ -68,11 +70,25 @@ def _peak_rss_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def rate(fn, n):
+def _cpu_seconds():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(fn, n, client=None):
+    """(images/s, CPU seconds used) of ``fn()``: this process's CPU time (the client, and the
+    LocalClusters' schedulers, which run in it) plus that of ``client``'s workers."""
     time.sleep(0.3)
-    t0 = time.perf_counter()
+    w0 = client.run(_cpu_seconds) if client is not None else {}
+    c0, t0 = _cpu_seconds(), time.perf_counter()
     fn()
-    return n / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    if client is not None:
+        w1 = client.run(_cpu_seconds)
+        cpu += sum(w1[a] - w0.get(a, 0.0) for a in w1)
+    return n / wall, cpu
 
 
 def main():
@@ -118,15 +134,17 @@ def main():
         print(f"  {k} worker(s): warm, max |score − single-process score| = {diff:.2e} (1 vs 2 engine threads)")
 
     rows = []
+    n = len(paths)
     try:
         for r in range(args.rounds):
-            s = rate(lambda: single.score_images(paths), len(paths))
-            w1 = rate(lambda: dask_run(1), len(paths))
-            w2 = rate(lambda: dask_run(2), len(paths))
-            rows.append((s, w1, w2))
-            print(f"round {r + 1}: single process (2 threads) {s:6.1f} img/s | 1 worker {w1:6.1f} img/s | "
-                  f"2 workers {w2:6.1f} img/s | 2w/1w {w2 / w1:.2f}x | 2w/single {w2 / s:.2f}x  "
-                  f"(load {os.getloadavg()[0]:.1f})")
+            s, cs = measure(lambda: single.score_images(paths), n)
+            w1, c1 = measure(lambda: dask_run(1), n, clusters[1][1])
+            w2, c2 = measure(lambda: dask_run(2), n, clusters[2][1])
+            rows.append((s, w1, w2, n / cs, n / c1, n / c2, s * cs / n, w1 * c1 / n, w2 * c2 / n))
+            print(f"round {r + 1}: img/s single process (2 threads) {s:6.1f} | 1 worker {w1:6.1f} | "
+                  f"2 workers {w2:6.1f} | 2w/1w {w2 / w1:.2f}x | 2w/single {w2 / s:.2f}x || cores used "
+                  f"{s * cs / n:.2f} / {w1 * c1 / n:.2f} / {w2 * c2 / n:.2f}, img per CPU-second "
+                  f"{n / cs:.1f} / {n / c1:.1f} / {n / c2:.1f}  (load {os.getloadavg()[0]:.1f})")
         rss = {k: sorted(v / 1024 for v in clusters[k][1].run(_peak_rss_kb).values()) for k in clusters}
         print("worker peak RSS: " + "; ".join(f"{k} worker(s) " + ", ".join(f"{m:.0f} MB" for m in v)
                                                for k, v in rss.items()))
@@ -135,12 +153,22 @@ def main():
             client.close()
             cluster.close()
     a = np.array(rows)
+
+    def span(col, fmt=".1f"):
+        return f"{a[:, col].min():{fmt}}–{a[:, col].max():{fmt}}"
+
     r21, r2s = a[:, 2] / a[:, 1], a[:, 2] / a[:, 0]
-    print(f"ranges over {len(rows)} rounds: single {a[:, 0].min():.1f}–{a[:, 0].max():.1f} img/s, "
-          f"1 worker {a[:, 1].min():.1f}–{a[:, 1].max():.1f}, 2 workers {a[:, 2].min():.1f}–{a[:, 2].max():.1f}")
+    print(f"ranges over {len(rows)} rounds: img/s single {span(0)}, 1 worker {span(1)}, 2 workers {span(2)}; "
+          f"cores used {span(6, '.2f')} / {span(7, '.2f')} / {span(8, '.2f')}; "
+          f"img per CPU-second {span(3)} / {span(4)} / {span(5)}")
     print(f"2 workers / 1 worker: {r21.min():.2f}–{r21.max():.2f}x (goal >= 1.7x); "
           f"2 workers / single process: {r2s.min():.2f}–{r2s.max():.2f}x (goal >= 1.0x); "
           f"load average now {os.getloadavg()[0]:.1f}")
+    eff = a[:, 5] / a[:, 4]
+    print(f"CPU work per image, 1 worker / 2 workers: {eff.min():.2f}–{eff.max():.2f} (1.00 = the second worker "
+          "adds no work; then 2 workers on 2 free cores reach ~2x one worker). When 'cores used' stays near "
+          "the same value whatever the number of processes, other jobs hold the cores and the img/s ratios "
+          "say nothing about scaling.")
 
 
 if __name__ == "__main__":
