@@ -376,3 +376,14 @@ def test_score_to_dir_resumes_on_the_same_client(client, detector, data, tmp_pat
     assert (done["partitions"], done["skipped"], done["written"], done["rows"]) == (15, 2, 13, 26)
     table = bdask.read_dir(out)
     assert table.path.tolist() == paths and table.path.is_unique and table.error.isna().all()
+
+
+def test_without_dask_the_error_names_the_extra(monkeypatch, detector, data):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # import dask.dataframe fails
+    with pytest.raises(BGADError, match=r"bgad\[dask\]"):
+        bdask.score(detector, _paths(data[1]))
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(BGADError, match=r"bgad\[dask\]"):
+        bdask.connect("local:1")
