@@ -387,3 +387,46 @@ def test_without_dask_the_error_names_the_extra(monkeypatch, detector, data):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(BGADError, match=r"bgad\[dask\]"):
         bdask.connect("local:1")
+
+
+class SlowStart(distributed.WorkerPlugin):
+    """Holds each scoring task 0.2 s before it starts, so that a run lasts long enough to be
+    killed in the middle."""
+
+    name = "bgad-test-slow-start"
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and "bgad-score" in str(key):
+            import time
+
+            time.sleep(0.2)
+
+
+def test_cli_predict_killed_with_sigkill_resumes(client, detector, data, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    model = tmp_path / "m.bgad"
+    detector.save(model)
+    out = tmp_path / "run"
+    argv = ["predict", str(model), str(data[1]), "--out", str(out), "--scheduler", client.scheduler.address,
+            "--partition-size", "1"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    client.register_plugin(SlowStart())
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bgad", *argv], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while len(list(out.glob("part-*.parquet"))) < 3 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        client.unregister_worker_plugin(SlowStart.name)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    assert proc.returncode == -signal.SIGKILL and 3 <= len(first) < 30  # killed in the middle
+    assert cli_main(argv) == 0
+    assert {n: (out / n).stat().st_mtime_ns for n in first} == first
+    table = bdask.read_dir(out)
+    assert table.path.tolist() == _paths(data[1]) and table.path.is_unique and table.error.isna().all()
