@@ -4,7 +4,6 @@ the split of an MVTec-layout folder, and the published ELPV figures."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import List
 
 from .._native import BGADError
@@ -89,21 +88,11 @@ def split_from_args(args):
 
 
 def collect_images(items: List[str]) -> List[str]:
-    """Image files named on the command line, folders expanded (recursively, sorted)."""
-    from ..datasets import IMAGE_SUFFIXES
+    """Image files named on the command line: folders (recursive), glob patterns, ``.txt``
+    lists or files, together and sorted (:func:`bgad.io.list_images`)."""
+    from ..io import list_images
 
-    out = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            out += sorted(str(q) for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.is_file():
-            out.append(str(p))
-        else:
-            raise BGADError(f"no such image or folder: {p}")
-    if not out:
-        raise BGADError("no images found in " + ", ".join(items))
-    return out
+    return list_images(list(items))
 
 
 __all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args", "add_folder_args",

@@ -15,8 +15,7 @@ HELP = "score images: CSV/JSON of scores and overlays, or Parquet partitions on 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declares the options of ``bgad predict``."""
     p.add_argument("model", help="detector file written by `bgad fit`")
-    p.add_argument("images", nargs="+", help="image files or folders (with --scheduler also glob patterns and "
-                                             ".txt lists of paths)")
+    p.add_argument("images", nargs="+", help="image files, folders, glob patterns or .txt lists of paths")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     d = p.add_argument_group("on a Dask cluster (pip install 'bgad[dask]')")
@@ -67,9 +66,8 @@ def run(args) -> int:
 def run_distributed(args, on_partition=None) -> int:
     """``--scheduler``: :func:`bgad.dask.score_to_dir` on the cluster; prints what it wrote."""
     from .. import dask as bdask
-    from ..io import list_images
 
-    paths = list_images(args.images)
+    paths = collect_images(args.images)
     client, cluster = bdask.connect(args.scheduler)
     try:
         done = bdask.score_to_dir(args.model, paths, args.out, client=client, partition_size=args.partition_size,
