@@ -12,18 +12,18 @@ SIZE = 64
 H, W = 64, 512  # a strip, aspect 8: tiled by "auto"
 
 
-def _strip(rng, defect=None, noise=4):
+def _strip(rng, defect=None, noise=4, h=H, w=W):
     """Vertical stripes of period 2 (40/215) under a random smooth illumination and coarse
     blotches, plus noise; ``defect`` = (y, x) of a 14×14 patch without stripes, at their local mean:
     squashing the width by 8 averages stripes and patch to the same gray."""
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
-    light = (rng.uniform(-12, 12) + 8 * np.sin(2 * np.pi * xx / W * rng.uniform(0.5, 2) + rng.uniform(0, 6.3))
-             + 6 * np.sin(2 * np.pi * yy / H + rng.uniform(0, 6.3)))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    light = (rng.uniform(-12, 12) + 8 * np.sin(2 * np.pi * xx / w * rng.uniform(0.5, 2) + rng.uniform(0, 6.3))
+             + 6 * np.sin(2 * np.pi * yy / h + rng.uniform(0, 6.3)))
     img = np.where(xx.astype(int) % 2 == 1, 215.0, 40.0)
     if defect is not None:
         y, x = defect
         img[y:y + 14, x:x + 14] = 127.5
-    blotches = np.kron(rng.normal(0, 6, (H // 4, W // 8)), np.ones((4, 8)))  # coarse, survives squashing
+    blotches = np.kron(rng.normal(0, 6, (h // 4, w // 8)), np.ones((4, 8)))  # coarse, survives squashing
     img = img + light + blotches + rng.normal(0, noise, img.shape)
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
@@ -54,6 +54,21 @@ def test_a_small_defect_in_a_strip_is_found_tiled_and_lost_squashed(detectors):
     # squashed: the stripes and the patch average to the same gray, the defect is lost in
     # the blotches (a few gray levels at its edges remain): near chance
     assert auroc(s) < 0.8, s
+
+
+def test_a_small_defect_in_a_large_image_is_found_tiled_and_lost_squashed():
+    """512 × 512 at image_size 64: the short side exceeds 4 model inputs, so "auto" tiles."""
+    rng = np.random.default_rng(5)
+    side = 512
+    normal = [_strip(rng, h=side, w=side) for _ in range(6)]
+    common = dict(variant="nfad", image_size=SIZE, steps=300, seed=0, progress=False)
+    tiled = Detector(**common).fit(normal)
+    squashed = Detector(tiling="off", **common).fit(normal)
+    good = [_strip(rng, h=side, w=side) for _ in range(5)]
+    bad = [_strip(rng, defect=tuple(int(v) for v in rng.integers(5, 490, 2)), h=side, w=side) for _ in range(5)]
+    t, s = tiled.score_images(good + bad), squashed.score_images(good + bad)
+    assert t[5:].min() > t[:5].max(), t
+    assert np.mean([[b > g for g in s[:5]] for b in s[5:]]) < 0.8, s
 
 
 def test_tiled_maps_are_full_size_and_point_at_the_defect(detectors):
