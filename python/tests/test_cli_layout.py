@@ -36,4 +36,4 @@ def test_the_library_does_not_import_the_cli():
         for level, module, names in _relative_imports(path):
             assert not (level == 1 and (module.startswith("cli") or "cli" in names)), path.name
     assert not (PACKAGE / "cli.py").exists() and not (PACKAGE / "demo.py").exists()
-    assert set(bgad.cli.COMMANDS) == {"demo", "fit", "predict", "evaluate", "export"}
+    assert set(bgad.cli.COMMANDS) == {"demo", "fit", "fit-many", "predict", "evaluate", "export"}

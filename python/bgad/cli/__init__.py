@@ -3,6 +3,8 @@
     bgad demo [--seeds 3] [--setting general|hard]     the main job: ELPV, BGAD vs NFAD
     bgad fit DATA --out model.bgad [--n-known 10]       train on an MVTec-layout folder
     bgad predict MODEL IMAGE_OR_FOLDER... --out DIR     scores (CSV + JSON) and overlay PNGs
+                 [--scheduler ADDRESS|local[:N]]       ... or Parquet partitions on a Dask cluster, resumable
+    bgad fit-many SPEC.json [--scheduler ...]           one detector per product type, in parallel
     bgad evaluate DATA [--model M] [--compare-nfad]     AUROC, pixel AUROC, AU-PRO, AP, F1
     bgad export MODEL --format onnx --out model.onnx    the scoring graph for ONNX Runtime, OpenVINO
     bgad rpag ...                                       write RPAG pseudo anomalies to look at
@@ -18,10 +20,10 @@ import sys
 from typing import List, Optional
 
 from .._native import BGADError
-from . import demo, evaluate, export, fit, predict, rpag
+from . import demo, evaluate, export, fit, fit_many, predict, rpag
 
 #: The commands taking argparse options: verb -> module with HELP, add_arguments and run.
-COMMANDS = {"demo": demo, "fit": fit, "predict": predict, "evaluate": evaluate, "export": export}
+COMMANDS = {"demo": demo, "fit": fit, "fit-many": fit_many, "predict": predict, "evaluate": evaluate, "export": export}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``bgad predict MODEL IMAGES... --out DIR``: scores (CSV + JSON) and heat-map overlays."""
+"""``bgad predict MODEL IMAGES... --out DIR``: scores (CSV + JSON) and heat-map overlays in this
+process, or, with ``--scheduler``, on a Dask cluster into resumable Parquet/CSV partitions."""
 
 from __future__ import annotations
 
@@ -8,19 +9,34 @@ from pathlib import Path
 
 from .common import collect_images
 
-HELP = "score images: CSV/JSON of scores and heat-map overlay PNGs"
+HELP = "score images: CSV/JSON of scores and overlays, or Parquet partitions on a Dask cluster (--scheduler)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declares the options of ``bgad predict``."""
     p.add_argument("model", help="detector file written by `bgad fit`")
-    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("images", nargs="+", help="image files, folders, glob patterns or .txt lists of paths")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    d = p.add_argument_group("on a Dask cluster (pip install 'bgad[dask]')")
+    d.add_argument("--scheduler", default=None,
+                   help="ADDRESS of a Dask scheduler (tcp://host:8786), a scheduler file (*.json), or local[:N] "
+                        "(a LocalCluster of N worker processes, default one per core); writes "
+                        "part-NNNNN.parquet files as partitions finish and resumes an interrupted run")
+    d.add_argument("--partition-size", dest="partition_size", type=int, default=1024,
+                   help="images per partition file / task (default 1024)")
+    d.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="images per engine call (default 32)")
+    d.add_argument("--maps", action="store_true", help="workers write each anomaly map to OUT/maps/*.npy (float32)")
+    d.add_argument("--format", default=None, choices=["parquet", "csv"],
+                   help="partition file format (default parquet when pyarrow is installed, else csv)")
+    d.add_argument("--threads-per-worker", dest="threads_per_worker", type=int, default=None,
+                   help="engine threads per worker process (default: a host's cores / its worker processes)")
 
 
 def run(args) -> int:
-    """Scores every image with the saved detector; writes scores.csv, scores.json, overlays/."""
+    """Scores every image with the saved detector, locally or on the cluster of ``--scheduler``."""
+    if args.scheduler:
+        return run_distributed(args)
     from .. import io
     from ..detector import Detector, read_image
     from ..evaluation import to_json
@@ -44,4 +60,24 @@ def run(args) -> int:
         w.writerows(rows)
     (out / "scores.json").write_text(to_json(rows))
     print(f"scored {len(rows)} images: {sum(r['is_anomalous'] for r in rows)} anomalous; wrote {out}/scores.csv, scores.json, overlays/")
+    return 0
+
+
+def run_distributed(args, on_partition=None) -> int:
+    """``--scheduler``: :func:`bgad.dask.score_to_dir` on the cluster; prints what it wrote."""
+    from .. import dask as bdask
+
+    paths = collect_images(args.images)
+    client, cluster = bdask.connect(args.scheduler)
+    try:
+        done = bdask.score_to_dir(args.model, paths, args.out, client=client, partition_size=args.partition_size,
+                                  batch_size=args.batch_size, maps=args.maps, fmt=args.format,
+                                  threads_per_worker=args.threads_per_worker, on_partition=on_partition)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(f"{len(paths)} images in {done['partitions']} partitions: {done['skipped']} already done, "
+          f"{done['written']} written now ({done['rows']} rows, {done['errors']} errors) in "
+          f"{done['seconds']:.1f} s; {args.out}/part-*.{done['format']}")
     return 0
