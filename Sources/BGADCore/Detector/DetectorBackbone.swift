@@ -58,6 +58,6 @@ public enum DetectorBackbones {
 
     /// Reads backbone `name`'s weight file at `path`.
     public static func load(name: String, path: String) throws(BGADError) -> DetectorBackbone {
-        try make(name: name, weightBytes: readFile(path), source: path)
+        try make(name: name, weightBytes: EfficientNetLiteWeightFile.readBytes(path: path), source: path)
     }
 }
