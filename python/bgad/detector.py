@@ -54,6 +54,7 @@ _fit_paths = declare("bgad_detector_fit_paths", [ctypes.c_void_p, _c_char_pp, ct
 _predict = declare("bgad_detector_predict", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, c_double_p, c_int32_p,
                                              ctypes.POINTER(c_float_p)])
 _thresholds = declare("bgad_detector_thresholds", [ctypes.c_void_p, c_double_p, c_double_p])
+_backbone_sha256 = declare("bgad_detector_backbone_sha256", [ctypes.c_void_p, ctypes.c_char_p])
 _save = declare("bgad_detector_save", [ctypes.c_void_p, ctypes.c_char_p])
 _load = declare("bgad_detector_load", [ctypes.c_char_p, _c_void_pp])
 _to_bytes = declare("bgad_detector_to_bytes", [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, c_int64_p])
@@ -306,6 +307,17 @@ class Detector:
         image, pixel = ctypes.c_double(), ctypes.c_double()
         check(_thresholds(h, ctypes.byref(image), ctypes.byref(pixel)))
         return image.value, pixel.value
+
+    @property
+    def backbone_sha256_(self) -> str:
+        """sha256 (hex) of the backbone weights the fitted detector holds (and embeds in its
+        file): their provenance. :func:`bgad.weights.official_variant` names the official
+        conversion it equals, or returns None for other weights."""
+        h = self._require_fitted()
+        buf = ctypes.create_string_buffer(65)
+        with self._lock:
+            check(_backbone_sha256(h, buf))
+        return buf.value.decode()
 
     @property
     def image_threshold_(self) -> float:

@@ -42,12 +42,12 @@ public enum ModelFile {
         var w = ByteWriter()
         let names = TrainingConfiguration.parameterNames
         // The architecture the flows were built with is the one stored (a knob changed since
-        // the last fit takes effect only at the next fit): the hyper-parameters and the
-        // flows' headers must agree, and the reader checks that they do.
+        // the last fit takes effect only at the next fit): the hyper-parameters' blocks and
+        // clamp and the flows' headers must agree, and the reader checks that they do. (The
+        // condition width is not a hyper-parameter: it is stored once, in the flows' headers.)
         var configuration = model.configuration
         if let f = model.flows.first {
             if configuration.blocks != f.blockCount { configuration.blocks = f.blockCount }
-            if configuration.conditionDimension != f.condDim { configuration.conditionDimension = f.condDim }
             if Float(configuration.clamp) != f.clamp { configuration.clamp = Double(f.clamp) }
         }
         w.u32(UInt32(names.count))
@@ -185,7 +185,12 @@ public enum ModelFile {
         var flows: [ConditionalFlow] = []
         for l in 0..<levels {
             flows.append(try readFlow(&r, level: l, channels: channels[l], configuration: cfg))
+            guard flows[l].condDim == flows[0].condDim else {
+                throw BGADError(.format, "model file, level \(l): condition dimension \(flows[l].condDim), level 0 has \(flows[0].condDim)")
+            }
         }
+        // The condition width is stored once, in the flows' headers.
+        cfg.conditionDimension = flows[0].condDim
         var history: TrainingHistory? = nil
         if version >= 2 {
             let has = try r.u8()
@@ -223,10 +228,11 @@ public enum ModelFile {
         func fail(_ m: String) -> BGADError { BGADError(.format, "model file, level \(l): \(m)") }
         let blocks = try r.count(max: 64, "block count"), condDim = try r.count(max: 4096, "condition dimension")
         let clamp = try r.f32()
-        guard blocks == cfg.blocks, condDim == cfg.conditionDimension, clamp == Float(cfg.clamp) else {
-            throw fail("the flow has blocks = \(blocks), condition dimension = \(condDim), clamp = \(clamp) but the "
-                       + "hyper-parameters say \(cfg.blocks), \(cfg.conditionDimension), \(Float(cfg.clamp)) (the file is inconsistent)")
+        guard blocks == cfg.blocks, clamp == Float(cfg.clamp) else {
+            throw fail("the flow has blocks = \(blocks), clamp = \(clamp) but the hyper-parameters say blocks = \(cfg.blocks), "
+                       + "clamp = \(Float(cfg.clamp)) (the file is inconsistent)")
         }
+        guard condDim >= 4, condDim % 4 == 0 else { throw fail("condition dimension \(condDim) is not a positive multiple of 4") }
         guard channels >= 2, channels <= 8192 else { throw fail("channel count \(channels) is outside 2...8192") }
         let layout = ConditionalFlow.parameterLayout(dim: channels, condDim: condDim, blocks: blocks)
         let floats = layout.reduce(0) { $0 + $1.shape.reduce(1, *) }

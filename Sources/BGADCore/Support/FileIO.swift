@@ -30,8 +30,8 @@ extension String {
 /// `header`, when given, sees the file's first `headerSize` bytes (fewer when the file is
 /// shorter) and its real length before anything else is read or allocated; it throws
 /// (`.format`) when the header is foreign or declares another length, so a file with a wrong
-/// magic or a lying size costs one small read. Memory for the whole file is then asked of
-/// `malloc` first: when it is refused the error is `.outOfMemory`, never a trap.
+/// magic or a lying size costs one small read. Memory for the whole file is then probed
+/// first (`requireAllocatable`): when it is refused the error is `.outOfMemory`, never a trap.
 public func readFile(_ path: String, limit: Int = defaultReadLimit, headerSize: Int = 0,
                      header: ((_ head: [UInt8], _ fileSize: Int) throws(BGADError) -> Void)? = nil) throws(BGADError) -> [UInt8] {
     try requireValidPath(path)
@@ -52,7 +52,7 @@ public func readFile(_ path: String, limit: Int = defaultReadLimit, headerSize: 
     return try readExactly(fd, path, offset: 0, count: size)
 }
 
-/// `count` bytes of `fd` from `offset` (`pread`), in memory probed with `malloc` first so that
+/// `count` bytes of `fd` from `offset` (`pread`), in memory probed first (`requireAllocatable`) so that
 /// a refused allocation is `.outOfMemory` rather than a trap of the Swift runtime.
 private func readExactly(_ fd: Int32, _ path: String, offset: Int, count size: Int) throws(BGADError) -> [UInt8] {
     try requireAllocatable(size, "\(path): \(size) bytes")
@@ -70,14 +70,18 @@ private func readExactly(_ fd: Int32, _ path: String, offset: Int, count size: I
     return bytes
 }
 
-/// Throws `.outOfMemory` (naming `what`) unless `malloc` grants `bytes` bytes now: called before
-/// a large Swift array is built, whose own allocation failure would abort the process.
+/// Throws `.outOfMemory` (naming `what`) unless the system grants `bytes` bytes now (blocks of
+/// 1 MiB and more): called before a large Swift array is built, whose own allocation failure
+/// would abort the process.
 public func requireAllocatable(_ bytes: Int, _ what: @autoclosure () -> String) throws(BGADError) {
     guard bytes >= 1 << 20 else { return }
-    guard let probe = malloc(bytes) else {
+    // `mmap`, as `malloc` does for blocks this large (and, unlike a malloc/free pair, not
+    // removed by the optimiser): refused under an address-space limit or past overcommit.
+    let probe = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    guard let probe, probe != UnsafeMutableRawPointer(bitPattern: -1) else {
         throw BGADError(.outOfMemory, "\(what()): cannot allocate the memory")
     }
-    free(probe)
+    munmap(probe, bytes)
 }
 
 /// Writes `bytes` to `path` atomically: to a temporary file in the same folder, named
