@@ -294,6 +294,22 @@ final class HardeningTests: XCTestCase {
         XCTAssertNotEqual(access("\(dir)/rel.bgad.tmp-Qq1234", F_OK), 0)
     }
 
+    func testSymlinksPlantedAtTemporaryNamesAreNeverFollowed() throws {
+        let victim = "\(dir)/victim"
+        try writeFileAtomically(victim, Array("precious".utf8))
+        let path = "\(dir)/out.png"
+        // The old predictable name (`PATH.tmp-<pid>`) and, for good measure, a spread of names
+        // with the temporary prefix: none is used through the link.
+        XCTAssertEqual(symlink(victim, "\(path).tmp-\(getpid())"), 0)
+        for k in 0..<10 { XCTAssertEqual(symlink(victim, "\(path).tmp-AAAAA\(k)"), 0) }
+        for _ in 0..<50 { try writeFileAtomically(path, [1, 2, 3]) }
+        XCTAssertEqual(try readFile(victim), Array("precious".utf8))
+        XCTAssertEqual(try readFile(path), [1, 2, 3])
+        var st = stat()
+        XCTAssertEqual(lstat(path, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFREG, "the result is a file of its own, not a link")
+    }
+
     // MARK: - Defect 17: decompression bombs
 
     func testPNGBombsAreRefusedBeforeInflatingAndLargeRealImagesPass() throws {

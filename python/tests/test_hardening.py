@@ -178,3 +178,35 @@ def test_kill_9_during_save_never_leaves_a_damaged_file(detector_bytes, tmp_path
         os.utime(tmp_path / name, (time.time() - 7200, time.time() - 7200))
     Detector.from_bytes(detector_bytes).save(tmp_path / "target.bgad")
     assert [n.name for n in tmp_path.iterdir() if ".tmp-" in n.name] == []
+
+
+@pytest.mark.parametrize("params,name", [({"batch_size": 0}, "batch_size"), ({"feature_batch": 0}, "feature_batch"),
+                                         ({"image_size": 200000}, "image_size"), ({"steps": -1}, "steps")])
+def test_out_of_range_detector_settings_are_refused_at_construction(params, name):
+    with pytest.raises(BGADError, match=name):
+        Detector(progress=False, **params)
+
+
+def test_eight_threads_on_one_detector_give_the_serial_results(detector_bytes):
+    import threading
+
+    det = Detector.from_bytes(detector_bytes)
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 255, (40 + k, 50, 3), dtype=np.uint8) for k in range(8)]
+    serial = [det.predict([im])[0] for im in images]
+    results = [None] * 8
+
+    def work(k):
+        for _ in range(3):
+            (p,) = det.predict([images[k]])
+            assert results[k] is None or results[k][0] == p.score
+            results[k] = (p.score, p.anomaly_map)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(8):
+        assert results[k][0] == serial[k].score
+        np.testing.assert_array_equal(results[k][1], serial[k].anomaly_map)
