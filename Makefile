@@ -9,6 +9,10 @@
 #   make c-example  compile examples/c/score.c against libbgad.so (pytest compiles and runs it too)
 #   make demo    the main job: `bgad demo` on ELPV (BGAD vs NFAD), after deps + build
 #   make bench   every benchmark under bench/ (ratios against peers measured in the same run)
+#   make fuzz    libFuzzer + ASan on the PNG decoder, the model-file and the detector-file readers,
+#                FUZZ_SECONDS (60) each from the seeds in Fuzz/Corpus (not part of `make test`)
+#   make asan    XCTest and pytest under AddressSanitizer, the threading tests under ThreadSanitizer
+#   make robustness  the bad-input table, kill -9 during save, 8 threads (docs/ROBUSTNESS.md)
 
 PYTHON ?= python3
 SWIFT  ?= swift
@@ -17,7 +21,8 @@ TEST_SCRATCH = .build-test
 
 WHEEL_DIR = dist
 
-.PHONY: deps run-deps apt-deps build wheel test swift-test c-example py-test wheel-test demo bench clean
+.PHONY: deps run-deps apt-deps build wheel test swift-test c-example py-test wheel-test demo bench clean \
+        fuzz-build fuzz asan asan-swift asan-python tsan robustness
 
 deps: apt-deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-test.txt -r requirements-build.txt
@@ -75,5 +80,47 @@ demo: run-deps build
 bench: build
 	for b in bench/*.py; do echo "== $$b"; BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so PYTHONPATH=python $(PYTHON) $$b || exit 1; done
 
+# Fuzzing (Fuzz/: a package of its own). SwiftPM names an executable's entry point itself, so
+# the targets are instrumented with -sanitize-coverage (what -sanitize=fuzzer adds) and linked
+# with libFuzzer's no-main runtime; each target's main calls LLVMFuzzerRunDriver. A run fails
+# on a crash, a sanitizer report, an input taking over 2 s or an allocation over 1 GB.
+CLANG_RT = $(shell dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT)))))/lib/clang/*/lib/linux
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = PNG:png ModelFile:model DetectorFile:detector
+FUZZ_FLAGS = -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+  -Xcc -fsanitize=fuzzer-no-link,address -Xlinker $(firstword $(wildcard $(CLANG_RT)/libclang_rt.fuzzer_no_main-x86_64.a)) \
+  -Xlinker -lstdc++
+
+fuzz-build:
+	cd Fuzz && $(SWIFT) build -c release --scratch-path ../.build-fuzz $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do n=$${t%%:*}; d=$${t##*:}; mkdir -p .fuzz-work/$$d; echo "== Fuzz$$n ($(FUZZ_SECONDS) s)"; \
+	  ASAN_OPTIONS=detect_leaks=0 .build-fuzz/release/Fuzz$$n .fuzz-work/$$d Fuzz/Corpus/$$d -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=2 -malloc_limit_mb=1024 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 -artifact_prefix=.fuzz-work/ \
+	    > .fuzz-work/$$d.log 2>&1; rc=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)|DONE' .fuzz-work/$$d.log; \
+	  test $$rc -eq 0 || { echo "Fuzz$$n found a problem: see .fuzz-work/$$d.log and the artifact in .fuzz-work/"; exit 1; }; done
+
+# AddressSanitizer: XCTest (debug build: bounds checks on) and pytest against a libbgad.so
+# built with ASan (the runtime preloaded into python). ThreadSanitizer: the threading tests.
+ASAN_RT = $(firstword $(wildcard $(CLANG_RT)/libclang_rt.asan-x86_64.so))
+asan: asan-swift asan-python tsan
+
+asan-swift:
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+asan-python:
+	$(SWIFT) build -c release --product bgad --sanitize=address --scratch-path .build-asan-lib
+	cd python && ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 LD_PRELOAD=$(ASAN_RT) \
+	  BGAD_LIBRARY=$(CURDIR)/.build-asan-lib/release/libbgad.so $(PYTHON) -m pytest -q -p no:cacheprovider tests $(ASAN_PYTEST_ARGS)
+
+tsan:
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|FileIOTests.testConcurrent|DetectorTests.testConcurrent|HardeningTests'
+
+robustness: build
+	BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so PYTHONPATH=python $(PYTHON) bench/robustness.py
+
 clean:
-	rm -rf .build $(TEST_SCRATCH) build $(WHEEL_DIR) python/bgad/libbgad.so examples/c/score
+	rm -rf .build $(TEST_SCRATCH) build $(WHEEL_DIR) python/bgad/libbgad.so examples/c/score .build-fuzz .build-asan \
+	  .build-asan-lib .build-tsan .fuzz-work
