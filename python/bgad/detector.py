@@ -97,8 +97,10 @@ def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
         if src.ndim not in (2, 3) or (src.ndim == 3 and src.shape[2] not in (1, 3)):
             raise BGADError(f"image arrays must be (H, W) or (H, W, 3), got shape {src.shape}")
         img = src[..., 0] if src.ndim == 3 and src.shape[2] == 1 else src
+    elif not isinstance(src, (str, bytes, os.PathLike)):
+        raise BGADError(f"an image must be a uint8 array or a path, got {type(src).__name__}")
     else:
-        path = Path(src)
+        path = Path(os.fsdecode(src))
         if not path.is_file():
             raise BGADError(f"image file not found: {path}")
         if path.suffix.lower() == ".png":

@@ -210,3 +210,10 @@ def test_eight_threads_on_one_detector_give_the_serial_results(detector_bytes):
     for k in range(8):
         assert results[k][0] == serial[k].score
         np.testing.assert_array_equal(results[k][1], serial[k].anomaly_map)
+
+
+@pytest.mark.parametrize("image", [None, 3, 2.5, [[1, 2], [3, 4]], object()])
+def test_images_that_are_neither_arrays_nor_paths_are_bgad_errors(detector_bytes, image):
+    det = Detector.from_bytes(detector_bytes)
+    with pytest.raises(BGADError, match="uint8 array or a path"):
+        det.predict([image])
