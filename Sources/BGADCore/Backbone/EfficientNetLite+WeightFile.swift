@@ -68,7 +68,7 @@ public enum EfficientNetLiteWeightFile {
             throw fail("truncated or padded: payload of \(fileSize - headerSize) bytes, header says \(declared)")
         }
         guard declared == UInt64(payloadSize(variant)) else {
-            throw fail("payload of \(declared) bytes, \(variant.displayName) weights have \(payloadSize(variant))")
+            throw fail("payload of \(declared) bytes, but \(variant.displayName) has tensor shapes of \(payloadSize(variant)) bytes (another architecture?)")
         }
         return variant
     }
