@@ -102,13 +102,15 @@ fuzz: fuzz-build
 	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)|DONE' .fuzz-work/$$d.log; \
 	  test $$rc -eq 0 || { echo "Fuzz$$n found a problem: see .fuzz-work/$$d.log and the artifact in .fuzz-work/"; exit 1; }; done
 
-# AddressSanitizer: XCTest (debug build: bounds checks on) and pytest against a libbgad.so
-# built with ASan (the runtime preloaded into python). ThreadSanitizer: the threading tests.
+# AddressSanitizer: XCTest and pytest against a libbgad.so built with ASan (the runtime
+# preloaded into python), release builds (a debug build's training tests take too long; ASan
+# checks every load and store, also where -Ounchecked dropped Swift's bounds checks).
+# ThreadSanitizer: the tests that run threads (parallel regions, concurrent saves, 8 threads).
 ASAN_RT = $(firstword $(wildcard $(CLANG_RT)/libclang_rt.asan-x86_64.so))
 asan: asan-swift asan-python tsan
 
 asan-swift:
-	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test -c release --sanitize=address --scratch-path .build-asan
 
 asan-python:
 	$(SWIFT) build -c release --product bgad --sanitize=address --scratch-path .build-asan-lib
@@ -116,7 +118,7 @@ asan-python:
 	  BGAD_LIBRARY=$(CURDIR)/.build-asan-lib/release/libbgad.so $(PYTHON) -m pytest -q -p no:cacheprovider tests $(ASAN_PYTEST_ARGS)
 
 tsan:
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|FileIOTests.testConcurrent|DetectorTests.testConcurrent|HardeningTests'
+	$(SWIFT) test -c release --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|testConcurrent'
 
 robustness: build
 	BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so PYTHONPATH=python $(PYTHON) bench/robustness.py
