@@ -37,6 +37,7 @@ from test_hardening import kill_during_save  # noqa: E402  (one implementation o
 
 ROWS = []
 UNEXPECTED = []
+TMP = []  # the scratch folder, shown as $TMP in messages
 
 
 def case(interface, what, fn):
@@ -46,7 +47,13 @@ def case(interface, what, fn):
         answer = f"accepted ({result})" if result is not None else "accepted"
     except BGADError as e:
         msg = str(e).replace("|", "\\|").replace("\n", " ")
-        answer = f"BGADError {e.status}: {msg[:110]}{'…' if len(msg) > 110 else ''}"
+        if TMP:
+            msg = msg.replace(TMP[0], "$TMP")
+        msg = f"{msg[:110]}{'…' if len(msg) > 110 else ''}"
+        if interface == "C":
+            answer = f"status {e.status}: {msg}"
+        else:
+            answer = f"BGADError {e.status or '(raised in Python)'}: {msg}"
         if not msg:
             UNEXPECTED.append(what)
     except Exception as e:  # anything but BGADError is a defect
@@ -85,6 +92,7 @@ def main():
     ap.add_argument("--kills", type=int, default=30)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bgad-robustness-"))
+    TMP.append(str(tmp))
     rng = np.random.default_rng(0)
     normals = [rng.integers(60, 120, (48, 48, 3), dtype=np.uint8) for _ in range(6)]
     det = Detector(image_size=32, steps=8, rpag_per_anomaly=0, variant="nfad", feature_batch=8, progress=False)
@@ -251,12 +259,21 @@ def main():
     case(C, "bgad_detector_from_bytes(buf, -1)", lambda: c_call("bgad_detector_from_bytes", [vp, i64, vp], ctypes.addressof(buf), -1, ctypes.addressof(out)))
     case(C, "bgad_detector_from_bytes(buf, len − 1)", lambda: c_call("bgad_detector_from_bytes", [vp, i64, vp], ctypes.addressof(buf), len(good) - 1, ctypes.addressof(out)))
     case(C, "bgad_detector_predict(NULL, …)", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], None, None, 1, None, None, None))
-    case(C, "bgad_detector_predict(det, images=NULL, n=1)", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], fitted._handle, None, 1, None, None, None))
-    img = (ctypes.c_int64 * 4)(0, 1 << 40, 1 << 40, 3)
-    case(C, "bgad_detector_predict: image 2^40 × 2^40", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], fitted._handle, ctypes.addressof(img), 1, None, None, None))
+    score, decision = ctypes.c_double(), ctypes.c_int32()
+    sp, dp = ctypes.addressof(score), ctypes.addressof(decision)
+    case(C, "bgad_detector_predict(det, images=NULL, n=1)", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], fitted._handle, None, 1, sp, dp, None))
+    pixels = ctypes.create_string_buffer(16)
+    img = (ctypes.c_int64 * 4)(ctypes.addressof(pixels), 1 << 40, 1 << 40, 3)
+    case(C, "bgad_detector_predict: image 2^40 × 2^40", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], fitted._handle, ctypes.addressof(img), 1, sp, dp, None))
+    img2 = (ctypes.c_int64 * 4)(ctypes.addressof(pixels), 4, 4, 2)
+    case(C, "bgad_detector_predict: 2-channel image", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], fitted._handle, ctypes.addressof(img2), 1, sp, dp, None))
+    case(C, "bgad_detector_predict: n = -1", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], fitted._handle, ctypes.addressof(img2), -1, sp, dp, None))
     case(C, "bgad_detector_config(det, NULL, -1, &needed)", lambda: c_call("bgad_detector_config", [vp, vp, i64, vp], fitted._handle, None, -1, ctypes.addressof(a)))
     case(C, "bgad_detector_create(\"{not json\")", lambda: c_call("bgad_detector_create", [cp, vp], b"{not json", ctypes.addressof(out)))
-    case(C, "bgad_detector_backbone_sha256(unfitted)", lambda: c_call("bgad_detector_backbone_sha256", [vp, vp], Detector(progress=False)._handle, ctypes.addressof(ctypes.create_string_buffer(65))))
+    unfitted = ctypes.c_void_p()
+    c_call("bgad_detector_create", [cp, vp], b"{}", ctypes.addressof(unfitted))
+    case(C, "bgad_detector_backbone_sha256(unfitted detector)", lambda: c_call("bgad_detector_backbone_sha256", [vp, vp], unfitted, ctypes.addressof(ctypes.create_string_buffer(65))))
+    case(C, "bgad_detector_predict(unfitted detector)", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], unfitted, ctypes.addressof(img2), 1, sp, dp, None))
     case(C, "bgad_detector_save(det, \"/nonexistent/x\")", lambda: c_call("bgad_detector_save", [vp, cp], fitted._handle, b"/nonexistent/x"))
     case(C, "bgad_model_load(\"/dev/zero\")", lambda: c_call("bgad_model_load", [cp, vp], b"/dev/zero", ctypes.addressof(out)))
     case(C, "bgad_model_create(n=2, channels={1, 2^40})", lambda: c_call("bgad_model_create", [i64, vp, vp], 2, ctypes.addressof((ctypes.c_int64 * 2)(1, 1 << 40)), ctypes.addressof(out)))
@@ -265,7 +282,8 @@ def main():
     case(C, "bgad_set_num_threads(65)", lambda: c_call("bgad_set_num_threads", [i32], 65))
     case(C, "bgad_png_decode_info(NULL, 10)", lambda: c_call("bgad_png_decode_info", [vp, i64, i32, vp, vp, vp], None, 10, 0, ctypes.addressof(a), ctypes.addressof(b_), ctypes.addressof(c_)))
     case(C, "bgad_png_decode_info(bomb)", lambda: c_call("bgad_png_decode_info", [cp, i64, i32, vp, vp, vp], bomb_png, len(bomb_png), 0, ctypes.addressof(a), ctypes.addressof(b_), ctypes.addressof(c_)))
-    case(C, "bgad_png_write(path with NUL via length)", lambda: c_call("bgad_png_write", [cp, vp, i64, i64, i64, i32], b"", ctypes.addressof(ctypes.create_string_buffer(16)), 4, 4, 1, 6))
+    case(C, 'bgad_png_write(path "")', lambda: c_call("bgad_png_write", [cp, vp, i64, i64, i64, i32], b"", ctypes.addressof(ctypes.create_string_buffer(16)), 4, 4, 1, 6))
+    case(C, "bgad_png_write(pixels NULL)", lambda: c_call("bgad_png_write", [cp, vp, i64, i64, i64, i32], str(tmp / "n.png").encode(), None, 4, 4, 1, 6))
     case(C, "bgad_flow_create(dim=2^40)", lambda: c_call("bgad_flow_create", [i64, i64, i64, ctypes.c_float, ctypes.c_uint64, vp], 1 << 40, 4, 2, 1.9, 0, ctypes.addressof(out)))
     case(C, "bgad_flow_create(clamp=NaN)", lambda: c_call("bgad_flow_create", [i64, i64, i64, ctypes.c_float, ctypes.c_uint64, vp], 8, 4, 2, float("nan"), 0, ctypes.addressof(out)))
     case(C, "bgad_roc_auc(n = -5)", lambda: c_call("bgad_roc_auc", [vp, vp, i64, vp], None, None, -5, ctypes.addressof(ctypes.c_double())))
@@ -284,9 +302,9 @@ def main():
     kdir.mkdir()
     t0 = time.perf_counter()
     kills, ok, left = kill_during_save(good, kdir, kills=args.kills, seed=1)
-    print(f"\nkill -9 during save: {kills} kills, the file loaded and equalled the saved detector after {ok} of them "
-          f"(absent after {kills - ok}: killed before the first rename), 0 damaged or partial; {len(left)} temporary "
-          f"files left (prefix target.bgad.tmp-), {time.perf_counter() - t0:.0f} s")
+    print(f"\nkill -9 during save: {kills} kills, the file loaded and equalled the saved detector after {ok} of them, "
+          f"0 damaged or partial; {len(left)} temporary files left by the killed writers (prefix target.bgad.tmp-), "
+          f"{time.perf_counter() - t0:.0f} s")
 
     # ---- 8 threads on one detector
     images = [rng.integers(0, 255, (40 + k, 50, 3), dtype=np.uint8) for k in range(8)]
@@ -305,7 +323,7 @@ def main():
         t.join()
     same = sum(s == serial[k].score and np.array_equal(m, serial[k].anomaly_map) for k in range(8) for s, m in results[k])
     print(f"8 threads × 5 predictions on one detector: {same} of 40 equal the serial results bit for bit")
-    return 1 if UNEXPECTED or same != 40 else 0
+    return 1 if UNEXPECTED or same != 40 or ok != kills else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ final class HardeningTests: XCTestCase {
     override func tearDown() {
         if let d = opendir(dir) {
             while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = String(decoding: directoryEntryName(e), as: UTF8.self)
                 if name != "." && name != ".." { unlink("\(dir)/\(name)") }
             }
             closedir(d)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -152,6 +153,9 @@ def _json_value(value: Any) -> Any:
 def _config_json(params: Dict[str, Any]) -> bytes:
     """The engine's JSON configuration of Python parameters (``progress`` excluded)."""
     cfg = {_ENGINE_KEY.get(k, k): _json_value(v) for k, v in params.items() if k != "progress"}
+    for k, v in cfg.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise BGADError(f"{k} must be a finite number, got {v}")
     try:
         return json.dumps(cfg).encode()
     except TypeError as exc:

@@ -166,7 +166,7 @@ func removeStaleTemporaries(of path: String) {
     defer { closedir(dir) }
     let now = time(nil)
     while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+        let name = directoryEntryName(entry)
         guard name.count == prefix.count + 6, name.starts(with: prefix) else { continue }
         let full = (folder == "/" ? "" : folder) + "/" + String(decoding: name, as: UTF8.self)
         var st = stat()
@@ -174,4 +174,12 @@ func removeStaleTemporaries(of path: String) {
               Int(now - st.st_mtim.tv_sec) > staleTemporaryAge else { continue }
         unlink(full)
     }
+}
+
+/// The name of a `readdir` entry, read in place: the record may be shorter than
+/// `MemoryLayout<dirent>.size`, so `entry.pointee.d_name` (a copy of the whole 256-byte
+/// field) would read past it.
+func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8] {
+    let start = (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!).assumingMemoryBound(to: UInt8.self)
+    return Array(UnsafeBufferPointer(start: start, count: strlen(UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self))))
 }
