@@ -5,12 +5,13 @@
 #   make wheel   dist/bgad-*-manylinux_*.whl: libbgad.so + its OpenBLAS and libpng, installs without Swift
 #   make test    deps + build + XCTest (release) + the C example + wheel + pytest against the wheel
 #                installed in a fresh venv (temporary folder, no swift on PATH, no BGAD_LIBRARY; .ci/wheel-test)
+#                + a short fuzz run (fuzz-ci: FUZZ_CI_SECONDS=30 per target)
 #   make py-test pytest in the source tree against .build/release/libbgad.so (development)
 #   make c-example  compile examples/c/score.c against libbgad.so (pytest compiles and runs it too)
 #   make demo    the main job: `bgad demo` on ELPV (BGAD vs NFAD), after deps + build
 #   make bench   every benchmark under bench/ (ratios against peers measured in the same run)
 #   make fuzz    libFuzzer + ASan on the PNG decoder, the model-file and the detector-file readers,
-#                FUZZ_SECONDS (60) each from the seeds in Fuzz/Corpus (not part of `make test`)
+#                FUZZ_SECONDS (60) each from the seeds in Fuzz/Corpus
 #   make asan    XCTest and pytest under AddressSanitizer, the threading tests under ThreadSanitizer
 #   make robustness  the bad-input table, kill -9 during save, 8 threads (docs/ROBUSTNESS.md)
 
@@ -22,7 +23,7 @@ TEST_SCRATCH = .build-test
 WHEEL_DIR = dist
 
 .PHONY: deps run-deps apt-deps build wheel test swift-test c-example py-test wheel-test demo bench clean \
-        fuzz-build fuzz asan asan-swift asan-python tsan robustness
+        fuzz-ci fuzz-build fuzz asan asan-swift asan-python tsan robustness
 
 deps: apt-deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-test.txt -r requirements-build.txt
@@ -71,7 +72,7 @@ wheel: build
 wheel-test:
 	PYTHON=$(PYTHON) .ci/wheel-test $(WHEEL_DIR)
 
-test: deps build swift-test c-example wheel wheel-test
+test: deps build swift-test c-example wheel wheel-test fuzz-ci
 
 DEMO_ARGS ?=
 demo: run-deps build
@@ -90,6 +91,11 @@ FUZZ_TARGETS = PNG:png ModelFile:model DetectorFile:detector
 FUZZ_FLAGS = -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
   -Xcc -fsanitize=fuzzer-no-link,address -Xlinker $(firstword $(wildcard $(CLANG_RT)/libclang_rt.fuzzer_no_main-x86_64.a)) \
   -Xlinker -lstdc++
+
+# The short run of `make test` (CI): 30 s per target after the fuzzers' build.
+FUZZ_CI_SECONDS ?= 30
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 fuzz-build:
 	cd Fuzz && $(SWIFT) build -c release --scratch-path ../.build-fuzz $(FUZZ_FLAGS)

@@ -249,6 +249,8 @@ final class HardeningTests: XCTestCase {
     func testNewFilesTakeTheUmaskAndExistingFilesKeepTheirMode() throws {
         let old = umask(0o027)
         defer { umask(old) }
+        XCTAssertEqual(currentUmask(), 0o027)
+        XCTAssertEqual(umask(0o027), 0o027, "reading the mask leaves it as it was")
         let path = "\(dir)/mode.bgad"
         try writeFileAtomically(path, [1, 2, 3])
         XCTAssertEqual(mode(path), 0o640)

@@ -145,8 +145,20 @@ public let staleTemporaryAge = 3600
 /// thread would create files with a changed mask); where that is missing, `umask` is set and
 /// restored at once.
 func currentUmask() -> mode_t {
-    if let text = try? readFile("/proc/self/status", limit: 1 << 16),
-       let line = String(decoding: text, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+    // /proc files report a size of 0: read to the end (the file is a few kB).
+    var text: [UInt8] = []
+    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while text.count < 1 << 16 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4096) }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            text += chunk[0..<n]
+        }
+        close(fd)
+    }
+    if let line = String(decoding: text, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
        let value = mode_t(line.dropFirst(6).drop(while: { $0 == " " || $0 == "\t" }), radix: 8) {
         return value
     }
