@@ -116,11 +116,11 @@ ASAN_RT = $(firstword $(wildcard $(CLANG_RT)/libclang_rt.asan-x86_64.so))
 asan: asan-swift asan-python tsan
 
 asan-swift:
-	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test -c release --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 $(SWIFT) test -c release --sanitize=address --scratch-path .build-asan
 
 asan-python:
 	$(SWIFT) build -c release --product bgad --sanitize=address --scratch-path .build-asan-lib
-	cd python && ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 LD_PRELOAD=$(ASAN_RT) \
+	cd python && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:verify_asan_link_order=0 LD_PRELOAD=$(ASAN_RT) \
 	  BGAD_LIBRARY=$(CURDIR)/.build-asan-lib/release/libbgad.so $(PYTHON) -m pytest -q -p no:cacheprovider tests $(ASAN_PYTEST_ARGS)
 
 tsan:
