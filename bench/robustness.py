@@ -90,7 +90,15 @@ def reseal_model(blob: bytes) -> bytes:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=30)
+    ap.add_argument("--update-doc", metavar="PATH",
+                    help="also replace the text between the robustness markers of PATH (docs/ROBUSTNESS.md)")
     args = ap.parse_args()
+    lines = []
+
+    def say(text=""):
+        print(text)
+        lines.append(text)
+
     tmp = Path(tempfile.mkdtemp(prefix="bgad-robustness-"))
     TMP.append(str(tmp))
     rng = np.random.default_rng(0)
@@ -273,7 +281,8 @@ def main():
     unfitted = ctypes.c_void_p()
     c_call("bgad_detector_create", [cp, vp], b"{}", ctypes.addressof(unfitted))
     case(C, "bgad_detector_backbone_sha256(unfitted detector)", lambda: c_call("bgad_detector_backbone_sha256", [vp, vp], unfitted, ctypes.addressof(ctypes.create_string_buffer(65))))
-    case(C, "bgad_detector_predict(unfitted detector)", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], unfitted, ctypes.addressof(img2), 1, sp, dp, None))
+    img3 = (ctypes.c_int64 * 4)(ctypes.addressof(ctypes.create_string_buffer(48)), 4, 4, 3)
+    case(C, "bgad_detector_predict(unfitted detector)", lambda: c_call("bgad_detector_predict", [vp, vp, i64, vp, vp, vp], unfitted, ctypes.addressof(img3), 1, sp, dp, None))
     case(C, "bgad_detector_save(det, \"/nonexistent/x\")", lambda: c_call("bgad_detector_save", [vp, cp], fitted._handle, b"/nonexistent/x"))
     case(C, "bgad_model_load(\"/dev/zero\")", lambda: c_call("bgad_model_load", [cp, vp], b"/dev/zero", ctypes.addressof(out)))
     case(C, "bgad_model_create(n=2, channels={1, 2^40})", lambda: c_call("bgad_model_create", [i64, vp, vp], 2, ctypes.addressof((ctypes.c_int64 * 2)(1, 1 << 40)), ctypes.addressof(out)))
@@ -290,11 +299,11 @@ def main():
     case(C, "bgad_resize_bilinear_u8(2^31 × 2^31)", lambda: c_call("bgad_resize_bilinear_u8", [vp, i64, i64, i64, vp, i64, i64], ctypes.addressof(ctypes.create_string_buffer(4)), 1 << 31, 1 << 31, 1, ctypes.addressof(ctypes.create_string_buffer(4)), 2, 2))
 
     # ---- Table
-    print("| # | via | input | answer |")
-    print("|---|---|---|---|")
+    say("| # | via | input | answer |")
+    say("|---|---|---|---|")
     for k, (via, what, answer) in enumerate(ROWS, 1):
-        print(f"| {k} | {via} | {what} | {answer} |")
-    print(f"\n{len(ROWS)} inputs ({sum(r[0] == P for r in ROWS)} Python, {sum(r[0] == C for r in ROWS)} C); "
+        say(f"| {k} | {via} | {what} | {answer} |")
+    say(f"\n{len(ROWS)} inputs ({sum(r[0] == P for r in ROWS)} Python, {sum(r[0] == C for r in ROWS)} C); "
           f"unexpected answers: {len(UNEXPECTED)} {UNEXPECTED}")
 
     # ---- kill -9 during save
@@ -302,7 +311,7 @@ def main():
     kdir.mkdir()
     t0 = time.perf_counter()
     kills, ok, left = kill_during_save(good, kdir, kills=args.kills, seed=1)
-    print(f"\nkill -9 during save: {kills} kills, the file loaded and equalled the saved detector after {ok} of them, "
+    say(f"\n**kill -9 during save:** {kills} kills, the file loaded and equalled the saved detector after {ok} of them, "
           f"0 damaged or partial; {len(left)} temporary files left by the killed writers (prefix target.bgad.tmp-), "
           f"{time.perf_counter() - t0:.0f} s")
 
@@ -322,7 +331,14 @@ def main():
     for t in threads:
         t.join()
     same = sum(s == serial[k].score and np.array_equal(m, serial[k].anomaly_map) for k in range(8) for s, m in results[k])
-    print(f"8 threads × 5 predictions on one detector: {same} of 40 equal the serial results bit for bit")
+    say(f"\n**8 threads on one detector:** 8 threads × 5 predictions (different images): {same} of 40 equal the serial "
+        f"results bit for bit")
+    if args.update_doc:
+        doc = Path(args.update_doc)
+        text = doc.read_text()
+        begin, end = "<!-- robustness:begin -->", "<!-- robustness:end -->"
+        i, j = text.index(begin) + len(begin), text.index(end)
+        doc.write_text(text[:i] + "\n" + "\n".join(lines) + "\n" + text[j:])
     return 1 if UNEXPECTED or same != 40 or ok != kills else 0
 
 
