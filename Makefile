@@ -8,6 +8,8 @@
 #                + a short fuzz run (fuzz-ci: FUZZ_CI_SECONDS=30 per target)
 #   make py-test pytest in the source tree against .build/release/libbgad.so (development)
 #   make c-example  compile examples/c/score.c against libbgad.so (pytest compiles and runs it too)
+#   make swift-example  build examples/swift (a package that depends on this one by path); pytest runs
+#                it on the file the C example and Python score (python/tests/test_swift_example.py)
 #   make demo    the main job: `bgad demo` on ELPV (BGAD vs NFAD), after deps + build
 #   make bench   every benchmark under bench/ (ratios against peers measured in the same run)
 #   make fuzz    libFuzzer + ASan on the PNG decoder, the model-file and the detector-file readers,
@@ -22,7 +24,7 @@ TEST_SCRATCH = .build-test
 
 WHEEL_DIR = dist
 
-.PHONY: deps run-deps apt-deps build wheel test swift-test c-example py-test wheel-test demo bench clean \
+.PHONY: deps run-deps apt-deps build wheel test swift-test c-example swift-example py-test wheel-test demo bench clean \
         fuzz-ci fuzz-build fuzz asan asan-swift asan-python tsan robustness
 
 deps: apt-deps
@@ -56,8 +58,16 @@ c-example: build
 	  -L.build/release -lbgad -Wl,-rpath,$(CURDIR)/.build/release -o examples/c/score
 	@examples/c/score 2>/dev/null; test $$? -eq 2 || { echo "error: examples/c/score without arguments must exit 2"; exit 1; }
 
-py-test: build
-	cd python && BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so $(PYTHON) -m pytest -q tests
+# The Swift example, built in release mode like the library; its path reaches pytest through
+# BGAD_SWIFT_EXAMPLE (when the variable is set, test_swift_example.py fails rather than skips
+# if the program is missing).
+SWIFT_EXAMPLE = $(CURDIR)/examples/swift/.build/release/score
+swift-example:
+	$(SWIFT) build -c release --package-path examples/swift
+	@$(SWIFT_EXAMPLE) 2>/dev/null; test $$? -eq 2 || { echo "error: the Swift example without arguments must exit 2"; exit 1; }
+
+py-test: build swift-example
+	cd python && BGAD_LIBRARY=$(CURDIR)/.build/release/libbgad.so BGAD_SWIFT_EXAMPLE=$(SWIFT_EXAMPLE) $(PYTHON) -m pytest -q tests
 
 # pip builds the package in an isolated environment from pyproject.toml (setup.py: swift build,
 # then libbgad.so is pointed at scipy-openblas32's OpenBLAS copied beside it); auditwheel vendors
@@ -70,9 +80,9 @@ wheel: build
 	@ls -l $(WHEEL_DIR)/bgad-*.whl
 
 wheel-test:
-	PYTHON=$(PYTHON) .ci/wheel-test $(WHEEL_DIR)
+	PYTHON=$(PYTHON) BGAD_SWIFT_EXAMPLE=$(SWIFT_EXAMPLE) .ci/wheel-test $(WHEEL_DIR)
 
-test: deps build swift-test c-example wheel wheel-test fuzz-ci
+test: deps build swift-test c-example swift-example wheel wheel-test fuzz-ci
 
 DEMO_ARGS ?=
 demo: run-deps build

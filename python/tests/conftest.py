@@ -15,6 +15,8 @@ Test modules import these helpers with ``from conftest import ...``.
 """
 
 import sys
+
+import pytest
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -55,3 +57,30 @@ def pytest_report_header(config):
 
     return (f"bgad {bgad.__version__} from {Path(bgad.__file__).parent}; library {_native.lib_path}; "
             f"OpenBLAS kernels {_native.openblas_corename() or 'unknown'}")
+
+
+@pytest.fixture(scope="session")
+def saved(tmp_path_factory):
+    """A small fitted detector saved to a file, and PNG probes of several sizes (RGB and gray,
+    non-square, one with the known defect): what the C and Swift examples' tests score."""
+    import numpy as np
+    import bgad
+    tmp = tmp_path_factory.mktemp("saved_detector")
+    rng = np.random.default_rng(0)
+    normals = [rng.integers(90, 130, (60 + 4 * i, 72, 3), dtype=np.uint8) for i in range(8)]
+    anomaly = rng.integers(90, 130, (64, 64, 3), dtype=np.uint8)
+    anomaly[20:36, 24:40] = 250
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:36, 24:40] = 1
+    det = bgad.Detector(image_size=64, steps=30, blocks=2, real_repeats=2,
+                        rpag_per_anomaly=2, seed=1, progress=False)
+    det.fit(normals, anomalous_images=[anomaly], anomaly_masks=[mask])
+    path = tmp / "widget.bgad"
+    det.save(path)
+    probes = []
+    for i, img in enumerate([rng.integers(90, 130, (80, 50, 3), dtype=np.uint8), anomaly,
+                             rng.integers(80, 140, (33, 91), dtype=np.uint8)]):
+        p = tmp / f"probe{i}.png"
+        bgad.io.write_png(str(p), img)
+        probes.append(p)
+    return path, probes

@@ -1,5 +1,6 @@
 """The C example (examples/c/score.c) scores a PNG with a saved detector exactly as Python's
-``bgad.Detector`` does: both read the same file. The test compiles the example against the
+``bgad.Detector`` does: both read the same file (the ``saved`` fixture of conftest.py, which the
+Swift example's test reads too). The test compiles the example against the
 header and library the suite runs on (the source tree's, or the installed wheel's)."""
 
 import os
@@ -39,30 +40,6 @@ def _run(example, *args):
 def _parse(stdout):
     fields = dict(line.split(" ", 1) for line in stdout.strip().splitlines())
     return float(fields["score"]), fields["decision"], float(fields["image_threshold"])
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """A small fitted detector saved to a file, and PNG probes of several sizes."""
-    tmp = tmp_path_factory.mktemp("c_example")
-    rng = np.random.default_rng(0)
-    normals = [rng.integers(90, 130, (60 + 4 * i, 72, 3), dtype=np.uint8) for i in range(8)]
-    anomaly = rng.integers(90, 130, (64, 64, 3), dtype=np.uint8)
-    anomaly[20:36, 24:40] = 250
-    mask = np.zeros((64, 64), np.uint8)
-    mask[20:36, 24:40] = 1
-    det = bgad.Detector(image_size=64, steps=30, blocks=2, real_repeats=2,
-                        rpag_per_anomaly=2, seed=1, progress=False)
-    det.fit(normals, anomalous_images=[anomaly], anomaly_masks=[mask])
-    path = tmp / "widget.bgad"
-    det.save(path)
-    probes = []
-    for i, img in enumerate([rng.integers(90, 130, (80, 50, 3), dtype=np.uint8), anomaly,
-                             rng.integers(80, 140, (33, 91), dtype=np.uint8)]):
-        p = tmp / f"probe{i}.png"
-        bgad.io.write_png(str(p), img)
-        probes.append(p)
-    return path, probes
 
 
 def test_c_example_scores_like_python(saved, example):
