@@ -945,6 +945,15 @@ int bgad_detector_predict_path(const bgad_detector *det, const char *path,
 int bgad_detector_thresholds(const bgad_detector *det, double *image_threshold, double *pixel_threshold);
 
 /*!
+ * \brief SHA-256 of the fitted detector's backbone weight file (the bytes embedded in its
+ *        detector file), as 64 lowercase hex digits: the weights' provenance. The Python
+ *        package records the digest of each official conversion (bgad.weights.VARIANTS).
+ * \param buffer receives the NUL-terminated digest: at least 65 bytes.
+ * \return BGAD_ERR_INVALID_ARGUMENT when the detector is not fitted or buffer is NULL.
+ */
+int bgad_detector_backbone_sha256(const bgad_detector *det, char *buffer);
+
+/*!
  * \brief The fitted detector's training history, level by level (levels in the order of the
  *        configuration's strides); records as bgad_model_history() describes.
  */

@@ -260,6 +260,15 @@ public func bgad_detector_thresholds(_ handle: OpaquePointer?, _ imageThreshold:
     }
 }
 
+@_cdecl("bgad_detector_backbone_sha256")
+public func bgad_detector_backbone_sha256(_ handle: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let text = Array(try detector(handle).backboneSHA256().utf8CString)
+        let b = try require(buffer, "buffer")
+        text.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: text.count) }
+    }
+}
+
 /// The fitted detector's training history and level count.
 private func fittedHistory(_ handle: OpaquePointer?) throws(BGADError) -> (TrainingHistory?, Int) {
     try detector(handle).trainingHistory()

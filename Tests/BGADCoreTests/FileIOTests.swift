@@ -61,7 +61,7 @@ final class FileIOTests: XCTestCase {
         let dir = try XCTUnwrap(opendir("/tmp"))
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = String(decoding: directoryEntryName(entry), as: UTF8.self)
             XCTAssertFalse(name.hasPrefix("bgad-concurrent-\(getpid()).tmp-"), name)
         }
     }

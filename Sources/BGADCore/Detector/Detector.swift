@@ -88,6 +88,12 @@ public final class Detector {
     /// Whether the detector can predict.
     public var isFitted: Bool { state != nil }
 
+    /// SHA-256 (hex) of the fitted detector's backbone weight file (`DetectorBackbone.weightSHA256`).
+    public func backboneSHA256() throws(BGADError) -> String {
+        let backbone = try requireFitted().backbone
+        return try lock.locked { () throws(BGADError) in backbone.weightSHA256 }
+    }
+
     /// The calibrated thresholds: an image is anomalous iff its score > `image`, a pixel
     /// iff its map value > `pixel`.
     public func thresholds() throws(BGADError) -> (image: Double, pixel: Double) {

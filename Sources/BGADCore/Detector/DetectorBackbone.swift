@@ -26,8 +26,12 @@ public final class DetectorBackbone {
     public let name: String
     /// The engine weight file's bytes, as read.
     public let weightBytes: [UInt8]
-    /// CRC-32 (zlib's) of `weightBytes`: the backbone's identity.
+    /// CRC-32 (zlib's) of `weightBytes`: the integrity check stored in detector files.
     public let weightCRC: UInt32
+    /// SHA-256 of `weightBytes` (64 hex digits): the backbone's provenance, equal to the digest
+    /// the Python package records for the official conversion (`bgad.weights`) unless the
+    /// weights were altered. Computed from the bytes, so never stored twice.
+    public private(set) lazy var weightSHA256: String = SHA256.hex(weightBytes)
     /// The network.
     public let network: DetectorFeatureExtractor
 
@@ -58,6 +62,6 @@ public enum DetectorBackbones {
 
     /// Reads backbone `name`'s weight file at `path`.
     public static func load(name: String, path: String) throws(BGADError) -> DetectorBackbone {
-        try make(name: name, weightBytes: readFile(path), source: path)
+        try make(name: name, weightBytes: EfficientNetLiteWeightFile.readBytes(path: path), source: path)
     }
 }

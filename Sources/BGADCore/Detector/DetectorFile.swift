@@ -54,17 +54,28 @@ public enum DetectorFile {
         out.u32(formatVersion); out.u32(0); out.u64(UInt64(w.bytes.count))
         out.bytes += w.bytes
         out.u32(crc(out.bytes[...]))
+        guard out.bytes.count <= maximumFileSize else {
+            throw .invalid("the detector needs \(out.bytes.count) bytes, more than the \(maximumFileSize) a detector file may have")
+        }
         return out.bytes
     }
 
-    /// A detector from the file's bytes; throws `.format` naming what is wrong.
-    public static func decode(_ bytes: [UInt8]) throws(BGADError) -> Detector {
+    /// Largest detector file read or written: a model file's budget plus 256 MiB for the
+    /// embedded backbone weights (EfficientNet-Lite2's are 24 MB).
+    public static let maximumFileSize = ModelFile.maximumFileSize + (1 << 28)
+
+    /// Checks the fixed header (`head`: the first `headerSize` bytes, or the whole file when
+    /// shorter) of a file of `fileSize` bytes — magic, version, the declared body length
+    /// against the real length and `maximumFileSize` — before the rest is read.
+    static func checkHeader(_ head: ArraySlice<UInt8>, fileSize: Int) throws(BGADError) {
         func fail(_ m: String) -> BGADError { BGADError(.format, "detector file: \(m)") }
-        guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
+        guard head.count >= magic.count, Array(head.prefix(magic.count)) == magic else {
             throw BGADError(.format, "not a bgad detector file (the magic bytes 'BGADDET' are missing)")
         }
-        guard bytes.count >= headerSize + 4 else { throw fail("truncated: \(bytes.count) bytes, the header and checksum alone have \(headerSize + 4)") }
-        var r = ByteReader(bytes: bytes, position: magic.count, context: "detector file")
+        guard head.count >= headerSize, fileSize >= headerSize + 4 else {
+            throw fail("truncated: \(fileSize) bytes, the header and checksum alone have \(headerSize + 4)")
+        }
+        var r = ByteReader(bytes: Array(head.prefix(headerSize)), position: magic.count, context: "detector file")
         let version = try r.u32()
         if version == 1 {
             throw fail("format version 1 (written by the Python Detector of earlier bgad releases) holds no backbone weights and cannot be read; fit the detector again and save it")
@@ -75,11 +86,21 @@ public enum DetectorFile {
         }
         _ = try r.u32()
         let length = try r.u64()
-        let actual = UInt64(bytes.count - headerSize - 4)
+        let actual = UInt64(fileSize - headerSize - 4)
         guard length == actual else {
             throw fail(length > actual ? "truncated: the body has \(actual) of \(length) bytes"
                                        : "\(actual - length) unexpected bytes after the body")
         }
+        guard fileSize <= maximumFileSize else {
+            throw fail("\(fileSize) bytes, more than the \(maximumFileSize) a detector file may have")
+        }
+    }
+
+    /// A detector from the file's bytes; throws `.format` naming what is wrong.
+    public static func decode(_ bytes: [UInt8]) throws(BGADError) -> Detector {
+        func fail(_ m: String) -> BGADError { BGADError(.format, "detector file: \(m)") }
+        try checkHeader(bytes[...], fileSize: bytes.count)
+        var r = ByteReader(bytes: bytes, position: headerSize, context: "detector file")
         let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
             | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
         guard crc(bytes[..<(bytes.count - 4)]) == stored else { throw fail("corrupt (checksum mismatch)") }
@@ -148,7 +169,9 @@ public enum DetectorFile {
 
     /// Reads a detector from `path` (`.io` when unreadable, `.format` naming the problem).
     public static func load(from path: String) throws(BGADError) -> Detector {
-        let bytes = try readFile(path)
+        let bytes = try readFile(path, headerSize: headerSize) { (head, size) throws(BGADError) in
+            try checkHeader(head[...], fileSize: size)
+        }
         do { return try decode(bytes) } catch { throw BGADError(error.kind, "\(path): \(error.message)") }
     }
 }

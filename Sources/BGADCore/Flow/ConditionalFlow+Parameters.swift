@@ -21,11 +21,7 @@ extension ConditionalFlow {
     /// `module_list.{k}.subnet.0.weight`, `.subnet.0.bias`, `.subnet.2.weight`, `.subnet.2.bias`,
     /// `.global_scale`, `.global_offset`, `.w_perm` (the fixed rotation; `w_perm_inv = w_permᵀ`).
     public var parameterNames: [String] {
-        var names: [String] = []
-        for k in 0..<blockCount {
-            for t in Tensor.allCases { names.append("module_list.\(k).\(t.suffix)") }
-        }
-        return names
+        ConditionalFlow.parameterLayout(dim: dim, condDim: condDim, blocks: blockCount).map { $0.name }
     }
 
     /// The names that are trained (every name except the rotations `w_perm`).
@@ -48,8 +44,24 @@ extension ConditionalFlow {
         return (k, t)
     }
 
+    /// Names and PyTorch shapes of every tensor of a flow of this geometry, in
+    /// `parameterNames` order, computed without building the flow (a file reader checks a
+    /// file against it before allocating anything).
+    static func parameterLayout(dim: Int, condDim: Int, blocks: Int) -> [(name: String, shape: [Int])] {
+        let b = CouplingBlock(dim: dim, condDim: condDim, clamp: 1, offset: 0)
+        var layout: [(name: String, shape: [Int])] = []
+        for k in 0..<blocks {
+            for t in Tensor.allCases { layout.append(("module_list.\(k).\(t.suffix)", shape(t, b))) }
+        }
+        return layout
+    }
+
     /// PyTorch shape of a tensor of block geometry `b`.
-    func shape(_ t: Tensor, _ b: CouplingBlock) -> [Int] {
+    func shape(_ t: Tensor, _ b: CouplingBlock) -> [Int] { ConditionalFlow.shape(t, b) }
+
+    /// PyTorch shape of a tensor of block geometry `b` (`b.dim` = the flow's width).
+    static func shape(_ t: Tensor, _ b: CouplingBlock) -> [Int] {
+        let dim = b.dim
         switch t {
         case .w1: return [b.hidden, b.inDim]
         case .b1: return [b.hidden]
@@ -111,11 +123,16 @@ extension ConditionalFlow {
             }
         }
         if t == .rotation {
+            // W·Wᵀ = I through one matrix product (O(C³) but at BLAS speed, not a scalar loop).
+            let product = try FloatBuffer(capacity: dim * dim)
+            values.withUnsafeBufferPointer { v in
+                sgemm(transB: true, m: dim, n: dim, k: dim, v.baseAddress!, lda: dim, v.baseAddress!, ldb: dim,
+                      product.pointer, ldc: dim)
+            }
             for i in 0..<dim {
                 for j in 0..<dim {
-                    var dot = 0.0
-                    for c in 0..<dim { dot += Double(values[i * dim + c]) * Double(values[j * dim + c]) }
-                    if abs(dot - (i == j ? 1 : 0)) > 1e-3 {
+                    let dot = product.pointer[i * dim + j]
+                    if !(abs(dot - (i == j ? 1 : 0)) <= 1e-3) {
                         throw .invalid("\(name): not orthogonal (row \(i) · row \(j) = \(dot))")
                     }
                 }

@@ -89,7 +89,20 @@ public final class ConditionalFlow {
 
     /// Creates a flow with FrEIA's initialisation: W, b uniform in ±1/√fan_in, g = 2·ln(e⁵−1)
     /// (σ = 1), o = 0, Wp a Haar rotation; all drawn from `seed` in a fixed order.
-    public init(dim: Int, condDim: Int = 128, blocks: Int = 8, clamp: Float = 1.9, seed: UInt64 = 0) throws(BGADError) {
+    public convenience init(dim: Int, condDim: Int = 128, blocks: Int = 8, clamp: Float = 1.9, seed: UInt64 = 0) throws(BGADError) {
+        try self.init(dim: dim, condDim: condDim, blocks: blocks, clamp: clamp, drawingFrom: seed)
+    }
+
+    /// Creates a flow whose every tensor (rotations included) is about to be set from stored
+    /// values (`setParameter`): nothing is drawn — no O(C³) Haar rotations that would be
+    /// overwritten — and every parameter is zero until set.
+    static func forStoredParameters(dim: Int, condDim: Int, blocks: Int, clamp: Float) throws(BGADError) -> ConditionalFlow {
+        try ConditionalFlow(dim: dim, condDim: condDim, blocks: blocks, clamp: clamp, drawingFrom: nil)
+    }
+
+    /// The flow's geometry and buffers; with a `seed`, FrEIA's initialisation drawn from it,
+    /// without one all zeros.
+    private init(dim: Int, condDim: Int, blocks: Int, clamp: Float, drawingFrom seed: UInt64?) throws(BGADError) {
         guard dim >= 2 else { throw .invalid("flow dim must be ≥ 2, got \(dim)") }
         guard dim <= 8192 else { throw .invalid("flow dim must be ≤ 8192, got \(dim)") }
         guard condDim >= 1, condDim <= 8192 else { throw .invalid("flow condDim must be in 1...8192, got \(condDim)") }
@@ -118,6 +131,7 @@ public final class ConditionalFlow {
         sigmas = try FloatBuffer(capacity: blocks * dim)
         logSigmaSums = [Float](repeating: 0, count: blocks)
 
+        guard let seed else { return }
         var rng = FlowRandom(seed: seed)
         let p = params.pointer
         let gInit = Float(2 * log(exp(5.0) - 1))

@@ -74,9 +74,20 @@ public enum PNG {
                       colorType: Int(h.color_type), interlaced: h.interlaced != 0)
     }
 
+    /// Decompression-bomb budget: raw (inflated) image data up to this many bytes (128 MiB,
+    /// e.g. 8192 × 8192 8-bit gray, 4096 × 4096 16-bit RGB) is decoded whatever the file's
+    /// size.
+    public static let bombFreeRawBytes = 1 << 27
+
+    /// Decompression-bomb budget: above `bombFreeRawBytes`, the raw data may be at most this
+    /// many times the file's size. Photographs compress 2–10:1; a 1:1000 file (the
+    /// deflate limit) claiming hundreds of MB is a bomb, refused before it is inflated.
+    public static let maxRawPerFileByte = 128
+
     /// Checks, before any allocation, that decoding `header` is sane for a file of
-    /// `byteCount` bytes: at most `maxPixels` pixels, not empty, and no more raw data
-    /// than deflate can expand `byteCount` bytes to.
+    /// `byteCount` bytes: at most `maxPixels` pixels, not empty, no more raw data than
+    /// deflate can expand `byteCount` bytes to, and within the decompression-bomb budget
+    /// (`bombFreeRawBytes`, `maxRawPerFileByte`).
     public static func validate(_ header: Header, byteCount: Int, channels: Int) throws(BGADError) {
         let (pixels, overflow) = header.height.multipliedReportingOverflow(by: header.width)
         if overflow || pixels > maxPixels {
@@ -89,6 +100,10 @@ public enum PNG {
         let raw = header.height * (1 + (rowBits + 7) / 8)
         if raw / maxInflateRatio > byteCount {
             throw BGADError(.format, "PNG: header claims \(header.width)×\(header.height) but the file has only \(byteCount) bytes (corrupt or truncated)")
+        }
+        if raw > bombFreeRawBytes, raw / maxRawPerFileByte > byteCount {
+            throw BGADError(.format, "PNG: \(header.width)×\(header.height) inflates to \(raw) bytes from a \(byteCount)-byte file, "
+                            + "more than \(maxRawPerFileByte) times its size above \(bombFreeRawBytes) bytes (a decompression bomb?)")
         }
     }
 

@@ -41,8 +41,17 @@ public enum ModelFile {
     public static func encode(_ model: BGADModel) throws(BGADError) -> [UInt8] {
         var w = ByteWriter()
         let names = TrainingConfiguration.parameterNames
+        // The architecture the flows were built with is the one stored (a knob changed since
+        // the last fit takes effect only at the next fit): the hyper-parameters' blocks and
+        // clamp and the flows' headers must agree, and the reader checks that they do. (The
+        // condition width is not a hyper-parameter: it is stored once, in the flows' headers.)
+        var configuration = model.configuration
+        if let f = model.flows.first {
+            if configuration.blocks != f.blockCount { configuration.blocks = f.blockCount }
+            if Float(configuration.clamp) != f.clamp { configuration.clamp = Double(f.clamp) }
+        }
         w.u32(UInt32(names.count))
-        for n in names { w.string(n); w.string(try model.configuration.get(n)) }
+        for n in names { w.string(n); w.string(try configuration.get(n)) }
         w.u32(UInt32(model.channels.count))
         for c in model.channels { w.u32(UInt32(c)) }
         if let cal = model.calibration {
@@ -55,7 +64,7 @@ public enum ModelFile {
             w.u8(0)
         }
         for flow in model.flows {
-            w.u32(UInt32(flow.blockCount)); w.u32(UInt32(flow.condDim)); w.f32(Float(model.configuration.clamp))
+            w.u32(UInt32(flow.blockCount)); w.u32(UInt32(flow.condDim)); w.f32(flow.clamp)
             let pnames = flow.parameterNames
             w.u32(UInt32(pnames.count))
             for n in pnames {
@@ -76,6 +85,9 @@ public enum ModelFile {
         } else {
             w.u8(0)
         }
+        guard headerSize + w.bytes.count <= maximumFileSize else {
+            throw .invalid("the model needs \(headerSize + w.bytes.count) bytes, more than the \(maximumFileSize) a model file may have")
+        }
         var header = ByteWriter()
         header.bytes.append(contentsOf: magic)
         header.u32(formatVersion); header.u32(0)
@@ -83,15 +95,24 @@ public enum ModelFile {
         return header.bytes + w.bytes
     }
 
-    /// A model from serialized bytes; throws `.format` naming what is wrong.
-    public static func decode(_ bytes: [UInt8]) throws(BGADError) -> BGADModel {
-        guard bytes.count >= 8, Array(bytes[0..<8]) == magic else {
+    /// Largest model file read or written (1 GiB): a budget checked from the header, before
+    /// the rest of a file is read. Real models are far smaller (Lite0 at strides 8, 16 with
+    /// 8 blocks: about 4 MB).
+    public static let maximumFileSize = 1 << 30
+
+    /// Checks the fixed header (`head`: at least the first `headerSize` bytes, or the whole
+    /// file when shorter) of a file of `fileSize` bytes: magic, version, and the declared
+    /// payload length against the real length and `maximumFileSize`. Returns the version
+    /// and the payload's CRC. Needs nothing past the header, so a reader calls it before
+    /// reading or allocating the rest.
+    static func checkHeader(_ head: ArraySlice<UInt8>, fileSize: Int) throws(BGADError) -> (version: UInt32, crc: UInt32) {
+        guard head.count >= 8, Array(head.prefix(8)) == magic else {
             throw BGADError(.format, "not a bgad model file (the magic bytes 'BGADMODL' are missing)")
         }
-        guard bytes.count >= headerSize else {
-            throw BGADError(.format, "model file is truncated: \(bytes.count) bytes, the header alone has \(headerSize)")
+        guard head.count >= headerSize, fileSize >= headerSize else {
+            throw BGADError(.format, "model file is truncated: \(fileSize) bytes, the header alone has \(headerSize)")
         }
-        var h = ByteReader(bytes: bytes, position: 8)
+        var h = ByteReader(bytes: Array(head.prefix(headerSize)), position: 8)
         let version = try h.u32()
         guard version <= formatVersion else {
             throw BGADError(.format, "model file has format version \(version), this bgad reads up to \(formatVersion); upgrade bgad")
@@ -100,12 +121,27 @@ public enum ModelFile {
         _ = try h.u32()
         let length = try h.u64()
         let crc = try h.u32()
-        guard UInt64(bytes.count - headerSize) == length else {
-            if UInt64(bytes.count - headerSize) < length {
-                throw BGADError(.format, "model file is truncated: payload has \(bytes.count - headerSize) of \(length) bytes")
+        let actual = UInt64(fileSize - headerSize)
+        guard actual == length else {
+            if actual < length {
+                throw BGADError(.format, "model file is truncated: payload has \(actual) of \(length) bytes")
             }
-            throw BGADError(.format, "model file has \(UInt64(bytes.count - headerSize) - length) unexpected trailing bytes")
+            throw BGADError(.format, "model file has \(actual - length) unexpected trailing bytes")
         }
+        guard fileSize <= maximumFileSize else {
+            throw BGADError(.format, "model file declares \(fileSize) bytes, more than the \(maximumFileSize) a model file may have")
+        }
+        return (version, crc)
+    }
+
+    /// A model from serialized bytes; throws `.format` naming what is wrong.
+    ///
+    /// Nothing is allocated in proportion to a count read from the file before the bytes
+    /// that count describes are known to be there: the flows are built only once their every
+    /// tensor has been found with the right shape, and without drawing the random rotations
+    /// the file overwrites.
+    public static func decode(_ bytes: [UInt8]) throws(BGADError) -> BGADModel {
+        let (version, crc) = try checkHeader(bytes[...], fileSize: bytes.count)
         let payload = Array(bytes[headerSize...])
         guard crc32(payload) == crc else { throw BGADError(.format, "model file is corrupted (checksum mismatch)") }
 
@@ -148,42 +184,13 @@ public enum ModelFile {
         }
         var flows: [ConditionalFlow] = []
         for l in 0..<levels {
-            let blocks = try r.count(max: 64, "block count"), condDim = try r.count(max: 4096, "condition dimension")
-            let clamp = try r.f32()
-            let flow: ConditionalFlow
-            do {
-                flow = try ConditionalFlow(dim: channels[l], condDim: condDim, blocks: blocks, clamp: clamp, seed: 0)
-            } catch { throw BGADError(.format, "model file, level \(l): \(error.message)") }
-            let m = try r.count(max: 100_000, "parameter count")
-            var seen = Set<String>()
-            for _ in 0..<m {
-                let name = try r.string()
-                let rank = try r.count(max: 8, "tensor rank")
-                var shape: [Int] = []
-                var size = 1
-                for _ in 0..<rank {
-                    let d = try r.count(max: 1 << 28, "tensor dimension")
-                    shape.append(d)
-                    let (p, o) = size.multipliedReportingOverflow(by: d)
-                    guard !o, p <= 1 << 30 else { throw BGADError(.format, "model file: tensor '\(name)' is too large") }
-                    size = p
-                }
-                let values = try r.floats(size)
-                do throws(BGADError) {
-                    let expected = try flow.parameterShape(name)
-                    guard expected == shape else {
-                        throw BGADError(.format, "parameter '\(name)' has shape \(shape), expected \(expected)")
-                    }
-                    try flow.setParameter(name, values)
-                } catch {
-                    throw BGADError(.format, "model file, level \(l): \(error.message)")
-                }
-                seen.insert(name)
+            flows.append(try readFlow(&r, level: l, channels: channels[l], configuration: cfg))
+            guard flows[l].condDim == flows[0].condDim else {
+                throw BGADError(.format, "model file, level \(l): condition dimension \(flows[l].condDim), level 0 has \(flows[0].condDim)")
             }
-            let missing = flow.parameterNames.filter { !seen.contains($0) }
-            guard missing.isEmpty else { throw BGADError(.format, "model file, level \(l): missing parameters \(missing)") }
-            flows.append(flow)
         }
+        // The condition width is stored once, in the flows' headers.
+        cfg.conditionDimension = flows[0].condDim
         var history: TrainingHistory? = nil
         if version >= 2 {
             let has = try r.u8()
@@ -212,6 +219,56 @@ public enum ModelFile {
         return BGADModel(channels: channels, configuration: cfg, flows: flows, calibration: calibration, history: history)
     }
 
+    /// Reads level `l`'s flow section. Its architecture (blocks, condition width, clamp) is
+    /// a second copy of the hyper-parameters and must equal them. Every tensor is located
+    /// and its name and shape checked against the layout first; only then is the flow built
+    /// (zeros, no rotations drawn) and filled.
+    private static func readFlow(_ r: inout ByteReader, level l: Int, channels: Int,
+                                 configuration cfg: TrainingConfiguration) throws(BGADError) -> ConditionalFlow {
+        func fail(_ m: String) -> BGADError { BGADError(.format, "model file, level \(l): \(m)") }
+        let blocks = try r.count(max: 64, "block count"), condDim = try r.count(max: 4096, "condition dimension")
+        let clamp = try r.f32()
+        guard blocks == cfg.blocks, clamp == Float(cfg.clamp) else {
+            throw fail("the flow has blocks = \(blocks), clamp = \(clamp) but the hyper-parameters say blocks = \(cfg.blocks), "
+                       + "clamp = \(Float(cfg.clamp)) (the file is inconsistent)")
+        }
+        guard condDim >= 4, condDim % 4 == 0 else { throw fail("condition dimension \(condDim) is not a positive multiple of 4") }
+        guard channels >= 2, channels <= 8192 else { throw fail("channel count \(channels) is outside 2...8192") }
+        let layout = ConditionalFlow.parameterLayout(dim: channels, condDim: condDim, blocks: blocks)
+        let floats = layout.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        guard floats <= (r.bytes.count - r.position) / 4 else {
+            throw fail("the flow needs \(floats) floats (\(4 * floats) bytes) but only \(r.bytes.count - r.position) bytes are left")
+        }
+        let m = try r.count(max: layout.count, "parameter count")
+        var found: [String: Int] = [:]   // name → position of its floats
+        for _ in 0..<m {
+            let name = try r.string()
+            let rank = try r.count(max: 8, "tensor rank")
+            var shape: [Int] = []
+            for _ in 0..<rank { shape.append(try r.count(max: 1 << 28, "tensor dimension")) }
+            guard let expected = layout.first(where: { $0.name == name })?.shape else {
+                throw fail("unknown parameter '\(name)'")
+            }
+            guard expected == shape else { throw fail("parameter '\(name)' has shape \(shape), expected \(expected)") }
+            guard found[name] == nil else { throw fail("parameter '\(name)' appears twice") }
+            found[name] = r.position
+            try r.skip(4 * shape.reduce(1, *), "parameter '\(name)'")
+        }
+        let missing = layout.map { $0.name }.filter { found[$0] == nil }
+        guard missing.isEmpty else { throw fail("missing parameters \(missing)") }
+        let end = r.position
+        let flow: ConditionalFlow
+        do {
+            flow = try ConditionalFlow.forStoredParameters(dim: channels, condDim: condDim, blocks: blocks, clamp: clamp)
+        } catch { throw fail(error.message) }
+        for (name, shape) in layout {
+            r.position = found[name]!
+            do { try flow.setParameter(name, try r.floats(shape.reduce(1, *))) } catch { throw fail(error.message) }
+        }
+        r.position = end
+        return flow
+    }
+
     /// Writes `model` to `path` atomically (`writeFileAtomically`: a unique temporary file in
     /// the same folder, fsync, rename).
     public static func save(_ model: BGADModel, to path: String) throws(BGADError) {
@@ -220,7 +277,9 @@ public enum ModelFile {
 
     /// Reads a model from `path`.
     public static func load(from path: String) throws(BGADError) -> BGADModel {
-        let bytes = try readFile(path)
+        let bytes = try readFile(path, headerSize: headerSize) { (head, size) throws(BGADError) in
+            _ = try checkHeader(head[...], fileSize: size)
+        }
         do {
             return try decode(bytes)
         } catch {
@@ -290,6 +349,13 @@ struct ByteReader {
     mutating func string() throws(BGADError) -> String {
         let n = try count(max: 4096, "string length")
         return String(decoding: try take(n), as: UTF8.self)
+    }
+    /// Moves past `n` bytes, checked against the bytes left.
+    mutating func skip(_ n: Int, _ what: String) throws(BGADError) {
+        guard n >= 0, n <= bytes.count - position else {
+            throw BGADError(.format, "\(context) is truncated or corrupt: \(what) runs past the end")
+        }
+        position += n
     }
     /// The next `n` raw bytes (checked against the bytes left before copying).
     mutating func raw(_ n: Int) throws(BGADError) -> [UInt8] { Array(try take(n)) }
