@@ -118,6 +118,39 @@ def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+_decoders: Optional["concurrent.futures.ThreadPoolExecutor"] = None
+_decoders_lock = threading.Lock()
+
+
+def _forget_decoders() -> None:
+    # A forked child has none of the parent's threads: it starts its own pool when needed.
+    global _decoders, _decoders_lock
+    _decoders, _decoders_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_decoders)
+
+
+def _read_images(items: Sequence[ImageLike]) -> List[np.ndarray]:
+    """:func:`read_image` of each item, in order. Files are decoded on up to the engine's
+    thread count of threads at once (the engine's PNG decoder and Pillow release the GIL),
+    so a batch of paths is not decoded one file after another; the first error is raised."""
+    paths = sum(1 for x in items if not isinstance(x, np.ndarray))
+    from . import get_num_threads
+
+    workers = min(paths, get_num_threads())
+    if workers < 2:
+        return [read_image(x) for x in items]
+    global _decoders
+    with _decoders_lock:
+        if _decoders is None or _decoders._max_workers < workers:  # noqa: SLF001 (grown once, kept)
+            import concurrent.futures
+
+            _decoders = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgad-decode")
+        pool = _decoders
+    return list(pool.map(read_image, items))
+
+
 def read_mask(src: Union[ImageLike, None], shape) -> np.ndarray:
     """A binary uint8 mask (1 = defect) from a path or array; ``None`` → whole image."""
     if src is None:
@@ -578,7 +611,7 @@ class Detector:
                 pass
         results: List[Prediction] = []
         for s in starts:
-            arrays = [read_image(p) for p in images[s:s + chunk]]
+            arrays = _read_images(images[s:s + chunk])
             n = len(arrays)
             scores = np.empty(n, np.float64)
             decisions = np.empty(n, np.int32)

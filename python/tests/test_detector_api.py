@@ -261,3 +261,33 @@ def test_detector_with_another_backbone_fits_saves_and_scores(name, tmp_path):
     with pytest.raises(BGADError, match="Lite0"):
         Detector(backbone=name, weights=str(weights.prepare("lite0")), image_size=64, steps=10,
                  progress=False).fit(normals)
+
+
+def test_paths_are_decoded_in_parallel_in_order_with_errors_named(tmp_path):
+    """Detector.predict decodes a batch of paths on several threads: same images in the same
+    order as one by one, the first unreadable file raises naming it, and a forked child
+    decodes with a pool of its own."""
+    from bgad.detector import _read_images, read_image
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(9):
+        p = tmp_path / f"im{i}.png"
+        bgad.io.write_png(str(p), rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8))
+        paths.append(str(p))
+    old = bgad.get_num_threads()
+    bgad.set_num_threads(2)
+    try:
+        mixed = paths[:4] + [read_image(paths[4])] + paths[5:]
+        for a, b in zip(_read_images(mixed), [read_image(p) for p in paths]):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(bgad.BGADError, match="missing.png"):
+            _read_images(paths[:3] + [str(tmp_path / "missing.png")] + paths[3:])
+        pid = os.fork()
+        if pid == 0:  # the child: decode again, exit 0 on success
+            ok = all(np.array_equal(a, read_image(p)) for a, p in zip(_read_images(paths), paths))
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        bgad.set_num_threads(old)
