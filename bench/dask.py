@@ -19,7 +19,7 @@ does: compare ratios within a round). Each side's CPU time (this process + the w
 measured too: "cores used" = CPU seconds / wall seconds shows whether the second worker got
 a core of its own, and "images per CPU-second" shows the work Dask adds per image.
 
-    PYTHONPATH=python python3 bench/dask.py [--images 256] [--rounds 3] [--partition 16] [--batch 16]
+    PYTHONPATH=python python3 bench/dask.py [--images 256] [--rounds 3] [--partition 32] [--batch 32]
 
 Data: ELPV solar cells (300×300 gray PNGs, ``elpv-dataset``) when installed, otherwise
 synthetic 300×300 PNGs. Goals: 2 workers ≥ 1.7× one worker, and not slower than the single
@@ -95,8 +95,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--partition", type=int, default=16, help="paths per Dask task")
-    ap.add_argument("--batch", type=int, default=16, help="images per engine call on a worker")
+    ap.add_argument("--partition", type=int, default=32, help="paths per Dask task (bgad.dask.score: batch_size)")
+    ap.add_argument("--batch", type=int, default=32, help="images per engine call on a worker (bgad.dask.score: 32)")
     args = ap.parse_args()
 
     import bgad
