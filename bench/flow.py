@@ -1,4 +1,4 @@
-"""Benchmark of the conditional flow (issue 3): engine vs FrEIA 0.2 + PyTorch, same run.
+"""Benchmark of the conditional flow: engine vs FrEIA 0.2 + PyTorch, same run.
 
 For each level of the built-in backbone — C = 24 on a 64×64 grid, C = 40 on 32×32,
 C = 112 on 16×16 — and C = 200 on 16×16, with 8 blocks and the 128-d positional condition:

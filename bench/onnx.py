@@ -18,7 +18,7 @@ the engine's ratio to each peer (best / best, and the range of the per-round rat
 
     env -u OPENBLAS_CORETYPE PYTHONPATH=python python3 bench/onnx.py [--threads 1,2] [--rounds 5]
 
-Goal (issue #15): the engine ≥ 1.5× ONNX Runtime at batch 1 and 16.
+Goal: the engine ≥ 1.5× ONNX Runtime at batch 1 and 16.
 """
 
 from __future__ import annotations

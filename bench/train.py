@@ -1,4 +1,4 @@
-"""Benchmark of BGAD training on feature maps (issue 4, item 9): engine vs PyTorch + FrEIA.
+"""Benchmark of BGAD training on feature maps: engine vs PyTorch + FrEIA.
 
 Workload: the feature maps of 200 images at the built-in backbone's shapes
 (24×64×64, 40×32×32, 112×16×16) — 180 normal images and 20 known anomalous images with

@@ -1,4 +1,4 @@
-"""Benchmark of the wheel's OpenBLAS (issue 17): is the engine inside the installed wheel on
+"""Benchmark of the wheel's OpenBLAS: is the engine inside the installed wheel on
 the fast GEMM path?
 
 Three engines, each in its own worker process, timed in interleaved rounds on the same work:

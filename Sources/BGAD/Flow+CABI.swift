@@ -89,9 +89,10 @@ public func bgad_flow_create(_ dim: Int64, _ condDim: Int64, _ blocks: Int64, _ 
 
 @_cdecl("bgad_flow_free")
 public func bgad_flow_free(_ handle: OpaquePointer?) -> Int32 {
-    guard let h = handle else { return BGAD_OK }
-    Unmanaged<ConditionalFlow>.fromOpaque(UnsafeRawPointer(h)).release()
-    return BGAD_OK
+    guarded { () throws(BGADError) in
+        guard let h = handle else { return }
+        Unmanaged<ConditionalFlow>.fromOpaque(UnsafeRawPointer(h)).release()
+    }
 }
 
 @_cdecl("bgad_flow_shape")

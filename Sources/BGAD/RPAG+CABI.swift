@@ -38,9 +38,10 @@ public func bgad_rpag_create(_ seed: UInt64, _ alwaysApply: Int32, _ out: Unsafe
 
 @_cdecl("bgad_rpag_free")
 public func bgad_rpag_free(_ p: OpaquePointer?) -> Int32 {
-    guard let p = p else { return BGAD_OK }
-    Unmanaged<RPAGHandle>.fromOpaque(UnsafeRawPointer(p)).release()
-    return BGAD_OK
+    guarded { () throws(BGADError) in
+        guard let p else { return }
+        Unmanaged<RPAGHandle>.fromOpaque(UnsafeRawPointer(p)).release()
+    }
 }
 
 @_cdecl("bgad_rpag_generate")

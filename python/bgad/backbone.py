@@ -131,32 +131,11 @@ def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
     return out
 
 
-def _read_png(path) -> np.ndarray:
-    try:
-        from . import io as _io  # written by the Image area; preferred when present
-    except ImportError:
-        _io = None
-    if _io is not None and hasattr(_io, "read_png"):
-        return np.asarray(_io.read_png(path))
-    try:
-        from PIL import Image
-    except ImportError:
-        raise BGADError(
-            f"cannot read {path}: no PNG reader available (bgad.io missing and Pillow not installed)"
-        ) from None
-    if not Path(path).is_file():
-        raise BGADError(f"image file {path} does not exist")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L") if im.mode in ("L", "I;16", "I", "1") else im.convert("RGB")
-            return np.asarray(im)
-    except Exception as exc:
-        raise BGADError(f"cannot read image {path}: {exc}") from None
-
-
 def _one_image(item, index: int) -> np.ndarray:
     if isinstance(item, (str, os.PathLike)):
-        item = _read_png(item)
+        from . import io  # PNG by the engine, JPEG/BMP/TIFF through Pillow
+
+        item = io.read_any(item)
     arr = np.asarray(item)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]

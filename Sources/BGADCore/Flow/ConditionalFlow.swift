@@ -680,13 +680,6 @@ public final class ConditionalFlow {
         version += 1
     }
 
-    /// Clears the Adam moments and step count (a fresh optimiser).
-    public func resetOptimizer() {
-        adamM.pointer.update(repeating: 0, count: trainableCount)
-        adamV.pointer.update(repeating: 0, count: trainableCount)
-        adamSteps = 0
-    }
-
     /// Phase-1 training step: forward, loss (`objective`, by default BGAD's phase-1
     /// `L_ml = −mean(log sigmoid(ℓ))`), backward, one Adam step. Returns the loss before the update.
     @discardableResult

@@ -47,9 +47,4 @@ public final class FloatBuffer {
         }
         return pointer
     }
-
-    /// Sets the first `count` floats to zero (after reserving them).
-    public func zero(_ count: Int) throws(BGADError) {
-        try reserve(count).update(repeating: 0, count: count)
-    }
 }

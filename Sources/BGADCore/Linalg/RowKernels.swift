@@ -2,29 +2,6 @@
 ///
 /// All functions take raw pointers with explicit sizes and row strides; none allocates.
 
-/// `dst[i, :] = table[index[i], :]` for `rows` rows of `cols` floats (a gather).
-@inlinable
-public func gatherRows(
-    _ table: UnsafePointer<Float>, tableStride: Int, index: UnsafePointer<Int32>,
-    rows: Int, cols: Int, _ dst: UnsafeMutablePointer<Float>, dstStride: Int
-) {
-    for i in 0..<rows {
-        let src = table + Int(index[i]) * tableStride
-        (dst + i * dstStride).update(from: src, count: cols)
-    }
-}
-
-/// `table[index[i], :] += src[i, :]` for `rows` rows of `cols` floats (a scatter-add).
-@inlinable
-public func scatterAddRows(
-    _ src: UnsafePointer<Float>, srcStride: Int, index: UnsafePointer<Int32>,
-    rows: Int, cols: Int, _ table: UnsafeMutablePointer<Float>, tableStride: Int
-) {
-    for i in 0..<rows {
-        addInPlace(table + Int(index[i]) * tableStride, src + i * srcStride, count: cols)
-    }
-}
-
 /// `out[j] (+)= Σ_i a[i, j]` over `rows` rows of `cols` floats; accumulates when `accumulate`.
 @inlinable
 public func columnSums(
@@ -47,22 +24,6 @@ func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
 @usableFromInline
 func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
-/// `x[i] = max(x[i], 0)` for `count` floats.
-@inlinable
-public func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    let zero = SIMD8<Float>(repeating: 0)
-    while i + 8 <= count {
-        let v = load8(x + i)
-        store8(v.replacing(with: zero, where: v .< zero), x + i)
-        i += 8
-    }
-    while i < count {
-        if x[i] < 0 { x[i] = 0 }
-        i += 1
-    }
 }
 
 /// `x[i, :] = max(x[i, :] + table[index[i], :], 0)` for `rows` rows of `cols` floats (stride `cols`):
