@@ -201,7 +201,7 @@ final class BackboneTests: XCTestCase {
 
     func testCRC32MatchesTheStandardCheckValue() {
         let bytes = Array("123456789".utf8)
-        XCTAssertEqual(bytes.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }, 0xCBF4_3926)
+        XCTAssertEqual(bytes.withUnsafeBufferPointer { crc32($0) }, 0xCBF4_3926)
     }
 
     /// A valid weight file of `variant`'s architecture filled with small random values.
@@ -219,7 +219,7 @@ final class BackboneTests: XCTestCase {
         var file = EfficientNetLiteWeightFile.magic(variant)
         u32(1, &file); u32(shapes.count, &file)
         u32(payload.count, &file); u32(0, &file)
-        u32(Int(payload.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }), &file); u32(0, &file)
+        u32(Int(payload.withUnsafeBufferPointer { crc32($0) }), &file); u32(0, &file)
         return file + payload
     }
 

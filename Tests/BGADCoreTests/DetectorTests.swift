@@ -508,7 +508,7 @@ final class DetectorTests: XCTestCase {
     func file(version: UInt32, body: [UInt8], declaredLength: UInt64? = nil) -> [UInt8] {
         var b = Array("BGADDET\0".utf8)
         b += le(version) + le(UInt32(0)) + le(declaredLength ?? UInt64(body.count)) + body
-        return b + le(b.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) })
+        return b + le(b.withUnsafeBufferPointer { crc32($0) })
     }
 
     func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { (0..<(T.bitWidth / 8)).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }

@@ -220,7 +220,7 @@ final class HardeningTests: XCTestCase {
         func file(_ json: [UInt8]) -> [UInt8] {
             let body = le32(UInt32(json.count)) + json + [0]
             let head = DetectorFile.magic + le32(2) + le32(0) + le64(UInt64(body.count)) + body
-            return head + le32(head.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) })
+            return head + le32(head.withUnsafeBufferPointer { crc32($0) })
         }
         let bad: [(String, String)] = [
             (#"{"feature_batch": 0}"#, "feature_batch"), (#"{"image_size": 200000}"#, "image_size"),

@@ -19,7 +19,7 @@ public enum FuzzSupport {
         guard bytes.count >= 28, Array(bytes[0..<8]) == DetectorFile.magic else { return nil }
         var b = Array(bytes.dropLast(4))
         put64(&b, 16, UInt64(b.count - 24))
-        let c = b.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }
+        let c = b.withUnsafeBufferPointer { crc32($0) }
         for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: c >> (8 * UInt32(i)))) }
         return b
     }

@@ -125,42 +125,7 @@ public enum EfficientNetLiteWeightFile {
         return Contents(variant: variant, tensors: tensors)
     }
 
-    /// CRC-32 with zlib's (reflected 0xEDB88320) polynomial, as Python's `zlib.crc32`.
-    /// Four bytes per step through four tables ("slicing by 4").
-    public static func crc32(_ data: UnsafeBufferPointer<UInt8>) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        crcTables.withUnsafeBufferPointer { t in
-            var i = 0
-            let n = data.count
-            while i + 4 <= n {
-                c ^= UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
-                c = t[768 + Int(c & 0xFF)] ^ t[512 + Int((c >> 8) & 0xFF)] ^ t[256 + Int((c >> 16) & 0xFF)] ^ t[Int(c >> 24)]
-                i += 4
-            }
-            while i < n {
-                c = t[Int((c ^ UInt32(data[i])) & 0xFF)] ^ (c >> 8)
-                i += 1
-            }
-        }
-        return c ^ 0xFFFF_FFFF
-    }
 
-    /// Table k (k = 0…3) at offset 256·k: the CRC of a byte followed by k zero bytes.
-    private static let crcTables: [UInt32] = {
-        var t = [UInt32](repeating: 0, count: 1024)
-        for n in 0..<256 {
-            var c = UInt32(n)
-            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            t[n] = c
-        }
-        for k in 1..<4 {
-            for n in 0..<256 {
-                let prev = t[256 * (k - 1) + n]
-                t[256 * k + n] = t[Int(prev & 0xFF)] ^ (prev >> 8)
-            }
-        }
-        return t
-    }()
 
     @inline(__always)
     private static func readU32(_ b: [UInt8], _ o: Int) -> UInt32 {

@@ -159,7 +159,7 @@ public enum DetectorFile {
     }
 
     private static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { EfficientNetLiteWeightFile.crc32($0) }
+        bytes.withUnsafeBufferPointer { crc32($0) }
     }
 
     /// Writes `detector` to `path` atomically (unique temporary file, fsync, rename).

@@ -288,21 +288,6 @@ public enum ModelFile {
     }
 }
 
-/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), as zlib's `crc32`.
-public func crc32(_ bytes: [UInt8]) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    for b in bytes {
-        crc = crc32Table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8)
-    }
-    return crc ^ 0xFFFF_FFFF
-}
-
-private let crc32Table: [UInt32] = (0..<256).map { i -> UInt32 in
-    var c = UInt32(i)
-    for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-    return c
-}
-
 /// Little-endian byte writer.
 struct ByteWriter {
     var bytes: [UInt8] = []
