@@ -715,7 +715,7 @@ int bgad_model_history(const bgad_model_t *model, int64_t level, double *out, in
  *        margins: over the last quarter of the phase-2 history, (mean normal ℓ − mean
  *        abnormal ℓ) / mean (b_n − b_a). Below 1 at every level, the anomalies are still
  *        within the boundary's margin and a larger step budget would likely help (trained
- *        runs reach 2 or more on ELPV; docs/TRAINING.md). NaN without a history, without
+ *        runs reach about 2 or more on ELPV; docs/TRAINING.md). NaN without a history, without
  *        known anomalies (NFAD) or with a margin that is not positive.
  * \param out receives n_levels doubles.
  */

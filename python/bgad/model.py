@@ -192,7 +192,7 @@ def training_warning(separation: np.ndarray, steps: int) -> Optional[str]:
     hint = (f"raise steps (now {steps}), e.g. steps={2 * steps}" if steps > 0
             else "raise meta_epochs/sub_epochs or use a step budget (steps=...)")
     return (f"training stopped early: the known anomalies are still within the boundary margin of the "
-            f"normal images (best level {best}: {sep[best]:.2f} margins apart, trained models reach 2 or more); {hint}")
+            f"normal images (best level {best}: {sep[best]:.2f} margins apart; trained models reach about 2 or more); {hint}")
 
 
 class BGAD:
