@@ -63,8 +63,8 @@ public struct TrainingHistory: Equatable, Sendable {
     ///
     /// The explicit boundary asks for a gap of at least one margin (`b_a` = `b_n` − τ). A
     /// flow trained long enough opens it well beyond one margin on ELPV at every data size
-    /// (2.3 to 22 at the level that separates best with the default budget, 75 to 3,000 with
-    /// four times the budget), while a run cut short is still within it (0.14 to 0.42 with
+    /// (2.0 to 22 at the level that separates best with the default budget over 15 runs, 53 to
+    /// 11,000 with four times the budget), while a run cut short is still within it (0.14 to 0.42 with
     /// a tenth or a quarter of the budget; docs/TRAINING.md). The loss itself is no guide:
     /// the cosine decay flattens every run's loss at the end, trained or not.
     /// NaN without phase-2 records that saw abnormal vectors (NFAD, or no known anomalies),
