@@ -44,6 +44,21 @@ private func copiedImage(_ array: UnsafeRawPointer, _ i: Int, _ name: String) th
                      pixels: Array(UnsafeBufferPointer(start: e.pixels!, count: n)))
 }
 
+/// The optional mask at entry `i` of `array` for `image`, copied (nil when its pixels are
+/// NULL: the whole image is the defect); 1 channel and the image's size, else an error
+/// naming the mask (`name`) and the image (`imageName`).
+private func copiedMask(_ array: UnsafeRawPointer, _ i: Int, for image: Image, _ name: String, _ imageName: String)
+    throws(BGADError) -> Image? {
+    let m = try imageEntry(array, i, name, allowNull: true)
+    guard let p = m.pixels else { return nil }
+    guard m.channels == 1 else { throw .invalid("\(name): channels must be 1, got \(m.channels)") }
+    guard m.height == image.height, m.width == image.width else {
+        throw .invalid("\(name) is \(m.height)×\(m.width) but \(imageName) is \(image.height)×\(image.width)")
+    }
+    return try Image(height: m.height, width: m.width, channels: 1,
+                     pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width)))
+}
+
 private func cString(_ p: UnsafePointer<CChar>?, _ name: String) throws(BGADError) -> String {
     guard let p else { throw .invalid("\(name) is NULL") }
     return String(cString: p)
@@ -117,14 +132,7 @@ public func bgad_detector_fit(
             anomalous: { i throws(BGADError) in
                 let a = try copiedImage(anomalous!, i, "anomalous[\(i)]")
                 guard let masks else { return (a, nil) }
-                let m = try imageEntry(masks, i, "masks[\(i)]", allowNull: true)
-                guard let p = m.pixels else { return (a, nil) }
-                guard m.channels == 1 else { throw .invalid("masks[\(i)]: channels must be 1, got \(m.channels)") }
-                guard m.height == a.height, m.width == a.width else {
-                    throw .invalid("masks[\(i)] is \(m.height)×\(m.width) but anomalous[\(i)] is \(a.height)×\(a.width)")
-                }
-                return (a, try Image(height: m.height, width: m.width, channels: 1,
-                                     pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
+                return (a, try copiedMask(masks, i, for: a, "masks[\(i)]", "anomalous[\(i)]"))
             })
         try d.fit(source, progress: fitCallback(progress, userData))
     }
@@ -186,14 +194,7 @@ public func bgad_detector_fit_loader(
             }
             let image = try copiedImage(UnsafeRawPointer(slots), 0, what)
             guard kind == 1 else { return (image, nil) }
-            let m = try imageEntry(UnsafeRawPointer(slots), 1, "the mask of \(what)", allowNull: true)
-            guard let p = m.pixels else { return (image, nil) }
-            guard m.channels == 1 else { throw .invalid("the mask of \(what): channels must be 1, got \(m.channels)") }
-            guard m.height == image.height, m.width == image.width else {
-                throw .invalid("the mask of \(what) is \(m.height)×\(m.width) but its image is \(image.height)×\(image.width)")
-            }
-            return (image, try Image(height: m.height, width: m.width, channels: 1,
-                                     pixels: Array(UnsafeBufferPointer(start: p, count: m.height * m.width))))
+            return (image, try copiedMask(UnsafeRawPointer(slots), 1, for: image, "the mask of \(what)", "its image"))
         }
         let source = Detector.Source(normalCount: nn, anomalousCount: na,
                                      normal: { i throws(BGADError) in try fetch(0, i).0 },

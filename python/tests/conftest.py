@@ -84,3 +84,14 @@ def saved(tmp_path_factory):
         bgad.io.write_png(str(p), img)
         probes.append(p)
     return path, probes
+
+
+def run_in_threads(count: int, work) -> None:
+    """Runs ``work(k)`` for k = 0 … count − 1 on ``count`` threads at once and waits for all."""
+    import threading
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

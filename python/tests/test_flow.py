@@ -333,7 +333,7 @@ def test_a_step_with_a_non_finite_loss_is_refused_and_changes_nothing(scale):
 
 
 def test_one_flow_shared_by_eight_threads_gives_the_serial_results():
-    import threading
+    from conftest import run_in_threads
 
     import bgad
 
@@ -349,10 +349,6 @@ def test_one_flow_shared_by_eight_threads_gives_the_serial_results():
         for _ in range(20):
             results[k] = flow.log_prob(inputs[k], pe, cond_index=idx)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(8, work)
     for k in range(8):
         np.testing.assert_array_equal(results[k], serial[k])

@@ -190,7 +190,7 @@ def test_out_of_range_detector_settings_are_refused_at_construction(params, name
 
 
 def test_eight_threads_on_one_detector_give_the_serial_results(detector_bytes):
-    import threading
+    from conftest import run_in_threads
 
     det = Detector.from_bytes(detector_bytes)
     rng = np.random.default_rng(5)
@@ -204,11 +204,7 @@ def test_eight_threads_on_one_detector_give_the_serial_results(detector_bytes):
             assert results[k] is None or results[k][0] == p.score
             results[k] = (p.score, p.anomaly_map)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(8, work)
     for k in range(8):
         assert results[k][0] == serial[k].score
         np.testing.assert_array_equal(results[k][1], serial[k].anomaly_map)
