@@ -5,6 +5,8 @@
 // - BGADCore: the engine, pure Swift + Glibc (no Foundation).
 // - BGADKernelsAVX2: the hot vector kernels of the backbone and the flow again, built for AVX2 + FMA; BGADCore
 //   calls them only when CPUID (CCPUFeatures) says the CPU has both.
+// - BGADKernelsAVX512: the direct matrix product of the narrow layers (1×1 convolutions, flow
+//   subnets), built for AVX-512; BGADCore calls it only when CPUID says the CPU has that set.
 // - BGAD: the C ABI only (`@_cdecl` entry points), built as `libbgad.so`.
 // Products: `bgad` (libbgad.so, the C ABI) and `BGADCore` (the engine for Swift packages).
 // Build the shared library for Python with:
@@ -14,8 +16,11 @@ import PackageDescription
 /// Haswell is the first x86-64 generation with AVX2 and FMA (the `x86-64-v3` level).
 #if arch(x86_64)
 let avx2Flags = ["-target-cpu", "haswell"]
+/// Skylake-AVX512 is the first with the AVX-512 F/BW/DQ/VL set (the `x86-64-v4` level).
+let avx512Flags = ["-target-cpu", "skylake-avx512"]
 #else
 let avx2Flags: [String] = []
+let avx512Flags: [String] = []
 #endif
 
 let package = Package(
@@ -57,9 +62,15 @@ let package = Package(
             name: "BGADKernelsAVX2",
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + avx2Flags)]
         ),
+        // The direct matrix product of the narrow layers, built for AVX-512 (x86-64-v4);
+        // BGADCore calls it only when the CPU and OS support that set (checked at run time).
+        .target(
+            name: "BGADKernelsAVX512",
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + avx512Flags)]
+        ),
         .target(
             name: "BGADCore",
-            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "BGADKernelsAVX2"],
+            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "BGADKernelsAVX2", "BGADKernelsAVX512"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         .target(
@@ -69,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BGADCoreTests",
-            dependencies: ["BGADCore", "BGADKernelsAVX2", "BGAD"]
+            dependencies: ["BGADCore", "BGADKernelsAVX2", "BGADKernelsAVX512", "BGAD"]
         ),
     ]
 )

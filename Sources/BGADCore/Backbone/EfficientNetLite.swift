@@ -41,6 +41,9 @@ public final class EfficientNetLite {
     private let blocks: [Block]
     private let storage: UnsafeMutablePointer<Float>
     private let storageCount: Int
+    /// The 1×1 convolution weights again, packed for `packedGemm` at the same offsets as in
+    /// `storage` (nil on CPUs without AVX-512; the other tensors' ranges stay unused).
+    private let packedStorage: UnsafeMutablePointer<Float>?
     private struct BlockWeights {
         var expand: UnsafeMutablePointer<Float>?, expandBias: UnsafeMutablePointer<Float>?
         var depthwise: UnsafeMutablePointer<Float>, depthwiseBias: UnsafeMutablePointer<Float>
@@ -88,15 +91,18 @@ public final class EfficientNetLite {
         for (i, (t, s)) in zip(tensors, shapes).enumerated() where t.count != s.reduce(1, *) {
             throw BGADError(.format, "tensor \(i) has \(t.count) values, expected shape \(s)")
         }
-        storageCount = tensors.reduce(0) { $0 + $1.count }
-        let base = UnsafeMutablePointer<Float>.allocate(capacity: storageCount)
+        // Each tensor starts on a 64-byte boundary (16 floats), in `storage` and in its packed copy.
+        func aligned(_ n: Int) -> Int { (n + 15) & ~15 }
+        storageCount = tensors.reduce(0) { $0 + aligned($1.count) }
+        let base = EfficientNetLite.allocateAligned(storageCount)
         storage = base
         var pointers: [UnsafeMutablePointer<Float>] = []
         var p = base
         for t in tensors {
             t.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: t.count) }
+            (p + t.count).update(repeating: 0, count: aligned(t.count) - t.count)
             pointers.append(p)
-            p += t.count
+            p += aligned(t.count)
         }
         var i = 0
         func next() -> UnsafeMutablePointer<Float> { i += 1; return pointers[i - 1] }
@@ -111,10 +117,37 @@ public final class EfficientNetLite {
         head = (next(), next())
         classifier = (next(), next())
         blockWeights = weights
+        if VectorISA.cpuHasAVX512 {
+            let packed = EfficientNetLite.allocateAligned(storageCount)
+            func pack(_ w: UnsafeMutablePointer<Float>, inputs k: Int, outputs n: Int) {
+                if PackedMatrix.canPack(rows: k, columns: n) {
+                    PackedMatrix.pack(w, rows: k, columns: n, ld: n, transposed: false, into: packed + (w - base))
+                }
+            }
+            pack(stem.w, inputs: 27, outputs: EfficientNetLite.stemChannels)
+            for (b, bw) in zip(blocks, weights) {
+                if let e = bw.expand { pack(e, inputs: b.inputChannels, outputs: b.middleChannels) }
+                pack(bw.project, inputs: b.middleChannels, outputs: b.outputChannels)
+            }
+            pack(head.w, inputs: blocks[blocks.count - 1].outputChannels, outputs: EfficientNetLite.headChannels)
+            packedStorage = packed
+        } else {
+            packedStorage = nil
+        }
     }
 
     deinit {
         storage.deallocate()
+        packedStorage?.deallocate()
+    }
+
+    /// `count` floats on a 64-byte boundary (a cache line: the direct product's vector loads
+    /// of packed weights never straddle two), zero-filled.
+    private static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
+        let p = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        p.initialize(repeating: 0, count: max(1, count))
+        return p
     }
 
     // MARK: - Public entry points
@@ -448,6 +481,15 @@ public final class EfficientNetLite {
                          bias: UnsafePointer<Float>, skip: UnsafePointer<Float>? = nil, relu6: Bool,
                          into out: UnsafeMutablePointer<Float>) {
         if rows == 0 { return }
+        if let packedStorage, VectorISA.useAVX512, PackedMatrix.canPack(rows: k, columns: c) {
+            var epilogue = PackedGemmEpilogue()
+            epilogue.bias = UnsafePointer(bias)
+            epilogue.skip = skip
+            epilogue.skipStride = c
+            epilogue.clamp = relu6 ? 2 : 0
+            packedGemm(m: rows, n: c, k: k, a, lda: k, packed: packedStorage + (w - UnsafePointer(storage)), epilogue, out, ldc: c)
+            return
+        }
         let avx2 = VectorISA.useAVX2
         if avx2 {
             fillRowsAVX2(out, rows: rows, channels: c, bias: bias, skip: skip)

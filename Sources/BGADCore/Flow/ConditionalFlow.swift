@@ -49,6 +49,11 @@ public final class ConditionalFlow {
     var logSigmaSums: [Float]
     var affineVersion = -1
 
+    // Inference on AVX-512 CPUs: per block W1xᵀ (len1 × hidden), W2ᵀ (hidden × outDim) and
+    // M_b (C × C) packed for `packedGemm`, at `packedVersion` (empty until first needed).
+    let packedWeights = FloatBuffer()
+    var packedVersion = -1
+
     /// Workspaces of one worker thread.
     final class Worker {
         let a = FloatBuffer(), b = FloatBuffer(), r = FloatBuffer(), q = FloatBuffer(), logdet = FloatBuffer()
@@ -170,6 +175,22 @@ public final class ConditionalFlow {
                 throw .invalid("condIndex[\(i)] = \(r) is outside 0..<\(condRows)")
             }
         }
+    }
+
+    /// The packed inference weights (see `packedWeights`) when the AVX-512 product is on and
+    /// every product of a block has a width it can take; else nil (OpenBLAS runs).
+    func preparePacked() throws(BGADError) -> UnsafePointer<Float>? {
+        guard VectorISA.useAVX512, let b0 = blocks.first, b0.canPack else { return nil }
+        if packedVersion != version {
+            prepareAffine()
+            let per = b0.packedCount
+            let out = try packedWeights.reserve(blocks.count * per)
+            for (k, b) in blocks.enumerated() {
+                b.pack(params: params.pointer, m: affineM.pointer + k * dim * dim, into: out + k * per)
+            }
+            packedVersion = version
+        }
+        return UnsafePointer(packedWeights.pointer)
     }
 
     func prepareAffine() {
@@ -337,6 +358,8 @@ public final class ConditionalFlow {
         prepareAffine()
         let shares = try inferenceShares(condTable: condTable, condRows: condRows)
         let (parts, cap) = try reserveInferenceWorkers(count)
+        let packed = try preparePacked()
+        let perBlock = blocks[0].packedCount
         let hidden = blocks[0].hidden, dim = self.dim
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let logSigmaSums = self.logSigmaSums
@@ -352,9 +375,11 @@ public final class ConditionalFlow {
                 ld.update(repeating: 0, count: n)
                 let idx = condIndex + start
                 for (k, b) in blocks.enumerated() {
-                    b.subnet(params: params, x: cur, count: n, share: shares + k * condRows * hidden, index: idx, r: r, q: q)
+                    let pk = packed.map { $0 + k * perBlock }
+                    b.subnet(params: params, x: cur, count: n, share: shares + k * condRows * hidden, index: idx, r: r, q: q,
+                             packed: pk)
                     b.couple(x: cur, q: q, count: n, logdet: ld)
-                    self.applyAffine(block: k, u: cur, count: n, y: nxt)
+                    self.applyAffine(block: k, u: cur, count: n, y: nxt, packed: pk)
                     let ls = logSigmaSums[k]
                     for i in 0..<n { ld[i] += ls }
                     swap(&cur, &nxt)
@@ -366,8 +391,15 @@ public final class ConditionalFlow {
     }
 
     /// `y = u·M_k + ob_k` (n × dim).
-    func applyAffine(block k: Int, u: UnsafePointer<Float>, count n: Int, y: UnsafeMutablePointer<Float>) {
+    func applyAffine(block k: Int, u: UnsafePointer<Float>, count n: Int, y: UnsafeMutablePointer<Float>,
+                     packed: UnsafePointer<Float>? = nil) {
         let ob = affineOb.pointer + k * dim
+        if let packed {
+            var start = PackedGemmEpilogue()
+            start.bias = UnsafePointer(ob)
+            packedGemm(m: n, n: dim, k: dim, u, lda: dim, packed: packed + blocks[k].packedAffineOffset, start, y, ldc: dim)
+            return
+        }
         for i in 0..<n { (y + i * dim).update(from: ob, count: dim) }
         sgemm(m: n, n: dim, k: dim, u, lda: dim, affineM.pointer + k * dim * dim, ldb: dim, beta: 1, y, ldc: dim)
     }

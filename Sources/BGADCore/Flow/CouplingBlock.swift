@@ -111,13 +111,52 @@ public struct CouplingBlock {
               beta: 1, share, ldc: hidden)
     }
 
+    /// Whether the block's three inference products have widths `packedGemm` takes.
+    var canPack: Bool {
+        PackedMatrix.canPack(rows: len1, columns: hidden) && PackedMatrix.canPack(rows: hidden, columns: outDim)
+            && PackedMatrix.canPack(rows: dim, columns: dim)
+    }
+
+    /// Floats of the block's packed inference weights: W1xᵀ, W2ᵀ, then the affine's M, each
+    /// starting on a 64-byte boundary (16 floats) of the 64-byte-aligned buffer.
+    var packedCount: Int { packedAffineOffset + PackedMatrix.alignedCount(dim * dim) }
+
+    /// Offset of W2ᵀ in the block's packed weights.
+    var packedSecondOffset: Int { PackedMatrix.alignedCount(len1 * hidden) }
+
+    /// Offset of M in the block's packed weights.
+    var packedAffineOffset: Int { packedSecondOffset + PackedMatrix.alignedCount(hidden * outDim) }
+
+    /// Packs W1xᵀ (len1 × hidden), W2ᵀ (hidden × outDim) and `m` (the affine's C × C matrix,
+    /// `ConditionalFlow.prepareAffine`) into `out` (`packedCount` floats) for `packedGemm`.
+    func pack(params: UnsafePointer<Float>, m: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        PackedMatrix.pack(params + w1, rows: len1, columns: hidden, ld: inDim, transposed: true, into: out)
+        PackedMatrix.pack(params + w2, rows: hidden, columns: outDim, ld: hidden, transposed: true,
+                          into: out + packedSecondOffset)
+        PackedMatrix.pack(m, rows: dim, columns: dim, ld: dim, transposed: false, into: out + packedAffineOffset)
+    }
+
     /// The subnet up to `a`: `r = ReLU(x1·W1xᵀ + share[index])` (n × hidden) and
     /// `q = r·W2ᵀ + b2` (n × outDim, so that `a = 0.1·q`). `x` has row stride `dim`.
+    /// With `packed` (the block's weights packed by `pack`), the AVX-512 direct product runs
+    /// with the condition add, the ReLU and the bias in its epilogue.
     func subnet(
         params: UnsafePointer<Float>, x: UnsafePointer<Float>, count n: Int,
         share: UnsafePointer<Float>, index: UnsafePointer<Int32>,
-        r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>
+        r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, packed: UnsafePointer<Float>? = nil
     ) {
+        if let packed {
+            var first = PackedGemmEpilogue()
+            first.table = share
+            first.index = index
+            first.tableStride = hidden
+            first.clamp = 1
+            packedGemm(m: n, n: hidden, k: len1, x, lda: dim, packed: packed, first, r, ldc: hidden)
+            var second = PackedGemmEpilogue()
+            second.bias = params + b2
+            packedGemm(m: n, n: outDim, k: hidden, r, lda: hidden, packed: packed + packedSecondOffset, second, q, ldc: outDim)
+            return
+        }
         sgemm(transB: true, m: n, n: hidden, k: len1, x, lda: dim, params + w1, ldb: inDim,
               beta: 0, r, ldc: hidden)
         if VectorISA.useAVX2 {
