@@ -57,13 +57,15 @@ extension SIMD8: PanelVector where Scalar == Float {
     }
 }
 
-/// Where a row's start values come from: a gathered table row, else the bias, else zero;
-/// plus the skip row when there is one.
+/// Where a row's start values come from: a gathered table row (plus a gathered row of a
+/// second table), else the bias, else zero; plus the skip row when there is one.
 struct Start {
     let bias: UnsafePointer<Float>?
     let table: UnsafePointer<Float>?
     let index: UnsafePointer<Int32>?
     let ldt: Int
+    let table2: UnsafePointer<Float>?
+    let index2: UnsafePointer<Int32>?
     let skip: UnsafePointer<Float>?
     let ldskip: Int
 
@@ -72,6 +74,7 @@ struct Start {
         var v: V
         if let table, let index {
             v = load(table + Int(index[row]) * ldt + col, V.self)
+            if let table2, let index2 { v += load(table2 + Int(index2[row]) * ldt + col, V.self) }
         } else if let bias {
             v = load(bias + col, V.self)
         } else {
@@ -167,15 +170,18 @@ private func tile1<V: PanelVector>(
 /// columns, then one of 16 and one of 8 as `n` requires, each stored as `k` rows of its width,
 /// the panel that starts at column `j` at offset `j·k`.
 ///
-/// `start(i, j)` is `table[index[i]·ldt + j]` when `table` and `index` are given, else
-/// `bias[j]` when `bias` is given, else 0; plus `skip[i·ldskip + j]` when `skip` is given.
+/// `start(i, j)` is `table[index[i]·ldt + j]` (plus `table2[index2[i]·ldt + j]` when those
+/// are given too) when `table` and `index` are given, else `bias[j]` when `bias` is given,
+/// else 0; plus `skip[i·ldskip + j]` when `skip` is given.
 /// `clampMode`: 0 none, 1 ReLU, 2 ReLU6. `C` may not overlap `A`, `skip` or the table.
 public func packedGemmAVX512(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, table: UnsafePointer<Float>?, index: UnsafePointer<Int32>?, ldt: Int,
+    table2: UnsafePointer<Float>?, index2: UnsafePointer<Int32>?,
     skip: UnsafePointer<Float>?, ldskip: Int, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    let start = Start(bias: bias, table: table, index: index, ldt: ldt, skip: skip, ldskip: ldskip)
+    let start = Start(bias: bias, table: table, index: index, ldt: ldt, table2: table2, index2: index2,
+                      skip: skip, ldskip: ldskip)
     var i = 0
     while i + 6 <= m {
         var j = 0

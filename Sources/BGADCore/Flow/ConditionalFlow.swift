@@ -59,12 +59,19 @@ public final class ConditionalFlow {
         let a = FloatBuffer(), b = FloatBuffer(), r = FloatBuffer(), q = FloatBuffer(), logdet = FloatBuffer()
         let grads = FloatBuffer(), carry = FloatBuffer(), dl = FloatBuffer()
         let dy = FloatBuffer(), dx = FloatBuffer(), dq = FloatBuffer(), dr = FloatBuffer()
+        /// Grid column and row of each vector of a chunk (inference on a separable grid).
+        var colOf: [Int32] = [], rowOf: [Int32] = []
     }
     var workers: [Worker] = [Worker()]
 
     // Cached condition shares for inference.
     let shareCache = FloatBuffer(), cachedTable = FloatBuffer()
     var cachedRows = -1, cachedVersion = -1
+
+    // Cached separable condition shares for the packed inference: per block the grid's
+    // column part (W × hidden) then its row part (H × hidden), for `gridTable`.
+    let gridShares = FloatBuffer(), gridTable = FloatBuffer()
+    var gridRows = -1, gridVersion = -1, inferenceGrid: SeparableGrid?
 
     // Training tape (valid after forwardForTraining until backward or a parameter change).
     let tape = FloatBuffer()
@@ -287,6 +294,41 @@ public final class ConditionalFlow {
         return share
     }
 
+    /// The inference condition shares in separable form (`SeparableGrid`): the grid and,
+    /// per block, its column part then its row part (`CouplingBlock.separableParts`), or nil
+    /// when the table has no such structure over all its rows (or it would not pay). Cached
+    /// while table and parameters are unchanged.
+    func inferenceGridShares(condTable: UnsafePointer<Float>, condRows: Int) throws(BGADError)
+        -> (grid: SeparableGrid, parts: UnsafePointer<Float>)? {
+        let tableCount = condRows * condDim
+        if gridVersion == version, gridRows == condRows,
+           memcmp(gridTable.pointer, condTable, tableCount * MemoryLayout<Float>.stride) == 0 {
+            return inferenceGrid.map { ($0, UnsafePointer(gridShares.pointer)) }
+        }
+        let all = [Int32](unsafeUninitializedCapacity: condRows) { buf, n in
+            for r in 0..<condRows { buf[r] = Int32(r) }
+            n = condRows
+        }
+        var grid = all.withUnsafeBufferPointer {
+            SeparableGrid.detect(table: condTable, rows: condRows, dim: condDim, used: $0.baseAddress!, usedCount: condRows)
+        }
+        if let g = grid, g.width + g.height >= condRows { grid = nil }
+        if let grid {
+            let hidden = blocks[0].hidden, half = condDim / 2, per = (grid.width + grid.height) * hidden
+            let out = try gridShares.reserve(blockCount * per)
+            for (k, b) in blocks.enumerated() {
+                b.separableParts(params: params.pointer, grid: grid, colHalves: condTable, colStride: condDim,
+                                 rowHalves: condTable + half, rowStride: grid.width * condDim,
+                                 colPart: out + k * per, rowPart: out + k * per + grid.width * hidden)
+            }
+        }
+        try gridTable.reserve(tableCount).update(from: condTable, count: tableCount)
+        gridRows = condRows
+        gridVersion = version
+        inferenceGrid = grid
+        return grid.map { ($0, UnsafePointer(gridShares.pointer)) }
+    }
+
     // MARK: - Inference
 
     /// Maps `count` vectors `x` to `z` (count × dim) and their per-vector `logdet`.
@@ -356,9 +398,17 @@ public final class ConditionalFlow {
              emit: @escaping (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) throws(BGADError) {
         if count == 0 { return }
         prepareAffine()
-        let shares = try inferenceShares(condTable: condTable, condRows: condRows)
         let (parts, cap) = try reserveInferenceWorkers(count)
         let packed = try preparePacked()
+        let grid = packed != nil && separableConditions
+            ? try inferenceGridShares(condTable: condTable, condRows: condRows) : nil
+        let shares = grid == nil ? try inferenceShares(condTable: condTable, condRows: condRows) : nil
+        if grid != nil {
+            for w in 0..<parts where workers[w].colOf.count < cap {
+                workers[w].colOf = [Int32](repeating: 0, count: cap)
+                workers[w].rowOf = workers[w].colOf
+            }
+        }
         let perBlock = blocks[0].packedCount
         let hidden = blocks[0].hidden, dim = self.dim
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
@@ -374,10 +424,30 @@ public final class ConditionalFlow {
                 cur.update(from: x + start * dim, count: n * dim)
                 ld.update(repeating: 0, count: n)
                 let idx = condIndex + start
+                if let grid {
+                    for i in 0..<n {
+                        let row = Int(idx[i])
+                        wk.colOf[i] = Int32(row % grid.grid.width)
+                        wk.rowOf[i] = Int32(row / grid.grid.width)
+                    }
+                }
                 for (k, b) in blocks.enumerated() {
                     let pk = packed.map { $0 + k * perBlock }
-                    b.subnet(params: params, x: cur, count: n, share: shares + k * condRows * hidden, index: idx, r: r, q: q,
-                             packed: pk)
+                    if let grid {
+                        let per = (grid.grid.width + grid.grid.height) * hidden
+                        let colPart = grid.parts + k * per
+                        wk.colOf.withUnsafeBufferPointer { col in
+                            wk.rowOf.withUnsafeBufferPointer { row in
+                                b.packedSubnet(params: params, x: cur, count: n, packed: pk!,
+                                               colPart: colPart, colOf: col.baseAddress!,
+                                               rowPart: colPart + grid.grid.width * hidden, rowOf: row.baseAddress!,
+                                               r: r, q: q)
+                            }
+                        }
+                    } else {
+                        b.subnet(params: params, x: cur, count: n, share: shares! + k * condRows * hidden, index: idx,
+                                 r: r, q: q, packed: pk)
+                    }
                     b.couple(x: cur, q: q, count: n, logdet: ld)
                     self.applyAffine(block: k, u: cur, count: n, y: nxt, packed: pk)
                     let ls = logSigmaSums[k]

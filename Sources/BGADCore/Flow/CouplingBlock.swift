@@ -151,10 +151,7 @@ public struct CouplingBlock {
             first.index = index
             first.tableStride = hidden
             first.clamp = 1
-            packedGemm(m: n, n: hidden, k: len1, x, lda: dim, packed: packed, first, r, ldc: hidden)
-            var second = PackedGemmEpilogue()
-            second.bias = params + b2
-            packedGemm(m: n, n: outDim, k: hidden, r, lda: hidden, packed: packed + packedSecondOffset, second, q, ldc: outDim)
+            packedSecondLayer(params: params, x: x, count: n, packed: packed, first: first, r: r, q: q)
             return
         }
         sgemm(transB: true, m: n, n: hidden, k: len1, x, lda: dim, params + w1, ldb: inDim,
@@ -167,6 +164,35 @@ public struct CouplingBlock {
         for i in 0..<n { (q + i * outDim).update(from: params + b2, count: outDim) }
         sgemm(transB: true, m: n, n: outDim, k: hidden, r, lda: hidden, params + w2, ldb: hidden,
               beta: 1, q, ldc: outDim)
+    }
+
+    /// `subnet` with the packed weights on a separable condition grid: row `i`'s share is
+    /// `colPart[colOf[i]] + rowPart[rowOf[i]]` (`separableParts`), added in the product's epilogue.
+    func packedSubnet(
+        params: UnsafePointer<Float>, x: UnsafePointer<Float>, count n: Int, packed: UnsafePointer<Float>,
+        colPart: UnsafePointer<Float>, colOf: UnsafePointer<Int32>, rowPart: UnsafePointer<Float>,
+        rowOf: UnsafePointer<Int32>, r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>
+    ) {
+        var first = PackedGemmEpilogue()
+        first.table = colPart
+        first.index = colOf
+        first.table2 = rowPart
+        first.index2 = rowOf
+        first.tableStride = hidden
+        first.clamp = 1
+        packedSecondLayer(params: params, x: x, count: n, packed: packed, first: first, r: r, q: q)
+    }
+
+    /// The packed subnet's two products: `r = clamp(start + x1·W1xᵀ)` with `first`'s start
+    /// and clamp, then `q = r·W2ᵀ + b2`.
+    private func packedSecondLayer(
+        params: UnsafePointer<Float>, x: UnsafePointer<Float>, count n: Int, packed: UnsafePointer<Float>,
+        first: PackedGemmEpilogue, r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>
+    ) {
+        packedGemm(m: n, n: hidden, k: len1, x, lda: dim, packed: packed, first, r, ldc: hidden)
+        var second = PackedGemmEpilogue()
+        second.bias = params + b2
+        packedGemm(m: n, n: outDim, k: hidden, r, lda: hidden, packed: packed + packedSecondOffset, second, q, ldc: outDim)
     }
 
     /// Affine coupling in place on `x` (n × dim): `x2 ← x2 ⊙ exp(s) + t`; adds `Σ s` to

@@ -48,8 +48,24 @@ struct SeparableGrid {
 }
 
 extension CouplingBlock {
-    /// Condition shares of the used rows from a separable grid: `colPart = colHalves·W1c[:, :D/2]ᵀ`
-    /// (W × hidden), `rowPart = rowHalves·W1c[:, D/2:]ᵀ + b1` (H × hidden), then
+    /// The two parts of a separable grid's condition shares: `colPart = colHalves·W1c[:, :D/2]ᵀ`
+    /// (W × hidden) and `rowPart = rowHalves·W1c[:, D/2:]ᵀ + b1` (H × hidden), so that
+    /// position (h, w)'s share is `colPart[w] + rowPart[h]`. `colHalves`/`rowHalves` hold the
+    /// grid's column and row halves of the table with row strides `colStride`/`rowStride`.
+    func separableParts(
+        params: UnsafePointer<Float>, grid: SeparableGrid,
+        colHalves: UnsafePointer<Float>, colStride: Int, rowHalves: UnsafePointer<Float>, rowStride: Int,
+        colPart: UnsafeMutablePointer<Float>, rowPart: UnsafeMutablePointer<Float>
+    ) {
+        let half = condDim / 2
+        sgemm(transB: true, m: grid.width, n: hidden, k: half, colHalves, lda: colStride, params + w1 + len1, ldb: inDim,
+              beta: 0, colPart, ldc: hidden)
+        for h in 0..<grid.height { (rowPart + h * hidden).update(from: params + b1, count: hidden) }
+        sgemm(transB: true, m: grid.height, n: hidden, k: half, rowHalves, lda: rowStride, params + w1 + len1 + half,
+              ldb: inDim, beta: 1, rowPart, ldc: hidden)
+    }
+
+    /// Condition shares of the used rows from a separable grid (`separableParts`), then
     /// `share[u] = colPart[colOf[u]] + rowPart[rowOf[u]]` for `rows` used rows.
     func separableConditionShare(
         params: UnsafePointer<Float>, grid: SeparableGrid, colHalves: UnsafePointer<Float>, rowHalves: UnsafePointer<Float>,
@@ -58,11 +74,8 @@ extension CouplingBlock {
     ) {
         let half = condDim / 2
         let colPart = scratch, rowPart = scratch + grid.width * hidden
-        sgemm(transB: true, m: grid.width, n: hidden, k: half, colHalves, lda: half, params + w1 + len1, ldb: inDim,
-              beta: 0, colPart, ldc: hidden)
-        for h in 0..<grid.height { (rowPart + h * hidden).update(from: params + b1, count: hidden) }
-        sgemm(transB: true, m: grid.height, n: hidden, k: half, rowHalves, lda: half, params + w1 + len1 + half,
-              ldb: inDim, beta: 1, rowPart, ldc: hidden)
+        separableParts(params: params, grid: grid, colHalves: colHalves, colStride: half, rowHalves: rowHalves,
+                       rowStride: half, colPart: colPart, rowPart: rowPart)
         for u in 0..<rows {
             let a = colPart + Int(colOf[u]) * hidden, b = rowPart + Int(rowOf[u]) * hidden, s = share + u * hidden
             var j = 0

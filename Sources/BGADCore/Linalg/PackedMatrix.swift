@@ -47,8 +47,13 @@ public struct PackedGemmEpilogue {
     public var table: UnsafePointer<Float>? = nil
     /// See `table`.
     public var index: UnsafePointer<Int32>? = nil
-    /// Row stride of `table`.
+    /// Row stride of `table` (and `table2`).
     public var tableStride = 0
+    /// With `table`: row `i` also adds `table2[index2[i]·tableStride ..]` (a separable start,
+    /// e.g. a grid column's part plus a grid row's part).
+    public var table2: UnsafePointer<Float>? = nil
+    /// See `table2`.
+    public var index2: UnsafePointer<Int32>? = nil
     /// Added to row `i`'s start: `skip[i·skipStride ..]` (`n` floats).
     public var skip: UnsafePointer<Float>? = nil
     /// Row stride of `skip`.
@@ -71,5 +76,5 @@ public func packedGemm(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: I
     defer { GEMMCounters.record(since: start) }
     packedGemmAVX512(m: m, n: n, k: k, a: a, lda: lda, packed: packed,
                      bias: epilogue.bias, table: epilogue.table, index: epilogue.index, ldt: epilogue.tableStride,
-                     skip: epilogue.skip, ldskip: epilogue.skipStride, clampMode: epilogue.clamp, c: c, ldc: ldc)
+                     table2: epilogue.table2, index2: epilogue.index2, skip: epilogue.skip, ldskip: epilogue.skipStride, clampMode: epilogue.clamp, c: c, ldc: ldc)
 }
