@@ -14,12 +14,12 @@
 /// at the start value and takes one fused multiply-add per k in increasing k. So a row's
 /// result does not depend on how many rows the call has or where the row sits in it.
 
-@inline(__always)
+@_transparent
 private func load<V: PanelVector>(_ p: UnsafePointer<Float>, _: V.Type) -> V {
     UnsafeRawPointer(p).loadUnaligned(as: V.self)
 }
 
-@inline(__always)
+@_transparent
 private func store<V: PanelVector>(_ v: V, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
 }
@@ -34,7 +34,7 @@ protocol PanelVector: SIMD where Scalar == Float {
 }
 
 extension SIMD16: PanelVector where Scalar == Float {
-    @inline(__always)
+    @_transparent
     func clamped(_ mode: Int) -> SIMD16<Float> {
         if mode == 0 { return self }
         let zero = SIMD16<Float>(repeating: 0)
@@ -46,7 +46,7 @@ extension SIMD16: PanelVector where Scalar == Float {
 }
 
 extension SIMD8: PanelVector where Scalar == Float {
-    @inline(__always)
+    @_transparent
     func clamped(_ mode: Int) -> SIMD8<Float> {
         if mode == 0 { return self }
         let zero = SIMD8<Float>(repeating: 0)
@@ -69,7 +69,7 @@ struct Start {
     let skip: UnsafePointer<Float>?
     let ldskip: Int
 
-    @inline(__always)
+    @_transparent
     func value<V: PanelVector>(row: Int, col: Int, _: V.Type) -> V {
         var v: V
         if let table, let index {
@@ -85,90 +85,147 @@ struct Start {
     }
 }
 
-/// Six rows × two vectors of one panel (width 2·V.scalarCount).
-@inline(__always)
-private func tile6x2<V: PanelVector>(
-    _: V.Type, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, panel b: UnsafePointer<Float>,
-    start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int
-) {
-    let w = V.scalarCount, w2 = 2 * w
-    var c00: V = start.value(row: i, col: j, V.self), c01: V = start.value(row: i, col: j + w, V.self)
-    var c10: V = start.value(row: i + 1, col: j, V.self), c11: V = start.value(row: i + 1, col: j + w, V.self)
-    var c20: V = start.value(row: i + 2, col: j, V.self), c21: V = start.value(row: i + 2, col: j + w, V.self)
-    var c30: V = start.value(row: i + 3, col: j, V.self), c31: V = start.value(row: i + 3, col: j + w, V.self)
-    var c40: V = start.value(row: i + 4, col: j, V.self), c41: V = start.value(row: i + 4, col: j + w, V.self)
-    var c50: V = start.value(row: i + 5, col: j, V.self), c51: V = start.value(row: i + 5, col: j + w, V.self)
-    let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
-    var p = b
-    for kk in 0..<k {
-        let b0 = load(p, V.self), b1 = load(p + w, V.self)
-        var s = V(repeating: a0[kk]); c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
-        s = V(repeating: a1[kk]); c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
-        s = V(repeating: a2[kk]); c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
-        s = V(repeating: a3[kk]); c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
-        s = V(repeating: a4[kk]); c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
-        s = V(repeating: a5[kk]); c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
-        p += w2
-    }
-    let o = c + i * ldc + j
-    store(c00.clamped(clampMode), o); store(c01.clamped(clampMode), o + w)
-    store(c10.clamped(clampMode), o + ldc); store(c11.clamped(clampMode), o + ldc + w)
-    store(c20.clamped(clampMode), o + 2 * ldc); store(c21.clamped(clampMode), o + 2 * ldc + w)
-    store(c30.clamped(clampMode), o + 3 * ldc); store(c31.clamped(clampMode), o + 3 * ldc + w)
-    store(c40.clamped(clampMode), o + 4 * ldc); store(c41.clamped(clampMode), o + 4 * ldc + w)
-    store(c50.clamped(clampMode), o + 5 * ldc); store(c51.clamped(clampMode), o + 5 * ldc + w)
+/// A panel width the kernel takes: `wide` vectors of 16 floats, then one of 8 when `narrow`
+/// (48, 40, 32, 24, 16 or 8 columns). The tile code is generic over it; after
+/// specialisation the vectors a width lacks are never loaded, computed nor stored.
+protocol PanelWidth {
+    static var wide: Int { get }
+    static var narrow: Bool { get }
 }
 
-/// Six rows × one vector of one panel (width V.scalarCount).
-@inline(__always)
-private func tile6x1<V: PanelVector>(
-    _: V.Type, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, panel b: UnsafePointer<Float>,
-    start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int
-) {
-    let w = V.scalarCount
-    var c0: V = start.value(row: i, col: j, V.self), c1: V = start.value(row: i + 1, col: j, V.self)
-    var c2: V = start.value(row: i + 2, col: j, V.self), c3: V = start.value(row: i + 3, col: j, V.self)
-    var c4: V = start.value(row: i + 4, col: j, V.self), c5: V = start.value(row: i + 5, col: j, V.self)
-    let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
-    var p = b
-    for kk in 0..<k {
-        let b0 = load(p, V.self)
-        c0 = c0.addingProduct(V(repeating: a0[kk]), b0)
-        c1 = c1.addingProduct(V(repeating: a1[kk]), b0)
-        c2 = c2.addingProduct(V(repeating: a2[kk]), b0)
-        c3 = c3.addingProduct(V(repeating: a3[kk]), b0)
-        c4 = c4.addingProduct(V(repeating: a4[kk]), b0)
-        c5 = c5.addingProduct(V(repeating: a5[kk]), b0)
-        p += w
+enum Width48: PanelWidth { static let wide = 3; static let narrow = false }
+enum Width40: PanelWidth { static let wide = 2; static let narrow = true }
+enum Width32: PanelWidth { static let wide = 2; static let narrow = false }
+enum Width24: PanelWidth { static let wide = 1; static let narrow = true }
+enum Width16: PanelWidth { static let wide = 1; static let narrow = false }
+enum Width8: PanelWidth { static let wide = 0; static let narrow = true }
+
+/// One row of a panel in registers: an accumulator row of C or a row of packed B.
+struct Lanes {
+    var z0 = SIMD16<Float>(), z1 = SIMD16<Float>(), z2 = SIMD16<Float>()
+    var y = SIMD8<Float>()
+
+    /// The `W` columns at `p`.
+    @_transparent
+    init<W: PanelWidth>(_ p: UnsafePointer<Float>, _: W.Type) {
+        if W.wide > 0 { z0 = load(p, SIMD16<Float>.self) }
+        if W.wide > 1 { z1 = load(p + 16, SIMD16<Float>.self) }
+        if W.wide > 2 { z2 = load(p + 32, SIMD16<Float>.self) }
+        if W.narrow { y = load(p + 16 * W.wide, SIMD8<Float>.self) }
     }
-    let o = c + i * ldc + j
-    store(c0.clamped(clampMode), o); store(c1.clamped(clampMode), o + ldc)
-    store(c2.clamped(clampMode), o + 2 * ldc); store(c3.clamped(clampMode), o + 3 * ldc)
-    store(c4.clamped(clampMode), o + 4 * ldc); store(c5.clamped(clampMode), o + 5 * ldc)
+
+    /// Row `row`'s start values at columns `col ..< col + W` (`Start`).
+    @_transparent
+    init<W: PanelWidth>(start: Start, row: Int, col: Int, _: W.Type) {
+        if W.wide > 0 { z0 = start.value(row: row, col: col, SIMD16<Float>.self) }
+        if W.wide > 1 { z1 = start.value(row: row, col: col + 16, SIMD16<Float>.self) }
+        if W.wide > 2 { z2 = start.value(row: row, col: col + 32, SIMD16<Float>.self) }
+        if W.narrow { y = start.value(row: row, col: col + 16 * W.wide, SIMD8<Float>.self) }
+    }
+
+    /// `self += a · b`, one fused multiply-add per lane.
+    @_transparent
+    mutating func add<W: PanelWidth>(_ a: Float, times b: Lanes, _: W.Type) {
+        let s = SIMD16<Float>(repeating: a)
+        if W.wide > 0 { z0 = z0.addingProduct(s, b.z0) }
+        if W.wide > 1 { z1 = z1.addingProduct(s, b.z1) }
+        if W.wide > 2 { z2 = z2.addingProduct(s, b.z2) }
+        if W.narrow { y = y.addingProduct(SIMD8<Float>(repeating: a), b.y) }
+    }
+
+    /// Stores the clamped row at `p`.
+    @_transparent
+    func store<W: PanelWidth>(_ p: UnsafeMutablePointer<Float>, clampMode: Int, _: W.Type) {
+        if W.wide > 0 { BGADKernelsAVX512.store(z0.clamped(clampMode), p) }
+        if W.wide > 1 { BGADKernelsAVX512.store(z1.clamped(clampMode), p + 16) }
+        if W.wide > 2 { BGADKernelsAVX512.store(z2.clamped(clampMode), p + 32) }
+        if W.narrow { BGADKernelsAVX512.store(y.clamped(clampMode), p + 16 * W.wide) }
+    }
 }
 
-/// One row × one panel of `vectors` vectors (1 or 2): the rows left over after the tiles of six.
-@inline(__always)
-private func tile1<V: PanelVector>(
-    _: V.Type, vectors: Int, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, panel b: UnsafePointer<Float>,
-    start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>
+/// Six rows × one panel of width `W`: 6 accumulator rows (up to 18 + 6 registers), one
+/// packed B row loaded per k and used by all six.
+@_transparent
+private func tile6<W: PanelWidth>(
+    _: W.Type, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, panel b: UnsafePointer<Float>,
+    start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    let w = V.scalarCount, pw = vectors * w
-    for v in 0..<vectors {
-        var acc: V = start.value(row: i, col: j + v * w, V.self)
-        var p = b + v * w
-        for kk in 0..<k {
-            acc = acc.addingProduct(V(repeating: a[kk]), load(p, V.self))
-            p += pw
-        }
-        store(acc.clamped(clampMode), c + j + v * w)
+    var c0 = Lanes(start: start, row: i, col: j, W.self), c1 = Lanes(start: start, row: i + 1, col: j, W.self)
+    var c2 = Lanes(start: start, row: i + 2, col: j, W.self), c3 = Lanes(start: start, row: i + 3, col: j, W.self)
+    var c4 = Lanes(start: start, row: i + 4, col: j, W.self), c5 = Lanes(start: start, row: i + 5, col: j, W.self)
+    let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
+    let width = 16 * W.wide + (W.narrow ? 8 : 0)
+    var p = b
+    for kk in 0..<k {
+        let bk = Lanes(p, W.self)
+        c0.add(a0[kk], times: bk, W.self)
+        c1.add(a1[kk], times: bk, W.self)
+        c2.add(a2[kk], times: bk, W.self)
+        c3.add(a3[kk], times: bk, W.self)
+        c4.add(a4[kk], times: bk, W.self)
+        c5.add(a5[kk], times: bk, W.self)
+        p += width
     }
+    let o = c + i * ldc + j
+    c0.store(o, clampMode: clampMode, W.self)
+    c1.store(o + ldc, clampMode: clampMode, W.self)
+    c2.store(o + 2 * ldc, clampMode: clampMode, W.self)
+    c3.store(o + 3 * ldc, clampMode: clampMode, W.self)
+    c4.store(o + 4 * ldc, clampMode: clampMode, W.self)
+    c5.store(o + 5 * ldc, clampMode: clampMode, W.self)
+}
+
+/// One row × one panel of width `W` (the rows left after the tiles of six): the same
+/// arithmetic per element as `tile6`.
+@_transparent
+private func tile1<W: PanelWidth>(
+    _: W.Type, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, panel b: UnsafePointer<Float>,
+    start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    var acc = Lanes(start: start, row: i, col: j, W.self)
+    let ai = a + i * lda
+    let width = 16 * W.wide + (W.narrow ? 8 : 0)
+    var p = b
+    for kk in 0..<k {
+        acc.add(ai[kk], times: Lanes(p, W.self), W.self)
+        p += width
+    }
+    acc.store(c + i * ldc + j, clampMode: clampMode, W.self)
+}
+
+/// Rows `rows` × the panel of width `W` at column `j`: tiles of six, then single rows.
+@_transparent
+private func panelColumn<W: PanelWidth>(
+    _: W.Type, rows m: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+    start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int, from i0: Int
+) {
+    var i = i0
+    while i + 6 <= m {
+        tile6(W.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k, start: start, clampMode: clampMode,
+              c: c, ldc: ldc)
+        i += 6
+    }
+    while i < m {
+        tile1(W.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k, start: start, clampMode: clampMode,
+              c: c, ldc: ldc)
+        i += 1
+    }
+}
+
+/// The width of the panel that starts at column `j` of `n` (a multiple of 8): 48s, then
+/// the rest as one panel, except that a last 56 or 64 columns go as 32 + 24 or 32 + 32 (a
+/// panel of 8 or 16 uses each broadcast of A for too few columns). `PackedMatrix.pack`
+/// lays B out by the same rule.
+public func packedPanelWidth(columns n: Int, from j: Int) -> Int {
+    let left = n - j
+    if left == 56 || left == 64 { return 32 }
+    return min(48, left)
 }
 
 /// `C[i, j] = clamp(start(i, j) + Σ_k A[i, k]·B[k, j])` for `m` rows and `n` columns
-/// (`n` a multiple of 8), with B (`k × n`) in `PackedMatrix`'s panel layout: panels of 32
-/// columns, then one of 16 and one of 8 as `n` requires, each stored as `k` rows of its width,
-/// the panel that starts at column `j` at offset `j·k`.
+/// (`n` a multiple of 8), with B (`k × n`) in `PackedMatrix`'s panel layout: panels of the
+/// widths `packedPanelWidth` gives, each stored as `k` rows of its width, the panel that
+/// starts at column `j` at offset `j·k`.
 ///
 /// `start(i, j)` is `table[index[i]·ldt + j]` (plus `table2[index2[i]·ldt + j]` when those
 /// are given too) when `table` and `index` are given, else `bias[j]` when `bias` is given,
@@ -182,42 +239,30 @@ public func packedGemmAVX512(
 ) {
     let start = Start(bias: bias, table: table, index: index, ldt: ldt, table2: table2, index2: index2,
                       skip: skip, ldskip: ldskip)
+    // Blocks of rows whose part of A (≤ 16 KB) stays in the L1 cache while the panels pass over it.
+    let block = max(6, 4096 / max(k, 1) / 6 * 6)
     var i = 0
-    while i + 6 <= m {
-        var j = 0
-        while j + 32 <= n {
-            tile6x2(SIMD16<Float>.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k,
-                    start: start, clampMode: clampMode, c: c, ldc: ldc)
-            j += 32
-        }
-        if j + 16 <= n {
-            tile6x1(SIMD16<Float>.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k,
-                    start: start, clampMode: clampMode, c: c, ldc: ldc)
-            j += 16
-        }
-        if j + 8 <= n {
-            tile6x1(SIMD8<Float>.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k,
-                    start: start, clampMode: clampMode, c: c, ldc: ldc)
-        }
-        i += 6
-    }
     while i < m {
-        let ai = a + i * lda, ci = c + i * ldc
+        let rows = min(m, i + block)
         var j = 0
-        while j + 32 <= n {
-            tile1(SIMD16<Float>.self, vectors: 2, row: i, col: j, k: k, a: ai, panel: packed + j * k,
-                  start: start, clampMode: clampMode, c: ci)
-            j += 32
+        while j < n {
+            let w = packedPanelWidth(columns: n, from: j)
+            switch w {
+            case 48: panelColumn(Width48.self, rows: rows, col: j, k: k, a: a, lda: lda, packed: packed, start: start,
+                                 clampMode: clampMode, c: c, ldc: ldc, from: i)
+            case 40: panelColumn(Width40.self, rows: rows, col: j, k: k, a: a, lda: lda, packed: packed, start: start,
+                                 clampMode: clampMode, c: c, ldc: ldc, from: i)
+            case 32: panelColumn(Width32.self, rows: rows, col: j, k: k, a: a, lda: lda, packed: packed, start: start,
+                                 clampMode: clampMode, c: c, ldc: ldc, from: i)
+            case 24: panelColumn(Width24.self, rows: rows, col: j, k: k, a: a, lda: lda, packed: packed, start: start,
+                                 clampMode: clampMode, c: c, ldc: ldc, from: i)
+            case 16: panelColumn(Width16.self, rows: rows, col: j, k: k, a: a, lda: lda, packed: packed, start: start,
+                                 clampMode: clampMode, c: c, ldc: ldc, from: i)
+            default: panelColumn(Width8.self, rows: rows, col: j, k: k, a: a, lda: lda, packed: packed, start: start,
+                                 clampMode: clampMode, c: c, ldc: ldc, from: i)
+            }
+            j += w
         }
-        if j + 16 <= n {
-            tile1(SIMD16<Float>.self, vectors: 1, row: i, col: j, k: k, a: ai, panel: packed + j * k,
-                  start: start, clampMode: clampMode, c: ci)
-            j += 16
-        }
-        if j + 8 <= n {
-            tile1(SIMD8<Float>.self, vectors: 1, row: i, col: j, k: k, a: ai, panel: packed + j * k,
-                  start: start, clampMode: clampMode, c: ci)
-        }
-        i += 1
+        i = rows
     }
 }

@@ -1,7 +1,7 @@
 import BGADKernelsAVX512
 
 /// A constant right-hand matrix B (`k × n`) stored for the direct product `packedGemm`:
-/// column panels of 32, then one of 16 and one of 8 as `n` requires (so `n` must be a
+/// column panels of the widths `packedPanelWidth` gives (48 columns at most; `n` must be a
 /// multiple of 8), each panel stored as `k` rows of its width, the panel that starts at
 /// column `j` at offset `j·k`. The panels are what the AVX-512 kernel streams through its
 /// registers; packing once per weight change replaces OpenBLAS's packing on every call.
@@ -23,7 +23,7 @@ public enum PackedMatrix {
         precondition(canPack(rows: k, columns: n))
         var j0 = 0
         while j0 < n {
-            let w = n - j0 >= 32 ? 32 : (n - j0 >= 16 ? 16 : 8)
+            let w = packedPanelWidth(columns: n, from: j0)
             let panel = out + j0 * k
             for kk in 0..<k {
                 let row = panel + kk * w
