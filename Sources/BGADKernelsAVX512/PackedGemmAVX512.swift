@@ -175,8 +175,8 @@ private func tile6<W: PanelWidth>(
     c5.store(o + 5 * ldc, clampMode: clampMode, W.self)
 }
 
-/// One row × one panel of width `W` (the rows left after the tiles of six): the same
-/// arithmetic per element as `tile6`.
+/// One row × one panel of width `W` (for calls of fewer than six rows): the same arithmetic
+/// per element as `tile6`.
 @_transparent
 private func tile1<W: PanelWidth>(
     _: W.Type, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, panel b: UnsafePointer<Float>,
@@ -193,7 +193,8 @@ private func tile1<W: PanelWidth>(
     acc.store(c + i * ldc + j, clampMode: clampMode, W.self)
 }
 
-/// Rows `rows` × the panel of width `W` at column `j`: tiles of six, then single rows.
+/// Rows `i0 ..< m` × the panel of width `W` at column `j`: tiles of six, the last one moved
+/// back to end at row `m` (rows before `i0` are valid rows of the same call).
 @_transparent
 private func panelColumn<W: PanelWidth>(
     _: W.Type, rows m: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
@@ -204,6 +205,14 @@ private func panelColumn<W: PanelWidth>(
         tile6(W.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k, start: start, clampMode: clampMode,
               c: c, ldc: ldc)
         i += 6
+    }
+    if i < m && m >= 6 {
+        // The last rows as one more tile of six that overlaps the previous one: the rows
+        // computed twice get the same values (the arithmetic per element does not depend on
+        // the tiling), and C overlaps no input, so rewriting them is harmless.
+        tile6(W.self, row: m - 6, col: j, k: k, a: a, lda: lda, panel: packed + j * k, start: start,
+              clampMode: clampMode, c: c, ldc: ldc)
+        return
     }
     while i < m {
         tile1(W.self, row: i, col: j, k: k, a: a, lda: lda, panel: packed + j * k, start: start, clampMode: clampMode,
