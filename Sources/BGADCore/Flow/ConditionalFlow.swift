@@ -73,6 +73,12 @@ public final class ConditionalFlow {
     let gridShares = FloatBuffer(), gridTable = FloatBuffer()
     var gridRows = -1, gridVersion = -1, inferenceGrid: SeparableGrid?
 
+    // The positional condition of the last grid size scored (`logLikelihood(x:gridHeight:…)`):
+    // table, identity index, and the size the share caches were last built for (nil: a
+    // caller's table, checked by content).
+    var positional: (height: Int, width: Int, table: [Float], index: [Int32])?
+    var gridSharesFor: (height: Int, width: Int)?, sharesFor: (height: Int, width: Int)?
+
     // Training tape (valid after forwardForTraining until backward or a parameter change).
     let tape = FloatBuffer()
     let tapeTable = FloatBuffer()
@@ -184,22 +190,6 @@ public final class ConditionalFlow {
         }
     }
 
-    /// The packed inference weights (see `packedWeights`) when the AVX-512 product is on and
-    /// every product of a block has a width it can take; else nil (OpenBLAS runs).
-    func preparePacked() throws(BGADError) -> UnsafePointer<Float>? {
-        guard VectorISA.useAVX512, let b0 = blocks.first, b0.canPack else { return nil }
-        if packedVersion != version {
-            prepareAffine()
-            let per = b0.packedCount
-            let out = try packedWeights.reserve(blocks.count * per)
-            for (k, b) in blocks.enumerated() {
-                b.pack(params: params.pointer, m: affineM.pointer + k * dim * dim, into: out + k * per)
-            }
-            packedVersion = version
-        }
-        return UnsafePointer(packedWeights.pointer)
-    }
-
     func prepareAffine() {
         if affineVersion == version { return }
         for (k, b) in blocks.enumerated() {
@@ -276,12 +266,18 @@ public final class ConditionalFlow {
     }
 
     /// Condition shares of every block for `condTable`, reused while table and parameters are unchanged.
-    func inferenceShares(condTable: UnsafePointer<Float>, condRows: Int) throws(BGADError) -> UnsafeMutablePointer<Float> {
+    func inferenceShares(condTable: UnsafePointer<Float>, condRows: Int,
+                         grid: (height: Int, width: Int)? = nil) throws(BGADError) -> UnsafeMutablePointer<Float> {
         let hidden = blocks[0].hidden
         let tableCount = condRows * condDim
         if condRows.multipliedReportingOverflow(by: blockCount * hidden).overflow {
             throw BGADError(.outOfMemory, "condition shares for \(condRows) rows do not fit in memory")
         }
+        if cachedVersion == version, cachedRows == condRows, let grid, let built = sharesFor,
+           built == grid {
+            return shareCache.pointer
+        }
+        sharesFor = grid
         if cachedVersion == version, cachedRows == condRows,
            memcmp(cachedTable.pointer, condTable, tableCount * MemoryLayout<Float>.stride) == 0 {
             return shareCache.pointer
@@ -292,41 +288,6 @@ public final class ConditionalFlow {
         cachedRows = condRows
         cachedVersion = version
         return share
-    }
-
-    /// The inference condition shares in separable form (`SeparableGrid`): the grid and,
-    /// per block, its column part then its row part (`CouplingBlock.separableParts`), or nil
-    /// when the table has no such structure over all its rows (or it would not pay). Cached
-    /// while table and parameters are unchanged.
-    func inferenceGridShares(condTable: UnsafePointer<Float>, condRows: Int) throws(BGADError)
-        -> (grid: SeparableGrid, parts: UnsafePointer<Float>)? {
-        let tableCount = condRows * condDim
-        if gridVersion == version, gridRows == condRows,
-           memcmp(gridTable.pointer, condTable, tableCount * MemoryLayout<Float>.stride) == 0 {
-            return inferenceGrid.map { ($0, UnsafePointer(gridShares.pointer)) }
-        }
-        let all = [Int32](unsafeUninitializedCapacity: condRows) { buf, n in
-            for r in 0..<condRows { buf[r] = Int32(r) }
-            n = condRows
-        }
-        var grid = all.withUnsafeBufferPointer {
-            SeparableGrid.detect(table: condTable, rows: condRows, dim: condDim, used: $0.baseAddress!, usedCount: condRows)
-        }
-        if let g = grid, g.width + g.height >= condRows { grid = nil }
-        if let grid {
-            let hidden = blocks[0].hidden, half = condDim / 2, per = (grid.width + grid.height) * hidden
-            let out = try gridShares.reserve(blockCount * per)
-            for (k, b) in blocks.enumerated() {
-                b.separableParts(params: params.pointer, grid: grid, colHalves: condTable, colStride: condDim,
-                                 rowHalves: condTable + half, rowStride: grid.width * condDim,
-                                 colPart: out + k * per, rowPart: out + k * per + grid.width * hidden)
-            }
-        }
-        try gridTable.reserve(tableCount).update(from: condTable, count: tableCount)
-        gridRows = condRows
-        gridVersion = version
-        inferenceGrid = grid
-        return grid.map { ($0, UnsafePointer(gridShares.pointer)) }
     }
 
     // MARK: - Inference
@@ -394,15 +355,16 @@ public final class ConditionalFlow {
     /// The inference pass: vectors split over workers, each in chunks; `emit(start, n, z, logdet)`
     /// receives each chunk's result (called concurrently for disjoint ranges).
     func run(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
-             condIndex: UnsafePointer<Int32>,
+             condIndex: UnsafePointer<Int32>, positionalGrid: (height: Int, width: Int)? = nil,
              emit: @escaping (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) throws(BGADError) {
         if count == 0 { return }
         prepareAffine()
         let (parts, cap) = try reserveInferenceWorkers(count)
         let packed = try preparePacked()
         let grid = packed != nil && separableConditions
-            ? try inferenceGridShares(condTable: condTable, condRows: condRows) : nil
-        let shares = grid == nil ? try inferenceShares(condTable: condTable, condRows: condRows) : nil
+            ? try inferenceGridShares(condTable: condTable, condRows: condRows, grid: positionalGrid) : nil
+        let shares = grid == nil
+            ? try inferenceShares(condTable: condTable, condRows: condRows, grid: positionalGrid) : nil
         if grid != nil {
             for w in 0..<parts where workers[w].colOf.count < cap {
                 workers[w].colOf = [Int32](repeating: 0, count: cap)

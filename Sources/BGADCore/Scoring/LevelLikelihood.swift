@@ -5,8 +5,6 @@
 /// among others.
 public final class LevelLikelihoodEvaluator {
     private var rows: [Float] = []
-    private var condIndex: [Int32] = []
-    private var conditions: [Int: [Float]] = [:]
 
     /// An evaluator with empty workspaces (they grow to the largest grid seen).
     public init() {}
@@ -30,18 +28,6 @@ public final class LevelLikelihoodEvaluator {
     public func logLikelihood(
         flow: ConditionalFlow, rows x: UnsafePointer<Float>, height: Int, width: Int, into ell: UnsafeMutablePointer<Float>
     ) throws(BGADError) {
-        let p = height * width
-        let key = height &* 1_000_003 &+ width
-        if conditions[key] == nil {
-            conditions[key] = positionalEncoding(height: height, width: width, dim: flow.condDim)
-        }
-        if condIndex.count < p { condIndex = (0..<Int32(p)).map { $0 } }
-        let cond = conditions[key]!
-        try cond.withUnsafeBufferPointer { cb throws(BGADError) in
-            try condIndex.withUnsafeBufferPointer { ib throws(BGADError) in
-                try flow.logLikelihood(x: x, count: p, condTable: cb.baseAddress!, condRows: p,
-                                       condIndex: ib.baseAddress!, ell: ell)
-            }
-        }
+        try flow.logLikelihood(x: x, gridHeight: height, gridWidth: width, ell: ell)
     }
 }
