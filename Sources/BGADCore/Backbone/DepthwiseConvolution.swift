@@ -1,4 +1,5 @@
 import BGADKernelsAVX2
+import BGADKernelsAVX512
 
 /// Depthwise k×k convolution on channels-last (HWC) maps with TensorFlow 'SAME' padding,
 /// a per-channel bias (the folded BatchNorm shift) and ReLU6.
@@ -24,6 +25,7 @@ public func depthwiseConvolutionReLU6(
     let c = channels
     let rowRange = rows ?? 0..<padY.output
     let avx2 = VectorISA.useAVX2 && c % 8 == 0  // the AVX2 kernels take whole groups of 8 channels
+    let avx512 = VectorISA.useAVX512 && c % 16 == 0  // the AVX-512 ones whole groups of 16
     for oy in rowRange {
         let iy0 = oy * s - padY.before
         let ky0 = max(0, -iy0), ky1 = min(k, height - iy0)
@@ -39,6 +41,13 @@ public func depthwiseConvolutionReLU6(
             let ix0 = ox * s - padX.before
             if avx2, ox == interiorStart, interiorEnd > ox, k == 3 || k == 5, s <= 2 {
                 let n = ky1 - ky0
+                if avx512 {
+                    depthwiseRowAVX512(kernel: k, stride: s, input: input + ((iy0 + ky0) * width + ix0) * c, rows: n,
+                                       rowStride: width * c, channels: c, weights: weights + ky0 * k * c, bias: bias,
+                                       output: output + (oy * outW + ox) * c, count: interiorEnd - ox)
+                    ox = interiorEnd
+                    continue
+                }
                 depthwiseRowAVX2(kernel: k, stride: s, input: input + ((iy0 + ky0) * width + ix0) * c, rows: n,
                                  rowStride: width * c, channels: c, weights: weights + ky0 * k * c, bias: bias,
                                  output: output + (oy * outW + ox) * c, count: interiorEnd - ox)
@@ -62,6 +71,14 @@ public func depthwiseConvolutionReLU6(
             }
             let kx0 = max(0, -ix0), kx1 = min(k, width - ix0)
             let out = output + (oy * outW + ox) * c
+            if avx512 {
+                depthwisePixelAVX512(input: input + ((iy0 + ky0) * width + ix0 + kx0) * c, taps: max(0, kx1 - kx0),
+                                     rows: ky1 - ky0, rowStride: width * c, channels: c,
+                                     weights: weights + (ky0 * k + kx0) * c, weightRowStride: k * c, bias: bias,
+                                     output: out)
+                ox += 1
+                continue
+            }
             if avx2 {
                 depthwisePixelAVX2(input: input + ((iy0 + ky0) * width + ix0 + kx0) * c, taps: max(0, kx1 - kx0),
                                    rows: ky1 - ky0, rowStride: width * c, channels: c,
