@@ -114,21 +114,27 @@ public func depthwisePixelAVX512(
     output: UnsafeMutablePointer<Float>
 ) {
     var ch = 0
-    while ch + 32 <= c {
+    // Four groups of 16 channels at a time: four independent FMA chains hide the FMA latency.
+    while ch + 64 <= c {
         var a0 = load16(bias + ch), a1 = load16(bias + ch + 16)
+        var a2 = load16(bias + ch + 32), a3 = load16(bias + ch + 48)
         var pin = input + ch, pw = weights + ch
         for _ in 0..<rows {
             for kx in 0..<taps {
                 let x = pin + kx * c, w = pw + kx * c
                 a0 = a0.addingProduct(load16(x), load16(w))
                 a1 = a1.addingProduct(load16(x + 16), load16(w + 16))
+                a2 = a2.addingProduct(load16(x + 32), load16(w + 32))
+                a3 = a3.addingProduct(load16(x + 48), load16(w + 48))
             }
             pin += rowStride
             pw += weightRowStride
         }
         store16(a0.clamped(2), output + ch)
         store16(a1.clamped(2), output + ch + 16)
-        ch += 32
+        store16(a2.clamped(2), output + ch + 32)
+        store16(a3.clamped(2), output + ch + 48)
+        ch += 64
     }
     while ch < c {
         var a = load16(bias + ch)
