@@ -86,10 +86,12 @@ int32_t bgad_get_num_threads(void);
 int bgad_gemm_counters(int64_t *calls, int64_t *nanoseconds, int32_t reset);
 
 /*!
- * \brief Which build of the engine's own vector kernels (the backbone's depthwise
- *        convolution and bias/ReLU6 passes, the flow's coupling and condition add) runs: "avx2" (AVX2 + FMA, chosen when the CPU
- *        has both) or "baseline" (SSE2, any x86-64; also when the environment variable
- *        BGAD_SIMD=baseline is set when the library loads).
+ * \brief Which build of the engine's own kernels runs: "avx512" (CPUs with AVX-512 F/BW/DQ/VL:
+ *        the backbone's 1×1 and depthwise convolutions and the flow's products run the
+ *        engine's AVX-512 kernels instead of OpenBLAS, AVX2 + FMA for the rest), "avx2"
+ *        (AVX2 + FMA; matrix products through OpenBLAS; BGAD_SIMD=avx2 forces it on an
+ *        AVX-512 CPU) or "baseline" (SSE2, any x86-64; BGAD_SIMD=baseline). BGAD_SIMD is
+ *        read when the library loads. All give the same results to float rounding.
  * \return a static NUL-terminated string; never freed by the caller.
  */
 const char *bgad_vector_kernels(void);

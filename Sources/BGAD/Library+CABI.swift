@@ -55,10 +55,11 @@ public func bgad_gemm_counters(_ calls: UnsafeMutablePointer<Int64>?, _ nanoseco
     return 0
 }
 
+private let avx512CString: UnsafeMutablePointer<CChar> = strdupStatic("avx512")
 private let avx2CString: UnsafeMutablePointer<CChar> = strdupStatic("avx2")
 private let baselineCString: UnsafeMutablePointer<CChar> = strdupStatic("baseline")
 
 @_cdecl("bgad_vector_kernels")
 public func bgad_vector_kernels() -> UnsafePointer<CChar> {
-    UnsafePointer(VectorISA.useAVX2 ? avx2CString : baselineCString)
+    UnsafePointer(VectorISA.useAVX512 ? avx512CString : VectorISA.useAVX2 ? avx2CString : baselineCString)
 }

@@ -68,9 +68,11 @@ def gemm_counters(reset: bool = False):
 
 
 def vector_kernels() -> str:
-    """Which build of the engine's own vector kernels runs: ``"avx2"`` (AVX2 + FMA, used when
-    the CPU has both) or ``"baseline"`` (SSE2; forced by ``BGAD_SIMD=baseline`` in the
-    environment before the library loads). Matrix products are OpenBLAS's either way."""
+    """Which build of the engine's own kernels runs: ``"avx512"`` (CPUs with AVX-512: the
+    1×1 convolutions, the flow's products and the depthwise convolutions run the engine's
+    AVX-512 kernels, with AVX2 + FMA for the rest), ``"avx2"`` (AVX2 + FMA; matrix products
+    through OpenBLAS; forced on an AVX-512 CPU by ``BGAD_SIMD=avx2``) or ``"baseline"`` (SSE2;
+    forced by ``BGAD_SIMD=baseline``). ``BGAD_SIMD`` is read when the library loads."""
     from ._native import declare
     import ctypes
 
