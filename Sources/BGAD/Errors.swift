@@ -76,3 +76,13 @@ func pthreadLastError() -> UnsafePointer<CChar>? {
     guard let p = pthread_getspecific(lastErrorKey) else { return nil }
     return UnsafePointer(p.assumingMemoryBound(to: CChar.self))
 }
+
+/// Copies `bytes` into a caller buffer with the two-call pattern (needed always set).
+func twoCall<T>(_ bytes: [T], _ buffer: UnsafeMutablePointer<T>?, _ capacity: Int64,
+                _ needed: UnsafeMutablePointer<Int64>?, _ what: String) throws(BGADError) {
+    try require(needed, "needed").pointee = Int64(bytes.count)
+    let cap = try requireSize(capacity, "capacity")
+    guard cap >= bytes.count else { throw .invalid("\(what) needs \(bytes.count) bytes, the buffer holds \(cap)") }
+    let b = try require(buffer, "buffer")
+    bytes.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: bytes.count) }
+}

@@ -78,16 +78,6 @@ private func fitCallback(_ progress: BGADProgressCallback?, _ userData: UnsafeMu
     return { p in progress(Int64(p.step), Int64(p.totalSteps), p.loss, userData) == 0 }
 }
 
-/// Copies `bytes` into a caller buffer with the two-call pattern (needed always set).
-private func twoCall<T>(_ bytes: [T], _ buffer: UnsafeMutablePointer<T>?, _ capacity: Int64,
-                        _ needed: UnsafeMutablePointer<Int64>?, _ what: String) throws(BGADError) {
-    try require(needed, "needed").pointee = Int64(bytes.count)
-    let cap = try requireSize(capacity, "capacity")
-    guard cap >= bytes.count else { throw .invalid("\(what) needs \(bytes.count) bytes, the buffer holds \(cap)") }
-    let b = try require(buffer, "buffer")
-    bytes.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: bytes.count) }
-}
-
 @_cdecl("bgad_detector_create")
 public func bgad_detector_create(_ json: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded { () throws(BGADError) in

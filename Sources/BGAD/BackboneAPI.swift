@@ -8,11 +8,6 @@ private func backbone(_ handle: OpaquePointer?) throws(BGADError) -> EfficientNe
     return Unmanaged<EfficientNetLite>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
-@_cdecl("bgad_backbone_load")
-public func bgad_backbone_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    bgad_backbone_load_variant(path, -1, out)
-}
-
 /// The variant of a C variant code (0, 1, 2 = Lite0, Lite1, Lite2).
 private func variant(_ code: Int32) throws(BGADError) -> EfficientNetLite.Variant {
     guard let v = EfficientNetLite.Variant(rawValue: Int(code)) else {
@@ -49,14 +44,6 @@ public func bgad_backbone_free(_ handle: OpaquePointer?) -> Int32 {
         guard let handle else { return }
         Unmanaged<EfficientNetLite>.fromOpaque(UnsafeRawPointer(handle)).release()
     }
-}
-
-@_cdecl("bgad_backbone_feature_shape")
-public func bgad_backbone_feature_shape(
-    _ inputHeight: Int64, _ inputWidth: Int64, _ stride: Int32,
-    _ channels: UnsafeMutablePointer<Int64>?, _ height: UnsafeMutablePointer<Int64>?, _ width: UnsafeMutablePointer<Int64>?
-) -> Int32 {
-    bgad_backbone_variant_feature_shape(0, inputHeight, inputWidth, stride, channels, height, width)
 }
 
 @_cdecl("bgad_backbone_variant_feature_shape")
