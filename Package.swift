@@ -45,6 +45,11 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("png16")]
         ),
+        // The version (top-level VERSION) and ABI version (bgad.h), read by the C compiler.
+        .target(
+            name: "CBuildInfo",
+            path: "CInterop/BuildInfo"
+        ),
         // CPUID: which vector instructions the CPU has (C, for the compiler's builtin).
         .target(
             name: "CCPUFeatures",
@@ -59,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "BGADCore",
-            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "BGADKernelsAVX2"],
+            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "CBuildInfo", "BGADKernelsAVX2"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         .target(

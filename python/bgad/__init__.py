@@ -26,7 +26,19 @@ from .model import BGAD
 from . import datasets, evaluation, visualize
 from .detector import Detector, Prediction
 
-__version__ = "0.1.0"
+def _read_version() -> str:
+    """The repository's ``VERSION`` file: copied into an installed package, else the source
+    tree's (the engine embeds the same file when it is compiled)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for path in (here / "VERSION", here.parent.parent / "VERSION"):
+        if path.is_file():
+            return path.read_text().strip()
+    raise ImportError(f"VERSION not found in {here} nor in the source tree: the bgad installation is incomplete")
+
+
+__version__ = _read_version()
 
 if native_version() != __version__:  # pragma: no cover - a mismatched build
     import warnings
@@ -38,31 +50,29 @@ if native_version() != __version__:  # pragma: no cover - a mismatched build
 
 def set_num_threads(n: int) -> None:
     """Sets the number of threads used by the engine's BLAS kernels (OpenBLAS), 1 to 64."""
-    from ._native import BGADError, check, declare
-    import ctypes
+    from ._native import BGADError, check, function
 
     if int(n) != n or not -2**31 <= int(n) < 2**31:  # ctypes would wrap it silently
         raise BGADError(f"number of threads must lie in 1...64, got {n!r}")
-    check(declare("bgad_set_num_threads", [ctypes.c_int32])(int(n)))
+    check(function("bgad_set_num_threads")(int(n)))
 
 
 def get_num_threads() -> int:
     """Number of threads used by the engine's BLAS kernels."""
-    from ._native import declare
-    import ctypes
+    from ._native import function
 
-    return int(declare("bgad_get_num_threads", [], ctypes.c_int32)())
+    return int(function("bgad_get_num_threads")())
 
 
 def gemm_counters(reset: bool = False):
     """``(calls, seconds)``: the engine's ``cblas_sgemm`` calls since the last reset and the
     time spent in them, summed over threads (for benchmarks). ``reset=True`` zeroes both
     after reading."""
-    from ._native import check, declare
+    from ._native import check, function
     import ctypes
 
     calls, ns = ctypes.c_int64(), ctypes.c_int64()
-    fn = declare("bgad_gemm_counters", [ctypes.POINTER(ctypes.c_int64)] * 2 + [ctypes.c_int32])
+    fn = function("bgad_gemm_counters")
     check(fn(ctypes.byref(calls), ctypes.byref(ns), 1 if reset else 0))
     return int(calls.value), ns.value * 1e-9
 
@@ -71,10 +81,9 @@ def vector_kernels() -> str:
     """Which build of the engine's own vector kernels runs: ``"avx2"`` (AVX2 + FMA, used when
     the CPU has both) or ``"baseline"`` (SSE2; forced by ``BGAD_SIMD=baseline`` in the
     environment before the library loads). Matrix products are OpenBLAS's either way."""
-    from ._native import declare
-    import ctypes
+    from ._native import function
 
-    return declare("bgad_vector_kernels", [], ctypes.c_char_p)().decode()
+    return function("bgad_vector_kernels")().decode()
 
 
 __all__ = [

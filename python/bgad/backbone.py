@@ -34,36 +34,22 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import weights as _weights
-from ._native import BGADError, c_path, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr, size_pair
+from ._native import BGADError, c_path, c_float_p, check, function, ptr, size_pair
 
-_c_void_pp = ctypes.POINTER(ctypes.c_void_p)
-_float_pp = ctypes.POINTER(c_float_p)
 
-_load = declare("bgad_backbone_load_variant", [ctypes.c_char_p, ctypes.c_int32, _c_void_pp])
-_free = declare("bgad_backbone_free", [ctypes.c_void_p])
-_variant = declare("bgad_backbone_variant", [ctypes.c_void_p, c_int32_p])
-_shape = declare(
-    "bgad_backbone_variant_feature_shape",
-    [ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p],
-)
-_features = declare(
-    "bgad_backbone_features",
-    [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_int32_p, ctypes.c_int64, _float_pp],
-)
-_features_pre = declare(
-    "bgad_backbone_features_preprocessed",
-    [ctypes.c_void_p, c_float_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_int32_p, ctypes.c_int64, _float_pp],
-)
-_classify = declare("bgad_backbone_classify", [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_float_p])
-_classify_pre = declare(
-    "bgad_backbone_classify_preprocessed",
-    [ctypes.c_void_p, c_float_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_float_p],
-)
+_load = function("bgad_backbone_load_variant")
+_free = function("bgad_backbone_free")
+_variant = function("bgad_backbone_variant")
+_shape = function("bgad_backbone_variant_feature_shape")
+_features = function("bgad_backbone_features")
+_features_pre = function("bgad_backbone_features_preprocessed")
+_classify = function("bgad_backbone_classify")
+_classify_pre = function("bgad_backbone_classify_preprocessed")
 _resize_fns = {
-    ("bilinear", np.uint8): declare("bgad_resize_bilinear_u8", [c_uint8_p] + [ctypes.c_int64] * 3 + [c_uint8_p, ctypes.c_int64, ctypes.c_int64]),
-    ("bilinear", np.float32): declare("bgad_resize_bilinear_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
-    ("nearest", np.uint8): declare("bgad_resize_nearest_u8", [c_uint8_p] + [ctypes.c_int64] * 3 + [c_uint8_p, ctypes.c_int64, ctypes.c_int64]),
-    ("nearest", np.float32): declare("bgad_resize_nearest_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
+    ("bilinear", np.uint8): function("bgad_resize_bilinear_u8"),
+    ("bilinear", np.float32): function("bgad_resize_bilinear_f32"),
+    ("nearest", np.uint8): function("bgad_resize_nearest_u8"),
+    ("nearest", np.float32): function("bgad_resize_nearest_f32"),
 }
 
 #: Feature levels of EfficientNet-Lite0: stride -> channels (other variants:

@@ -27,50 +27,32 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._native import BGADError, c_path, c_double_p, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare
+from ._native import LOADER_FN, BGADError, Image as _Image, c_path, c_double_p, c_float_p, c_int32_p, c_uint8_p, check, function
 from ._progress import NativeProgress
-from .model import PROGRESS_FN
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 
 
-class _Image(ctypes.Structure):
-    """``bgad_image``: one 8-bit image (or mask) buffer."""
-
-    _fields_ = [("pixels", c_uint8_p), ("height", ctypes.c_int64), ("width", ctypes.c_int64),
-                ("channels", ctypes.c_int64)]
-
-
-_c_void_pp = ctypes.POINTER(ctypes.c_void_p)
-_c_image_p = ctypes.POINTER(_Image)
-_c_char_pp = ctypes.POINTER(ctypes.c_char_p)
-_create = declare("bgad_detector_create", [ctypes.c_char_p, _c_void_pp])
-_config = declare("bgad_detector_config", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, c_int64_p])
-_is_fitted = declare("bgad_detector_is_fitted", [ctypes.c_void_p, c_int32_p])
-_fit = declare("bgad_detector_fit", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, _c_image_p, _c_image_p,
-                                     ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
-_fit_paths = declare("bgad_detector_fit_paths", [ctypes.c_void_p, _c_char_pp, ctypes.c_int64, _c_char_pp, _c_char_pp,
-                                                 ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
-#: ``bgad_image_loader``: (kind, index, image*, mask*, user data) -> 0 or stop.
-_LOADER_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, _c_image_p, _c_image_p, ctypes.c_void_p)
-_fit_loader = declare("bgad_detector_fit_loader", [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, _LOADER_FN,
-                                                   ctypes.c_void_p, PROGRESS_FN, ctypes.c_void_p])
-_predict = declare("bgad_detector_predict", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, c_double_p, c_int32_p,
-                                             ctypes.POINTER(c_float_p)])
-_thresholds = declare("bgad_detector_thresholds", [ctypes.c_void_p, c_double_p, c_double_p])
-_backbone_sha256 = declare("bgad_detector_backbone_sha256", [ctypes.c_void_p, ctypes.c_char_p])
-_save = declare("bgad_detector_save", [ctypes.c_void_p, ctypes.c_char_p])
-_load = declare("bgad_detector_load", [ctypes.c_char_p, _c_void_pp])
-_to_bytes = declare("bgad_detector_to_bytes", [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, c_int64_p])
-_from_bytes = declare("bgad_detector_from_bytes", [c_uint8_p, ctypes.c_int64, _c_void_pp])
-_free = declare("bgad_detector_free", [ctypes.c_void_p])
-_history_length = declare("bgad_detector_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
-_history = declare("bgad_detector_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
-_separation = declare("bgad_detector_separation", [ctypes.c_void_p, c_double_p])
-_tensor_count = declare("bgad_detector_tensor_count", [ctypes.c_void_p, c_int64_p])
-_tensor_info = declare("bgad_detector_tensor_info", [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_int64,
-                                                     c_int64_p, c_int64_p, ctypes.c_int64, c_int64_p])
-_tensor = declare("bgad_detector_tensor", [ctypes.c_void_p, ctypes.c_int64, c_float_p, ctypes.c_int64, c_int64_p])
+_create = function("bgad_detector_create")
+_config = function("bgad_detector_config")
+_is_fitted = function("bgad_detector_is_fitted")
+_fit = function("bgad_detector_fit")
+_fit_paths = function("bgad_detector_fit_paths")
+_fit_loader = function("bgad_detector_fit_loader")
+_predict = function("bgad_detector_predict")
+_thresholds = function("bgad_detector_thresholds")
+_backbone_sha256 = function("bgad_detector_backbone_sha256")
+_save = function("bgad_detector_save")
+_load = function("bgad_detector_load")
+_to_bytes = function("bgad_detector_to_bytes")
+_from_bytes = function("bgad_detector_from_bytes")
+_free = function("bgad_detector_free")
+_history_length = function("bgad_detector_history_length")
+_history = function("bgad_detector_history")
+_separation = function("bgad_detector_separation")
+_tensor_count = function("bgad_detector_tensor_count")
+_tensor_info = function("bgad_detector_tensor_info")
+_tensor = function("bgad_detector_tensor")
 
 #: Python parameter name → the engine's configuration key, where they differ.
 _ENGINE_KEY = {"levels": "strides"}
@@ -253,7 +235,7 @@ class _Loader:
         self.progress: Optional[NativeProgress] = None
         self.error: Optional[BaseException] = None
         self._held: List[np.ndarray] = []
-        self.callback = _LOADER_FN(self._load)
+        self.callback = LOADER_FN(self._load)
 
     def _load(self, kind: int, index: int, image, mask, _data) -> int:
         try:

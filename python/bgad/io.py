@@ -32,19 +32,11 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._native import BGADError, c_path, c_int64_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, c_path, check, function, ptr
 
-_decode_info = declare(
-    "bgad_png_decode_info", [c_uint8_p, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p]
-)
-_decode = declare(
-    "bgad_png_decode",
-    [c_uint8_p, ctypes.c_int64, ctypes.c_int32, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64],
-)
-_write = declare(
-    "bgad_png_write",
-    [ctypes.c_char_p, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32],
-)
+_decode_info = function("bgad_png_decode_info")
+_decode = function("bgad_png_decode")
+_write = function("bgad_png_write")
 
 _MODES = {None: 0, "native": 0, "gray": 1, "rgb": 3}
 

@@ -21,19 +21,13 @@ from typing import Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_double_p, c_float_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, as_array, check, function, ptr
 
-_roc_auc = declare("bgad_roc_auc", [c_double_p, c_double_p, ctypes.c_int64, c_double_p])
-_average_precision = declare("bgad_average_precision", [c_double_p, c_double_p, ctypes.c_int64, c_double_p])
-_f1 = declare("bgad_f1_optimal_threshold", [c_double_p, c_double_p, ctypes.c_int64, c_double_p, c_double_p])
-_pixel_roc_auc = declare(
-    "bgad_pixel_roc_auc",
-    [c_uint8_p, c_float_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_double_p],
-)
-_au_pro = declare(
-    "bgad_au_pro",
-    [c_uint8_p, c_float_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, c_double_p],
-)
+_roc_auc = function("bgad_roc_auc")
+_average_precision = function("bgad_average_precision")
+_f1 = function("bgad_f1_optimal_threshold")
+_pixel_roc_auc = function("bgad_pixel_roc_auc")
+_au_pro = function("bgad_au_pro")
 
 
 def _rank_inputs(labels: ArrayLike, scores: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:

@@ -25,48 +25,26 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, size_pair
+from ._native import PROGRESS_FN, BGADError, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, function, size_pair
 
-_c_int32_p = ctypes.POINTER(ctypes.c_int32)
-_c_float_pp = ctypes.POINTER(c_float_p)
 
-#: ctypes type of the native progress callback (``bgad_progress_fn`` in ``bgad.h``).
-PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_void_p)
-
-_create = declare("bgad_model_create", [ctypes.c_int64, c_int64_p, ctypes.POINTER(ctypes.c_void_p)])
-_free = declare("bgad_model_free", [ctypes.c_void_p])
-_set_param = declare("bgad_model_set_param", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p])
-_get_param = declare(
-    "bgad_model_get_param", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, c_int64_p]
-)
-_num_levels = declare("bgad_model_num_levels", [ctypes.c_void_p, c_int64_p])
-_channels = declare("bgad_model_channels", [ctypes.c_void_p, c_int64_p])
-_fit = declare(
-    "bgad_model_fit",
-    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p,
-     c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p],
-)
-_score_maps = declare(
-    "bgad_model_score_maps",
-    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, c_float_p],
-)
-_score_images = declare(
-    "bgad_model_score_images",
-    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, c_double_p],
-)
-_history_length = declare("bgad_model_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
-_history = declare("bgad_model_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
-_separation = declare("bgad_model_separation", [ctypes.c_void_p, c_double_p])
-_log_likelihoods = declare(
-    "bgad_model_log_likelihoods", [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, _c_float_pp]
-)
-_calibration = declare(
-    "bgad_model_calibration",
-    [ctypes.c_void_p, c_double_p, c_double_p, c_double_p, c_double_p, c_int64_p, c_int64_p, c_double_p],
-)
-_is_trained = declare("bgad_model_is_trained", [ctypes.c_void_p, _c_int32_p])
-_save = declare("bgad_model_save", [ctypes.c_void_p, ctypes.c_char_p])
-_load = declare("bgad_model_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)])
+_create = function("bgad_model_create")
+_free = function("bgad_model_free")
+_set_param = function("bgad_model_set_param")
+_get_param = function("bgad_model_get_param")
+_num_levels = function("bgad_model_num_levels")
+_channels = function("bgad_model_channels")
+_fit = function("bgad_model_fit")
+_score_maps = function("bgad_model_score_maps")
+_score_images = function("bgad_model_score_images")
+_history_length = function("bgad_model_history_length")
+_history = function("bgad_model_history")
+_separation = function("bgad_model_separation")
+_log_likelihoods = function("bgad_model_log_likelihoods")
+_calibration = function("bgad_model_calibration")
+_is_trained = function("bgad_model_is_trained")
+_save = function("bgad_model_save")
+_load = function("bgad_model_load")
 
 #: The authors' hyper-parameters (docs/METHOD.md, "Defaults"; README settings: beta 0.01, focal weighting on).
 DEFAULTS: Dict[str, Any] = {

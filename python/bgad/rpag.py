@@ -44,26 +44,14 @@ from . import io as _io
 import warnings as _warnings
 
 _warnings.filterwarnings("ignore", message=r"'bgad\.rpag' found in sys\.modules", category=RuntimeWarning)
-from ._native import BGADError, c_int32_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, check, function, ptr
 
-_create = declare("bgad_rpag_create", [ctypes.c_uint64, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p)])
-_free = declare("bgad_rpag_free", [ctypes.c_void_p])
-_generate = declare(
-    "bgad_rpag_generate",
-    [ctypes.c_void_p, c_uint8_p, c_uint8_p, c_uint8_p, c_uint8_p, ctypes.c_int32,
-     ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-     c_uint8_p, c_uint8_p, c_uint8_p, c_uint8_p, c_int32_p, c_int32_p],
-)
-_augment = declare(
-    "bgad_rpag_augment",
-    [ctypes.c_void_p, ctypes.c_int32, c_uint8_p, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-     c_uint8_p, c_uint8_p],
-)
-_otsu = declare("bgad_otsu_threshold", [c_uint8_p, ctypes.c_int64, c_int32_p])
-_foreground = declare(
-    "bgad_foreground_mask",
-    [c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_uint8_p],
-)
+_create = function("bgad_rpag_create")
+_free = function("bgad_rpag_free")
+_generate = function("bgad_rpag_generate")
+_augment = function("bgad_rpag_augment")
+_otsu = function("bgad_otsu_threshold")
+_foreground = function("bgad_foreground_mask")
 
 #: Names of the augmentations, in the engine's numbering (``bgad_rpag_augment``).
 AUGMENTATIONS: Tuple[str, ...] = (

@@ -639,10 +639,10 @@ def test_the_c_functions_without_a_variant_keep_working(tmp_path):
     """bgad_backbone_feature_shape is Lite0's; bgad_backbone_load takes any variant's file."""
     import ctypes
 
-    from bgad._native import check, declare
+    from bgad._native import check, function
 
-    shape = declare("bgad_backbone_feature_shape", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int32] + [ctypes.POINTER(ctypes.c_int64)] * 3)
-    load = declare("bgad_backbone_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)])
+    shape = function("bgad_backbone_feature_shape")
+    load = function("bgad_backbone_load")
     out = [ctypes.c_int64() for _ in range(3)]
     check(shape(255, 256, 16, *[ctypes.byref(o) for o in out]))
     assert [o.value for o in out] == [112, 16, 16]
