@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import _blas, _elf
+from ._errors import BGADError
 
 _STATUS_NAMES = {
     1: "invalid argument",
@@ -42,19 +43,6 @@ _STATUS_NAMES = {
     5: "internal error",
     6: "out of memory",
 }
-
-
-class BGADError(RuntimeError):
-    """An error reported by the bgad engine (bad input, bad file, cancellation...).
-
-    Attributes:
-        status: the engine's status code (see ``bgad.h``), or 0 for errors raised by the
-            Python layer itself.
-    """
-
-    def __init__(self, message: str, status: int = 0):
-        super().__init__(message)
-        self.status = status
 
 
 def _candidates() -> list[Path]:

@@ -34,6 +34,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import weights as _weights
+from ._errors import renamed_keywords
 from ._native import BGADError, c_path, c_float_p, check, function, ptr, size_pair
 
 
@@ -57,8 +58,10 @@ _resize_fns = {
 LEVELS = {4: 24, 8: 40, 16: 112, 32: 320}
 #: The backbones the engine runs (``bgad.weights.VARIANTS``); the default is ``"lite0"``.
 VARIANTS = tuple(_weights.VARIANTS)
-#: BGAD's three levels (strides).
-DEFAULT_LEVELS = (4, 8, 16)
+#: BGAD's three feature levels, by stride.
+DEFAULT_STRIDES = (4, 8, 16)
+#: Deprecated old name of :data:`DEFAULT_STRIDES` (removed in the next release).
+DEFAULT_LEVELS = DEFAULT_STRIDES
 #: Number of ImageNet classes of :meth:`EfficientNetLite0.classify`.
 CLASSES = 1000
 
@@ -182,18 +185,21 @@ def _batch(images: ImagesLike, size: Tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.stack(out))
 
 
-def _levels(levels: Iterable[int]) -> np.ndarray:
+def _strides(strides: Iterable[int], levels: Optional[Iterable[int]], where: str) -> np.ndarray:
+    """The requested strides as int32, checked; ``levels`` is the deprecated old keyword."""
+    if levels is not None:
+        strides = renamed_keywords({"levels": levels}, {"levels": "strides"}, where, stacklevel=4)["strides"]
     try:
-        lv = [int(s) for s in levels]
+        lv = [int(s) for s in strides]
     except TypeError:
-        lv = [int(levels)]  # a single stride
+        lv = [int(strides)]  # a single stride
     for s in lv:
         if s not in LEVELS:
-            raise BGADError(f"levels: no feature level at stride {s}; available: {sorted(LEVELS)}")
+            raise BGADError(f"strides: no feature level at stride {s}; available: {sorted(LEVELS)}")
     if len(set(lv)) != len(lv):
-        raise BGADError(f"levels: repeated stride in {lv}")
+        raise BGADError(f"strides: repeated stride in {lv}")
     if not lv:
-        raise BGADError("levels: no level requested")
+        raise BGADError("strides: no level requested")
     return np.array(lv, np.int32)
 
 
@@ -267,23 +273,25 @@ class EfficientNetLite:
         arr = (c_float_p * len(outs))(*[ptr(o, ctypes.c_float) for o in outs])
         return outs, arr
 
-    def features(self, images: ImagesLike, levels: Iterable[int] = DEFAULT_LEVELS, size=256) -> List[np.ndarray]:
+    def features(self, images: ImagesLike, strides: Iterable[int] = DEFAULT_STRIDES, size=256, *,
+                 levels: Optional[Iterable[int]] = None) -> List[np.ndarray]:
         """Feature maps of ``images`` at the requested strides.
 
         Args:
             images: uint8 ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB, one ``(H, W)`` /
                 ``(H, W, 3)`` image, a PNG path, or a list of arrays / PNG paths (sizes
                 may differ).
-            levels: strides among 4, 8, 16, 32 (channels: :attr:`levels`; Lite0 24, 40,
+            strides: strides among 4, 8, 16, 32 (channels: :attr:`levels`; Lite0 24, 40,
                 112, 320).
             size: model input, an int or ``(height, width)``; every image is resized to it.
+            levels: deprecated old name of ``strides`` (removed in the next release).
 
         Returns:
-            one float32 array ``(N, C, h, w)`` per level, in the order of ``levels``;
+            one float32 array ``(N, C, h, w)`` per level, in the order of ``strides``;
             at size 256: 64x64, 32x32, 16x16 (and 8x8).
         """
         sz = size_pair(size)
-        lv = _levels(levels)
+        lv = _strides(strides, levels, "EfficientNetLite.features")
         batch = _batch(images, sz)
         n, h, w = batch.shape[:3]
         c = 1 if batch.ndim == 3 else 3
@@ -292,18 +300,19 @@ class EfficientNetLite:
                         ptr(lv, ctypes.c_int32), len(lv), arr))
         return outs
 
-    def features_preprocessed(self, inputs: np.ndarray, levels: Iterable[int] = DEFAULT_LEVELS,
-                              layout: str = "NCHW") -> List[np.ndarray]:
+    def features_preprocessed(self, inputs: np.ndarray, strides: Iterable[int] = DEFAULT_STRIDES,
+                              layout: str = "NCHW", *, levels: Optional[Iterable[int]] = None) -> List[np.ndarray]:
         """Feature maps of already-preprocessed inputs (no resize, no normalisation).
 
         Args:
             inputs: float ``(N, 3, H, W)`` (``layout="NCHW"``) or ``(N, H, W, 3)``
                 (``"NHWC"``) with values ``(p - 127) / 128``; a single image without the
                 batch axis is accepted.
-            levels: strides among 4, 8, 16, 32.
+            strides: strides among 4, 8, 16, 32.
+            levels: deprecated old name of ``strides`` (removed in the next release).
         """
         x, code = self._preprocessed(inputs, layout)
-        lv = _levels(levels)
+        lv = _strides(strides, levels, "EfficientNetLite.features_preprocessed")
         n = x.shape[0]
         h, w = (x.shape[2], x.shape[3]) if code == 0 else (x.shape[1], x.shape[2])
         outs, arr = self._outputs(lv, n, (h, w))
@@ -361,4 +370,4 @@ class EfficientNetLite0(EfficientNetLite):
 
 
 __all__ = ["EfficientNetLite", "EfficientNetLite0", "resize", "feature_shape", "LEVELS", "VARIANTS",
-           "DEFAULT_LEVELS", "CLASSES"]
+           "DEFAULT_STRIDES", "DEFAULT_LEVELS", "CLASSES"]

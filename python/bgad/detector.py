@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ._errors import renamed_keywords
 from ._native import LOADER_FN, BGADError, Image as _Image, c_path, c_double_p, c_float_p, c_int32_p, c_uint8_p, check, function
 from ._progress import NativeProgress
 
@@ -54,9 +55,9 @@ _tensor_count = function("bgad_detector_tensor_count")
 _tensor_info = function("bgad_detector_tensor_info")
 _tensor = function("bgad_detector_tensor")
 
-#: Python parameter name → the engine's configuration key, where they differ.
-_ENGINE_KEY = {"levels": "strides"}
-_PYTHON_KEY = {v: k for k, v in _ENGINE_KEY.items()}
+#: Deprecated parameter names → their names now (kept for one release): ``levels`` meant
+#: the backbone strides here but channel counts in :class:`bgad.BGAD`.
+_RENAMED = {"levels": "strides"}
 
 
 @dataclass
@@ -158,7 +159,7 @@ def _json_value(value: Any) -> Any:
 
 def _config_json(params: Dict[str, Any]) -> bytes:
     """The engine's JSON configuration of Python parameters (``progress`` excluded)."""
-    cfg = {_ENGINE_KEY.get(k, k): _json_value(v) for k, v in params.items() if k != "progress"}
+    cfg = {k: _json_value(v) for k, v in params.items() if k != "progress"}
     for k, v in cfg.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise BGADError(f"{k} must be a finite number, got {v}")
@@ -175,13 +176,13 @@ def _new_handle(params: Dict[str, Any]) -> ctypes.c_void_p:
 
 
 def _read_config(handle: ctypes.c_void_p) -> Dict[str, Any]:
-    """Every setting of a native detector, under the Python parameter names."""
+    """Every setting of a native detector (the engine's keys are the parameter names)."""
     needed = ctypes.c_int64()
     _config(handle, None, 0, ctypes.byref(needed))  # sizes the buffer (status: buffer too small)
     buf = ctypes.create_string_buffer(max(1, needed.value))
     check(_config(handle, buf, needed.value, ctypes.byref(needed)))
     cfg = json.loads(buf.value.decode())
-    return {_PYTHON_KEY.get(k, k): (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
 
 
 _defaults_cache: Optional[Dict[str, Any]] = None
@@ -293,8 +294,9 @@ class Detector:
 
     - ``variant``: ``"bgad"`` (default), ``"bgad_wo"`` (no anomalies, semi-pull only) or
       ``"nfad"`` (ML loss only, the unsupervised baseline).
-    - ``levels``: backbone strides used as feature levels (engine key ``strides``;
-      default ``(8, 16)``; the paper uses ``(4, 8, 16)``).
+    - ``strides``: backbone strides used as feature levels (default ``(8, 16)``; the paper
+      uses ``(4, 8, 16)``). ``levels`` is its deprecated old name (a DeprecationWarning;
+      removed in the next release).
     - ``image_size``: side of the square model input; ``backbone``: ``"lite0"`` (default),
       ``"lite1"`` or ``"lite2"`` (the extras ``bgad[lite1]`` / ``bgad[lite2]``; docs/BACKBONES.md);
       ``weights``: path of the engine's converted backbone weight file (default: the one
@@ -310,7 +312,9 @@ class Detector:
     - every BGAD training knob by its name (``steps``, ``lr``, ``batch_size``, ``beta``,
       ``seed``, ... — see :class:`bgad.BGAD`). The default is a budget of ``steps`` optimizer
       steps that does not depend on the number of images (docs/TRAINING.md); ``steps=0``
-      with ``meta_epochs``/``sub_epochs`` selects the authors' epoch schedule.
+      with ``meta_epochs``/``sub_epochs`` selects the authors' epoch schedule. Two batch
+      sizes, two names: ``batch_size`` is the training batch (images per optimizer batch),
+      ``feature_batch`` the number of images per backbone call (fit and predict).
     - ``progress`` (Python only): tqdm bars during ``fit`` and ``predict``.
 
     An unknown parameter or a bad value raises :class:`BGADError` naming it. Follows
@@ -319,7 +323,7 @@ class Detector:
     """
 
     def __init__(self, progress: bool = True, **params: Any):
-        self._params = dict(params)
+        self._params = renamed_keywords(params, _RENAMED, "Detector")
         self.progress = progress
         self._handle: Optional[ctypes.c_void_p] = None
         self._lock = threading.RLock()
@@ -337,6 +341,7 @@ class Detector:
 
     def set_params(self, **params: Any) -> "Detector":
         """Sets parameters (checked by the engine now); they take effect at the next ``fit``."""
+        params = renamed_keywords(params, _RENAMED, "Detector.set_params")
         if "progress" in params:
             self.progress = params.pop("progress")
         merged = {**self._params, **params}
@@ -403,21 +408,21 @@ class Detector:
 
     @property
     def history_(self) -> List[Dict[str, np.ndarray]]:
-        """Per feature level (in the order of ``levels``), what training did: loss, its parts,
+        """Per feature level (in the order of ``strides``), what training did: loss, its parts,
         the normal/abnormal mean log-likelihoods, the boundaries and the learning rate per
         interval of optimizer steps (see :attr:`bgad.BGAD.history_`); kept in the detector file.
         Draw it with :func:`bgad.visualize.plot_history`."""
         from .model import read_history
 
         handle = self._require_fitted()
-        return read_history(_history_length, _history, handle, len(self.get_params()["levels"]))
+        return read_history(_history_length, _history, handle, len(self.get_params()["strides"]))
 
     @property
     def separation_(self) -> np.ndarray:
         """Per level, how many boundary margins apart training put the known anomalies and
         the normal vectors (see :attr:`bgad.BGAD.separation_`); NaN without known anomalies."""
         handle = self._require_fitted()
-        out = np.empty(len(self.get_params()["levels"]), dtype=np.float64)
+        out = np.empty(len(self.get_params()["strides"]), dtype=np.float64)
         check(_separation(handle, out.ctypes.data_as(c_double_p)))
         return out
 
@@ -695,7 +700,7 @@ class Detector:
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self._lock = threading.RLock()
         self.progress = state["progress"]
-        self._params = dict(state["params"])
+        self._params = renamed_keywords(state["params"], _RENAMED, "a pickled Detector")
         self._handle = None
         if state["detector"] is not None:
             fitted = Detector.from_bytes(state["detector"])

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import threading
@@ -46,30 +47,21 @@ _is_trained = function("bgad_model_is_trained")
 _save = function("bgad_model_save")
 _load = function("bgad_model_load")
 
-#: The authors' hyper-parameters (docs/METHOD.md, "Defaults"; README settings: beta 0.01, focal weighting on).
-DEFAULTS: Dict[str, Any] = {
-    "variant": "bgad",
-    "steps": 0,
-    "phase1_fraction": 0.25,
-    "warmup_fraction": 0.25,
-    "meta_epochs": 25,
-    "sub_epochs": 8,
-    "lr": 2e-4,
-    "warmup_epochs": 2,
-    "decay_rate": 0.1,
-    "batch_size": 32,
-    "chunk_size": 4096,
-    "beta": 0.01,
-    "tau": 0.1,
-    "alpha_n": 10.0,
-    "lam": 1.0,
-    "focal": True,
-    "seed": 0,
-    "blocks": 8,
-    "clamp": 1.9,
-}
-_INT_PARAMS = {"steps", "meta_epochs", "sub_epochs", "warmup_epochs", "batch_size", "chunk_size", "seed", "blocks"}
-_FLOAT_PARAMS = {"phase1_fraction", "warmup_fraction", "lr", "decay_rate", "beta", "tau", "alpha_n", "lam", "clamp"}
+def _engine_defaults() -> Dict[str, Any]:
+    """The engine's default hyper-parameters of a new model (``bgad_model_default_params``)."""
+    fn = function("bgad_model_default_params")
+    needed = ctypes.c_int64()
+    fn(None, 0, ctypes.byref(needed))  # sizes the buffer (status: buffer too small)
+    buf = ctypes.create_string_buffer(max(1, needed.value))
+    check(fn(buf, needed.value, ctypes.byref(needed)))
+    return json.loads(buf.value.decode())
+
+
+#: The authors' hyper-parameters (docs/METHOD.md, "Defaults"; README settings: beta 0.01,
+#: focal weighting on), as the engine defines them: read from it once, at import.
+DEFAULTS: Dict[str, Any] = _engine_defaults()
+_INT_PARAMS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
+_FLOAT_PARAMS = {k for k, v in DEFAULTS.items() if isinstance(v, float)}
 
 ImageSize = Union[int, Tuple[int, int]]
 
@@ -188,26 +180,28 @@ class BGAD:
             level's steps and then decays along a cosine. ``0`` (default) = the authors'
             epoch schedule below. :class:`bgad.Detector` trains with a budget
             (``DETECTOR_RECIPE``); docs/TRAINING.md says how it was chosen.
-        phase1_fraction: share of a step budget spent in phase 1. Default 0.25.
-        warmup_fraction: share of a step budget spent warming up. Default 0.25.
-        meta_epochs: meta-epochs; the first is phase 1 (normal data, ML loss). Default 25.
+        phase1_fraction: share of a step budget spent in phase 1. Default {phase1_fraction}.
+        warmup_fraction: share of a step budget spent warming up. Default {warmup_fraction}.
+        meta_epochs: meta-epochs; the first is phase 1 (normal data, ML loss). Default {meta_epochs}.
             Unused when ``steps > 0``.
-        sub_epochs: passes over the images per meta-epoch. Default 8. Unused when ``steps > 0``.
-        lr: Adam learning rate (cosine decay to ``lr * decay_rate**3``). Default 2e-4.
-        warmup_epochs: linear warm-up from ``lr / 10`` over this many meta-epochs. Default 2.
-        decay_rate: see ``lr``. Default 0.1.
-        batch_size: images per batch. Default 32.
-        chunk_size: feature vectors per optimisation step. Default 4096.
+        sub_epochs: passes over the images per meta-epoch. Default {sub_epochs}. Unused when ``steps > 0``.
+        lr: Adam learning rate (cosine decay to ``lr * decay_rate**3``). Default {lr}.
+        warmup_epochs: linear warm-up from ``lr / 10`` over this many meta-epochs. Default {warmup_epochs}.
+        decay_rate: see ``lr``. Default {decay_rate}.
+        batch_size: images per training batch. Default {batch_size}.
+        chunk_size: feature vectors per optimisation step. Default {chunk_size}.
         beta: boundary quantile β (also the false-positive rate the default thresholds
-            target on the training normals). Default 0.01.
-        tau: margin τ, ``b_a = b_n − τ``. Default 0.1.
-        alpha_n: normalizer α_n of the log-likelihoods. Default 10.
-        lam: weight λ of the BG-SPP loss. Default 1.
-        focal: asymmetric focal weighting. Default True.
-        seed: seed of every random choice. Default 0.
-        blocks: coupling blocks per flow. Default 8.
-        clamp: clamp α of the coupling log-scales. Default 1.9.
+            target on the training normals). Default {beta}.
+        tau: margin τ, ``b_a = b_n − τ``. Default {tau}.
+        alpha_n: normalizer α_n of the log-likelihoods. Default {alpha_n}.
+        lam: weight λ of the BG-SPP loss. Default {lam}.
+        focal: asymmetric focal weighting. Default {focal}.
+        seed: seed of every random choice. Default {seed}.
+        blocks: coupling blocks per flow. Default {blocks}.
+        clamp: clamp α of the coupling log-scales. Default {clamp}.
         progress: show a tqdm progress bar during ``fit`` when tqdm is installed.
+
+    The defaults shown are :data:`DEFAULTS`, the engine's (filled in when the module loads).
 
     One estimator may be shared between threads: its native calls are serialised by a lock.
 
@@ -584,6 +578,14 @@ class BGAD:
         args = ", ".join([f"levels={self.levels!r}"] + [f"{k}={v!r}" for k, v in changed.items()])
         return f"BGAD({args})"
 
+
+# The docstring's defaults are the engine's (DEFAULTS), not a copy of them (no docstring
+# under python -OO).
+if BGAD.__doc__:
+    _doc = BGAD.__doc__.replace("{", "{{").replace("}", "}}")
+    for _name in DEFAULTS:
+        _doc = _doc.replace("{{%s}}" % _name, "{%s}" % _name)
+    BGAD.__doc__ = _doc.format(**DEFAULTS)
 
 __all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "SEPARATION_WARNING", "PROGRESS_FN", "read_history",
            "training_warning"]

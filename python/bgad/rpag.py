@@ -44,6 +44,7 @@ from . import io as _io
 import warnings as _warnings
 
 _warnings.filterwarnings("ignore", message=r"'bgad\.rpag' found in sys\.modules", category=RuntimeWarning)
+from ._errors import deprecated_alias
 from ._native import BGADError, check, function, ptr
 
 _create = function("bgad_rpag_create")
@@ -303,7 +304,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> np.ndar
     return sheet
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarray:
+def mask_outline(image: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarray:
     """An RGB copy of ``image`` with the outline of ``mask`` drawn in ``color``."""
     out = _to_rgb(np.asarray(image, np.uint8)).copy()
     out[_outline(mask)] = color
@@ -374,7 +375,7 @@ def write_samples(
         images.append(str(ip))
         mask_files.append(str(mp))
         if len(rows) < sheet_rows:
-            rows.append([normal, overlay(anomaly_images[k], anomaly_masks[k] != 0), img, overlay(img, m)])
+            rows.append([normal, mask_outline(anomaly_images[k], anomaly_masks[k] != 0), img, mask_outline(img, m)])
     sheet = out / "contact_sheet.png"
     _io.write_png(sheet, contact_sheet(rows))
     return {"images": images, "masks": mask_files, "contact_sheet": str(sheet)}
@@ -417,7 +418,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["RPAG", "foreground_mask", "otsu_threshold", "write_samples", "contact_sheet", "overlay",
+#: Deprecated old name of :func:`mask_outline` (``bgad.visualize`` had an ``overlay`` of its own).
+overlay = deprecated_alias(mask_outline, "overlay", "bgad.rpag")
+
+__all__ = ["RPAG", "foreground_mask", "otsu_threshold", "write_samples", "contact_sheet", "mask_outline", "overlay",
            "AUGMENTATIONS", "GEOMETRIC", "main", "run", "build_parser"]
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._errors import deprecated_alias
+
 
 def colormap(values: np.ndarray) -> np.ndarray:
     """Maps values in [0, 1] to RGB uint8 with a blue → cyan → yellow → red ramp ('jet'-like)."""
@@ -14,7 +16,7 @@ def colormap(values: np.ndarray) -> np.ndarray:
     return (np.stack([r, g, b], axis=-1) * 255 + 0.5).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vmax: float, alpha: float = 0.45) -> np.ndarray:
+def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vmax: float, alpha: float = 0.45) -> np.ndarray:
     """Blends the colour-mapped ``anomaly_map`` (scaled from ``[vmin, vmax]``) over ``image``.
 
     Args:
@@ -106,4 +108,7 @@ def plot_history(history, path=None, title: str = "BGAD training history"):
     return fig
 
 
-__all__ = ["colormap", "overlay", "plot_history", "side_by_side"]
+#: Deprecated old name of :func:`heatmap_overlay` (``bgad.rpag`` had an ``overlay`` of its own).
+overlay = deprecated_alias(heatmap_overlay, "overlay", "bgad.visualize")
+
+__all__ = ["colormap", "heatmap_overlay", "overlay", "plot_history", "side_by_side"]
