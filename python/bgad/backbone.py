@@ -36,6 +36,7 @@ import numpy as np
 from . import weights as _weights
 from ._errors import renamed_keywords
 from ._native import BGADError, c_path, c_float_p, check, function, ptr, size_pair
+from .io import read_any, resize, to_rgb  # resize: also bgad.backbone.resize, as before
 
 
 _load = function("bgad_backbone_load_variant")
@@ -46,12 +47,6 @@ _features = function("bgad_backbone_features")
 _features_pre = function("bgad_backbone_features_preprocessed")
 _classify = function("bgad_backbone_classify")
 _classify_pre = function("bgad_backbone_classify_preprocessed")
-_resize_fns = {
-    ("bilinear", np.uint8): function("bgad_resize_bilinear_u8"),
-    ("bilinear", np.float32): function("bgad_resize_bilinear_f32"),
-    ("nearest", np.uint8): function("bgad_resize_nearest_u8"),
-    ("nearest", np.float32): function("bgad_resize_nearest_f32"),
-}
 
 #: Feature levels of EfficientNet-Lite0: stride -> channels (other variants:
 #: :func:`feature_shape` or :attr:`EfficientNetLite.levels`).
@@ -82,49 +77,9 @@ def feature_shape(stride: int, size=256, variant: str = _weights.DEFAULT_VARIANT
     return c.value, fh.value, fw.value
 
 
-def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
-    """Resizes an ``(H, W)`` or ``(H, W, C)`` image (uint8 or float32) to ``size``.
-
-    Args:
-        image: the image; other dtypes are converted to float32.
-        size: an int (square) or ``(height, width)``. Note: Pillow's ``resize`` takes
-            ``(width, height)``; this function takes ``(height, width)`` like numpy shapes.
-        mode: ``"bilinear"`` -- Pillow's ``Image.resize(..., Image.BILINEAR)`` (antialiased
-            when shrinking; bit-exact on uint8) -- or ``"nearest"`` -- PyTorch's
-            ``F.interpolate(mode="nearest")`` rule ``src = floor(dst * in / out)``, for masks.
-
-    Returns:
-        the resized image with the same number of dimensions: uint8 for uint8 input (and
-        for bool with ``"bilinear"``), bool for bool masks with ``"nearest"``, float32
-        otherwise.
-    """
-    if mode not in ("bilinear", "nearest"):
-        raise BGADError(f"resize: mode must be 'bilinear' or 'nearest', got {mode!r}")
-    arr = np.asarray(image)
-    if arr.ndim not in (2, 3):
-        raise BGADError(f"resize: expected an (H, W) or (H, W, C) image, got shape {arr.shape}")
-    if arr.dtype == np.bool_ and mode == "nearest":  # masks keep their dtype
-        return resize(arr.view(np.uint8), size, mode).astype(bool)
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
-    dtype = np.uint8 if arr.dtype == np.uint8 else np.float32
-    if arr.dtype.kind not in "biuf":
-        raise BGADError(f"resize: expected numbers, got dtype {arr.dtype}")
-    src = np.ascontiguousarray(arr, dtype=dtype)
-    h, w = src.shape[:2]
-    c = 1 if src.ndim == 2 else src.shape[2]
-    oh, ow = size_pair(size)
-    out = np.empty((oh, ow) + src.shape[2:], dtype)
-    ctype = ctypes.c_uint8 if dtype == np.uint8 else ctypes.c_float
-    check(_resize_fns[(mode, dtype)](ptr(src, ctype), h, w, c, ptr(out, ctype), oh, ow))
-    return out
-
-
 def _one_image(item, index: int) -> np.ndarray:
     if isinstance(item, (str, os.PathLike)):
-        from . import io  # PNG by the engine, JPEG/BMP/TIFF through Pillow
-
-        item = io.read_any(item)
+        item = read_any(item)  # PNG by the engine, JPEG/BMP/TIFF through Pillow
     arr = np.asarray(item)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
@@ -179,9 +134,7 @@ def _batch(images: ImagesLike, size: Tuple[int, int]) -> np.ndarray:
     rgb = any(a.ndim == 3 for a in arrays)
     out = []
     for a in arrays:
-        if rgb and a.ndim == 2:
-            a = np.repeat(a[:, :, None], 3, axis=2)
-        out.append(resize(a, size))
+        out.append(resize(to_rgb(a) if rgb else a, size))
     return np.ascontiguousarray(np.stack(out))
 
 

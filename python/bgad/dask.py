@@ -203,7 +203,7 @@ def _is_url(path: str) -> bool:
 def _read(path: str) -> np.ndarray:
     """The pixels of one input: a local path through :func:`bgad.detector.read_image`; a URL
     is fetched with fsspec into a temporary file of the same suffix and read the same way."""
-    from .detector import read_image
+    from .io import read_image
 
     if not _is_url(path):
         return read_image(path)

@@ -30,9 +30,7 @@ import numpy as np
 from ._errors import renamed_keywords
 from ._native import LOADER_FN, BGADError, Image as _Image, c_path, c_double_p, c_float_p, c_int32_p, c_uint8_p, check, function
 from ._progress import NativeProgress
-
-ImageLike = Union[str, os.PathLike, np.ndarray]
-
+from .io import ImageLike, read_image, read_mask
 
 _create = function("bgad_detector_create")
 _config = function("bgad_detector_config")
@@ -78,29 +76,6 @@ class Prediction:
     is_anomalous: bool
 
 
-def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
-    """Reads an image: a uint8 array is returned as is; a path is decoded by
-    :func:`bgad.io.read_any` (PNG by the engine, JPEG/BMP/TIFF through Pillow, 16-bit
-    reduced to 8). ``mode`` = ``"gray"``, ``"rgb"`` or ``None`` (as stored)."""
-    if isinstance(src, np.ndarray):
-        if src.dtype != np.uint8:
-            raise BGADError(f"image arrays must be uint8, got {src.dtype}")
-        if src.ndim not in (2, 3) or (src.ndim == 3 and src.shape[2] not in (1, 3)):
-            raise BGADError(f"image arrays must be (H, W) or (H, W, 3), got shape {src.shape}")
-        img = src[..., 0] if src.ndim == 3 and src.shape[2] == 1 else src
-    elif not isinstance(src, (str, bytes, os.PathLike)):
-        raise BGADError(f"an image must be a uint8 array or a path, got {type(src).__name__}")
-    else:
-        from . import io
-
-        img = io.read_any(src)
-    if mode == "gray" and img.ndim == 3:
-        img = np.round(img @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
-    elif mode == "rgb" and img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img)
-
-
 _decoders: Optional["concurrent.futures.ThreadPoolExecutor"] = None
 _decoders_lock = threading.Lock()
 
@@ -132,16 +107,6 @@ def _read_images(items: Sequence[ImageLike]) -> List[np.ndarray]:
             _decoders = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgad-decode")
         pool = _decoders
     return list(pool.map(read_image, items))
-
-
-def read_mask(src: Union[ImageLike, None], shape) -> np.ndarray:
-    """A binary uint8 mask (1 = defect) from a path or array; ``None`` → whole image."""
-    if src is None:
-        return np.ones(shape, np.uint8)
-    m = read_image(src) if not isinstance(src, np.ndarray) or src.dtype == np.uint8 else np.asarray(src)
-    if m.ndim == 3:
-        m = m.max(axis=2)
-    return (np.asarray(m) > 0).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------- native plumbing

@@ -272,10 +272,6 @@ def _list_images(normal_dir_or_paths: Union[str, os.PathLike, Sequence]) -> List
     return files
 
 
-def _to_rgb(a: np.ndarray) -> np.ndarray:
-    return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
-
-
 def _outline(mask: np.ndarray) -> np.ndarray:
     """Pixels of the mask that touch the background (8-neighbourhood)."""
     m = mask.astype(bool)
@@ -292,7 +288,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> np.ndar
     white gap between tiles."""
     if not rows:
         raise BGADError("contact_sheet: no rows")
-    tiles = [[_to_rgb(np.asarray(t, np.uint8)) for t in r] for r in rows]
+    tiles = [[_io.to_rgb(np.asarray(t, np.uint8)) for t in r] for r in rows]
     th = max(t.shape[0] for r in tiles for t in r)
     tw = max(t.shape[1] for r in tiles for t in r)
     ncol = max(len(r) for r in tiles)
@@ -306,7 +302,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> np.ndar
 
 def mask_outline(image: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarray:
     """An RGB copy of ``image`` with the outline of ``mask`` drawn in ``color``."""
-    out = _to_rgb(np.asarray(image, np.uint8)).copy()
+    out = _io.to_rgb(np.asarray(image, np.uint8)).copy()
     out[_outline(mask)] = color
     return out
 

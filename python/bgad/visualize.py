@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._errors import deprecated_alias
+from .io import to_rgb
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
@@ -28,9 +29,7 @@ def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vma
     Returns:
         uint8 ``(H, W, 3)``.
     """
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
+    img = to_rgb(image)
     if anomaly_map.shape != img.shape[:2]:
         raise ValueError(f"map {anomaly_map.shape} and image {img.shape[:2]} differ in size")
     span = vmax - vmin if vmax > vmin else 1.0
@@ -41,7 +40,7 @@ def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vma
 
 def side_by_side(*images: np.ndarray, gap: int = 4) -> np.ndarray:
     """Concatenates RGB/gray uint8 images of equal height horizontally with a white gap."""
-    rgb = [np.repeat(i[..., None], 3, 2) if i.ndim == 2 else i for i in images]
+    rgb = [to_rgb(i) for i in images]
     h = max(i.shape[0] for i in rgb)
     parts = []
     for k, i in enumerate(rgb):

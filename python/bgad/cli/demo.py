@@ -66,7 +66,7 @@ def _options(args) -> dict:
 def _write_overlays(det, test: List[str], labels: np.ndarray, scores: np.ndarray, out: Path) -> None:
     """Side-by-side image | heat map of the 3 highest and 2 lowest scored test images."""
     from .. import io
-    from ..detector import read_image
+    from ..io import read_image
     from ..visualize import heatmap_overlay, side_by_side
 
     order = np.argsort(scores)

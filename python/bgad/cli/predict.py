@@ -43,7 +43,8 @@ def run(args) -> int:
     if args.scheduler:
         return run_distributed(args)
     from .. import io
-    from ..detector import Detector, read_image
+    from ..detector import Detector
+    from ..io import read_image
     from ..evaluation import to_json
     from ..visualize import heatmap_overlay
 
