@@ -276,6 +276,60 @@ def function(name: str) -> Any:
     return getattr(lib, name)
 
 
+class NativeHandle:
+    """Base of every Python object that owns a native one (a flow, an RPAG generator, a
+    backbone, a model, a detector): it holds the opaque handle and frees it exactly once,
+    with the C function named by ``_free_name`` — on :meth:`close`, on leaving a ``with``
+    block, when :meth:`_set_handle` replaces it, or when the object is garbage-collected.
+
+    Pickling is refused with a clear error unless the subclass defines its own
+    ``__getstate__``/``__setstate__`` (the Detector pickles by value, as its bytes).
+    """
+
+    #: Name of the C function that frees the handle (``"bgad_flow_free"``...); subclasses set it.
+    _free_name: str = ""
+    #: The handle (None: none held). A class default, so that ``__del__`` is safe when
+    #: ``__init__`` failed before taking one.
+    _handle: Optional[ctypes.c_void_p] = None
+
+    def _set_handle(self, handle: Optional[ctypes.c_void_p]) -> None:
+        """Takes ownership of ``handle`` (None: hold nothing) and frees the one held before."""
+        old, self._handle = self._handle, handle
+        if old is not None and old.value:
+            function(self._free_name)(old)
+
+    def _require_handle(self) -> ctypes.c_void_p:
+        """The handle; :class:`BGADError` when the object was closed."""
+        if self._handle is None:
+            raise BGADError(f"this {type(self).__name__} has been closed")
+        return self._handle
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` freed the native object (or none was made)."""
+        return self._handle is None
+
+    def close(self) -> None:
+        """Frees the native object now (also done when this object is garbage-collected)."""
+        self._set_handle(None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown: the library may be gone
+            pass
+
+    def __getstate__(self) -> Dict[str, Any]:
+        raise TypeError(f"a {type(self).__name__} holds a native object and cannot be pickled "
+                        "(save it to a file, or pickle a bgad.Detector, which travels by value)")
+
+
 def c_path(path) -> bytes:
     """A file path as the bytes a C function takes; a path with a NUL byte is refused (C would
     cut it there and use another file than the one named)."""

@@ -35,12 +35,11 @@ import numpy as np
 
 from . import weights as _weights
 from ._errors import renamed_keywords
-from ._native import BGADError, c_path, c_float_p, check, function, ptr, size_pair
+from ._native import BGADError, NativeHandle, c_path, c_float_p, check, function, ptr, size_pair
 from .io import read_any, resize, to_rgb  # resize: also bgad.backbone.resize, as before
 
 
 _load = function("bgad_backbone_load_variant")
-_free = function("bgad_backbone_free")
 _variant = function("bgad_backbone_variant")
 _shape = function("bgad_backbone_variant_feature_shape")
 _features = function("bgad_backbone_features")
@@ -156,7 +155,7 @@ def _strides(strides: Iterable[int], levels: Optional[Iterable[int]], where: str
     return np.array(lv, np.int32)
 
 
-class EfficientNetLite:
+class EfficientNetLite(NativeHandle):
     """ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2 running in the engine (no PyTorch).
 
     Args:
@@ -171,12 +170,14 @@ class EfficientNetLite:
             command), or the weight file is unreadable, corrupt, or of another variant.
 
     The number of threads follows :func:`bgad.set_num_threads`: the images of a batch run
-    in parallel, one image runs in horizontal bands on all threads.
+    in parallel, one image runs in horizontal bands on all threads. :meth:`close` (or a
+    ``with`` block) frees the native model at once.
     """
+
+    _free_name = "bgad_backbone_free"
 
     def __init__(self, variant: Optional[str] = _weights.DEFAULT_VARIANT,
                  weights: Optional[Union[str, os.PathLike]] = None):
-        self._handle = None
         if variant is None and weights is None:
             raise BGADError("EfficientNetLite: give a variant ('lite0', 'lite1', 'lite2') or a weight file")
         code = -1 if variant is None else _weights.variant(variant).number
@@ -193,7 +194,7 @@ class EfficientNetLite:
                     raise
                 path = _weights.prepare(variant, force=True)  # the cached file is corrupt: convert again
                 check(_load(c_path(path), code, ctypes.byref(handle)))
-        self._handle = handle
+        self._set_handle(handle)
         held = ctypes.c_int32()
         check(_variant(handle, ctypes.byref(held)))
         #: The variant in use: ``"lite0"``, ``"lite1"`` or ``"lite2"``.
@@ -206,15 +207,6 @@ class EfficientNetLite:
     def feature_shape(self, stride: int, size=256) -> Tuple[int, int, int]:
         """``(channels, height, width)`` of this backbone's map at ``stride`` (see :func:`feature_shape`)."""
         return feature_shape(stride, size, self.variant)
-
-    def __del__(self):
-        self.close()
-
-    def close(self) -> None:
-        """Frees the native model (also done when the object is garbage-collected)."""
-        if getattr(self, "_handle", None) is not None and _free is not None:
-            _free(self._handle)
-            self._handle = None
 
     def _h(self):
         if self._handle is None:

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ._errors import renamed_keywords
-from ._native import LOADER_FN, BGADError, Image as _Image, c_path, c_double_p, c_float_p, c_int32_p, c_uint8_p, check, function
+from ._native import LOADER_FN, BGADError, NativeHandle, Image as _Image, c_path, c_double_p, c_float_p, c_int32_p, c_uint8_p, check, function
 from ._progress import NativeProgress
 from .io import ImageLike, read_image, read_mask
 
@@ -251,7 +251,7 @@ def _name(src: Any) -> str:
     return os.fspath(src) if isinstance(src, (str, os.PathLike)) else f"array of shape {np.shape(src)}"
 
 
-class Detector:
+class Detector(NativeHandle):
     """BGAD anomaly detector on images: the engine's detector behind a Python object.
 
     Every parameter is optional; one not given takes the engine's default (read back with
@@ -287,10 +287,11 @@ class Detector:
     and pickles by value (the fitted state travels as the engine's bytes).
     """
 
+    _free_name = "bgad_detector_free"
+
     def __init__(self, progress: bool = True, **params: Any):
         self._params = renamed_keywords(params, _RENAMED, "Detector")
         self.progress = progress
-        self._handle: Optional[ctypes.c_void_p] = None
         self._lock = threading.RLock()
         _free(_new_handle(self._params))  # validation: the engine names a bad key or value
 
@@ -320,17 +321,9 @@ class Detector:
 
     # ------------------------------------------------------------------ state
 
-    def __del__(self):
-        h = getattr(self, "_handle", None)
-        if h is not None and _free is not None:
-            _free(h)
-            self._handle = None
-
     def _swap(self, handle: Optional[ctypes.c_void_p]) -> None:
-        with self._lock:
-            old, self._handle = self._handle, handle
-        if old is not None:
-            _free(old)
+        with self._lock:  # waits for a predict in flight on the old handle
+            self._set_handle(handle)
 
     @property
     def is_fitted(self) -> bool:
@@ -628,7 +621,7 @@ class Detector:
         det = cls.__new__(cls)
         det._lock = threading.RLock()
         det.progress = progress
-        det._handle = handle
+        det._set_handle(handle)
         det._params = _read_config(handle)
         return det
 
@@ -666,10 +659,11 @@ class Detector:
         self._lock = threading.RLock()
         self.progress = state["progress"]
         self._params = renamed_keywords(state["params"], _RENAMED, "a pickled Detector")
-        self._handle = None
+        self._handle = None  # an unpickled object holds nothing yet
         if state["detector"] is not None:
             fitted = Detector.from_bytes(state["detector"])
-            self._handle, fitted._handle = fitted._handle, None
+            self._set_handle(fitted._handle)
+            fitted._handle = None  # now owned here
 
 
 __all__ = ["Detector", "Prediction", "read_image", "read_mask"]

@@ -35,11 +35,10 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, check, function, ptr
+from ._native import BGADError, NativeHandle, as_array, check, function, ptr
 
 
 _create = function("bgad_flow_create")
-_free = function("bgad_flow_free")
 _shape = function("bgad_flow_shape")
 _forward = function("bgad_flow_forward")
 _log_likelihood = function("bgad_flow_log_likelihood")
@@ -84,7 +83,7 @@ def _locked(method):
     return wrapper
 
 
-class Flow:
+class Flow(NativeHandle):
     """A conditional normalizing flow (FrEIA 0.2 ``AllInOneBlock`` × ``blocks``) on the engine.
 
     ``log p(x) = −(dim/2)·log 2π − ½‖z‖² + logdet``, ``z = flow(x | c)``. Training uses Adam
@@ -105,8 +104,9 @@ class Flow:
         last_loss: the loss of the last :meth:`gradients` call.
     """
 
+    _free_name = "bgad_flow_free"
+
     def __init__(self, dim: int, cond_dim: int = 128, blocks: int = 8, clamp: float = 1.9, seed: int = 0):
-        self._handle = None
         self._lock = threading.RLock()
         for name, v in (("dim", dim), ("cond_dim", cond_dim), ("blocks", blocks)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -115,7 +115,7 @@ class Flow:
             raise BGADError(f"seed must be in [0, 2**64), got {seed}")
         handle = ctypes.c_void_p()
         check(_create(int(dim), int(cond_dim), int(blocks), float(clamp), int(seed), ctypes.byref(handle)))
-        self._handle = handle
+        self._set_handle(handle)
         d, c, b = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
         check(_shape(self._handle, ctypes.byref(d), ctypes.byref(c), ctypes.byref(b)))
         self.dim, self.cond_dim, self.blocks, self.clamp = d.value, c.value, b.value, float(clamp)
@@ -127,15 +127,6 @@ class Flow:
             check(_parameter_name(self._handle, i, buf, len(buf)))
             names.append(buf.value.decode())
         self._names = names
-
-    def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle is not None and handle.value:
-            try:
-                _free(handle)
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
-            self._handle = None
 
     def __repr__(self) -> str:
         return f"Flow(dim={self.dim}, cond_dim={self.cond_dim}, blocks={self.blocks}, clamp={self.clamp})"

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import PROGRESS_FN, BGADError, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, function, size_pair
+from ._native import PROGRESS_FN, BGADError, NativeHandle, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, function, size_pair
 
 
 _create = function("bgad_model_create")
@@ -165,7 +165,7 @@ def training_warning(separation: np.ndarray, steps: int) -> Optional[str]:
             f"normal images (best level {best}: {sep[best]:.2f} margins apart; trained models reach about 2 or more); {hint}")
 
 
-class BGAD:
+class BGAD(NativeHandle):
     """BGAD anomaly detector on feature maps (one conditional flow per feature level).
 
     Args:
@@ -217,6 +217,8 @@ class BGAD:
             anomalies and the normal vectors (see :data:`SEPARATION_WARNING`).
     """
 
+    _free_name = "bgad_model_free"
+
     def __init__(self, levels: Optional[Sequence[int]] = None, *, progress: bool = True, **hyperparameters: Any):
         unknown = set(hyperparameters) - set(DEFAULTS)
         if unknown:
@@ -225,10 +227,9 @@ class BGAD:
         self.progress = progress
         self._params = dict(DEFAULTS)
         self._params.update(hyperparameters)
-        self._handle: Optional[ctypes.c_void_p] = None
         self._lock = threading.RLock()  # the native model is not thread-safe
         if self.levels is not None:
-            self._handle = self._new_handle(self.levels)
+            self._set_handle(self._new_handle(self.levels))
 
     # -- handle management -------------------------------------------------------------
     def _new_handle(self, channels: Sequence[int]) -> ctypes.c_void_p:
@@ -242,12 +243,6 @@ class BGAD:
             _free(h)
             raise
         return h
-
-    def __del__(self):
-        h = getattr(self, "_handle", None)
-        if h is not None and _free is not None:
-            _free(h)
-            self._handle = None
 
     def _require_trained(self) -> None:
         if self._handle is None:
@@ -271,9 +266,7 @@ class BGAD:
                 self.progress = bool(value)
             elif name == "levels":
                 self.levels = None if value is None else [int(c) for c in value]
-                if self._handle is not None:
-                    _free(self._handle)
-                    self._handle = None
+                self._set_handle(None)
             elif name in DEFAULTS:
                 if self._handle is not None:
                     check(_set_param(self._handle, name.encode(), _text(name, value)))
@@ -337,10 +330,8 @@ class BGAD:
             ch, cw = _image_size(image_size, (0, 0))
 
         if self._handle is None or self.levels != channels:
-            if self._handle is not None:
-                _free(self._handle)
-                self._handle = None
-            self._handle = self._new_handle(channels)
+            self._set_handle(None)
+            self._set_handle(self._new_handle(channels))
             self.levels = channels
         heights, widths = _grid(normal)
         anomalous_ptrs = _pointers(anomalous) if anomalous else None
@@ -560,7 +551,7 @@ class BGAD:
         h = ctypes.c_void_p()
         check(_load(c_path(path), ctypes.byref(h)))
         model = cls.__new__(cls)
-        model._handle = h
+        model._set_handle(h)
         model._lock = threading.RLock()
         model.progress = progress
         model._params = {}

@@ -45,10 +45,9 @@ import warnings as _warnings
 
 _warnings.filterwarnings("ignore", message=r"'bgad\.rpag' found in sys\.modules", category=RuntimeWarning)
 from ._errors import deprecated_alias
-from ._native import BGADError, check, function, ptr
+from ._native import BGADError, NativeHandle, check, function, ptr
 
 _create = function("bgad_rpag_create")
-_free = function("bgad_rpag_free")
 _generate = function("bgad_rpag_generate")
 _augment = function("bgad_rpag_augment")
 _otsu = function("bgad_otsu_threshold")
@@ -134,7 +133,7 @@ def foreground_mask(image: np.ndarray, mode: str = "otsu") -> np.ndarray:
     return out
 
 
-class RPAG:
+class RPAG(NativeHandle):
     """A seeded pseudo anomaly generator (one random stream; not thread-safe).
 
     Args:
@@ -148,21 +147,16 @@ class RPAG:
             brightness-contrast and hue-saturation 0.3); if True every drawn slot fires.
     """
 
+    _free_name = "bgad_rpag_free"
+
     def __init__(self, seed: int = 0, foreground_mode: str = "otsu", always_apply: bool = False):
-        self._handle = None
         self.seed = int(seed)
         self.foreground_mode = foreground_mode
         self.always_apply = bool(always_apply)
         _fg_mode(foreground_mode)
         h = ctypes.c_void_p()
         check(_create(ctypes.c_uint64(self.seed & 0xFFFFFFFFFFFFFFFF), int(self.always_apply), ctypes.byref(h)))
-        self._handle = h
-
-    def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle is not None and _free is not None:  # _free may be gone at interpreter exit
-            _free(handle)
-            self._handle = None
+        self._set_handle(h)
 
     def generate(
         self,

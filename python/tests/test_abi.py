@@ -10,7 +10,7 @@ import re
 import pytest
 
 import bgad
-from bgad import _native
+from bgad import BGADError, _native
 from bgad._native import SIGNATURES, lib
 from conftest import header_path
 
@@ -110,3 +110,37 @@ def test_binding_expects_the_headers_abi_version():
     m = re.search(r"^#define\s+BGAD_ABI_VERSION\s+(\d+)", HEADER.read_text(), re.M)
     assert _native.ABI_VERSION == int(m.group(1)) == lib.bgad_abi_version()
     assert bgad.__version__ == _native.version()
+
+
+def test_every_wrapper_owns_its_handle_through_one_base_class():
+    """Flow, RPAG, EfficientNetLite, BGAD and Detector free their native object once:
+    close() and a with block free it, a closed object says so, pickling is refused (the
+    Detector pickles by value: tests/test_detector_api.py)."""
+    import pickle
+
+    import numpy as np
+
+    from bgad import BGAD, Detector, Flow, backbone, rpag
+    from bgad._native import NativeHandle
+
+    for cls in (Flow, rpag.RPAG, backbone.EfficientNetLite, BGAD, Detector):
+        assert issubclass(cls, NativeHandle) and cls._free_name in SIGNATURES
+    with Flow(4, cond_dim=4, blocks=1) as flow:
+        assert not flow.closed
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(flow)
+    assert flow.closed
+    with pytest.raises(BGADError, match="closed"):
+        flow._require_handle()
+    flow.close()  # a second close is harmless
+    gen = rpag.RPAG(seed=1)
+    gen.close()
+    assert gen.closed
+    model = BGAD([4], progress=False)
+    assert not model.closed
+    model.set_params(levels=[6])  # a new channel count drops the native model
+    assert model.closed
+    net = backbone.EfficientNetLite0()
+    net.close()
+    with pytest.raises(BGADError, match="closed"):
+        net.features(np.zeros((8, 8), np.uint8))

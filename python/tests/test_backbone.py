@@ -651,4 +651,4 @@ def test_the_c_functions_without_a_variant_keep_working(tmp_path):
     code = ctypes.c_int32()
     check(backbone._variant(handle, ctypes.byref(code)))
     assert code.value == 2
-    check(backbone._free(handle))
+    check(function("bgad_backbone_free")(handle))
