@@ -1,30 +1,37 @@
 """bgad: supervised anomaly detection with BGAD (explicit boundary guided semi-push-pull
 contrastive learning, Yao et al., CVPR 2023) on a fast Swift engine, no PyTorch needed.
 
-Modules:
-    metrics  -- image AUROC, average precision, pixel AUROC, AU-PRO, F1-optimal threshold.
-    flow     -- the conditional normalizing flow (``bgad.Flow``) and ``bgad.positional_encoding``.
-    io       -- PNG reading and writing (every colour type and bit depth, atomic writes).
-    rpag     -- RandAugment-based pseudo anomaly generation, foreground masks.
-    backbone -- the built-in ImageNet EfficientNet-Lite0 feature extractor; image resize.
-    weights  -- conversion and caching of the backbone's pretrained weights.
-    model    -- BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
-    detector -- images in, anomaly maps out (bgad.Detector, the engine's detector).
-    datasets, evaluation, visualize; cli -- the ``bgad`` command (fit, predict, evaluate, demo, rpag).
+Modules, in the order of the data flow (and of the sections of ``bgad.h``):
+    (Library) this package: ``set_num_threads``, ``gemm_counters``, ``vector_kernels``,
+             ``__version__``; ``_native`` loads ``libbgad.so`` and holds every C signature.
+    io       -- Image: reading (PNG, JPEG/BMP/TIFF), masks, gray → RGB, resize, PNG writing,
+                listing users' folders.
+    rpag     -- RPAG: RandAugment-based pseudo anomaly generation, foreground masks.
+    backbone -- Backbone: the built-in ImageNet EfficientNet-Lite feature extractors;
+                weights -- conversion and caching of their pretrained weights.
+    flow     -- Flow: the conditional normalizing flow (``bgad.Flow``), ``positional_encoding``.
+    model    -- Model: BGAD on feature maps: training, calibrated anomaly maps, model files (bgad.BGAD).
+    detector -- Detector: images in, anomaly maps out (bgad.Detector, the engine's detector).
+    metrics  -- Metrics: image AUROC, average precision, pixel AUROC, AU-PRO, F1-optimal threshold.
+    datasets, evaluation, visualize, dask, onnx_export; cli -- the ``bgad`` command (fit,
+    predict, evaluate, demo, rpag, export, fit-many).
 """
 
 
 from . import _blas  # noqa: F401  (OpenBLAS kernel choice for a system OpenBLAS, applied by _native)
 from ._native import BGADError, version as native_version
-from . import metrics
+from . import io
+from . import rpag
+from . import backbone, weights
 from . import flow
 from .flow import Flow, positional_encoding
-from . import io, rpag
-from . import backbone, weights
 from . import model
 from .model import BGAD
-from . import datasets, evaluation, visualize
+from . import detector
 from .detector import Detector, Prediction
+from . import metrics
+from . import datasets, evaluation, visualize
+
 
 def _read_version() -> str:
     """The repository's ``VERSION`` file: copied into an installed package, else the source
@@ -87,7 +94,7 @@ def vector_kernels() -> str:
 
 
 __all__ = [
-    "BGADError", "BGAD", "Detector", "Prediction", "Flow", "positional_encoding",
-    "metrics", "flow", "io", "rpag", "backbone", "weights", "model", "datasets", "evaluation", "visualize",
-    "set_num_threads", "get_num_threads", "gemm_counters", "vector_kernels", "__version__",
+    "set_num_threads", "get_num_threads", "gemm_counters", "vector_kernels", "__version__", "BGADError",
+    "io", "rpag", "backbone", "weights", "flow", "Flow", "positional_encoding", "model", "BGAD",
+    "detector", "Detector", "Prediction", "metrics", "datasets", "evaluation", "visualize",
 ]
