@@ -1,14 +1,13 @@
 import BGADCore
 
 /// C entry points of the BGAD model on feature maps and of its losses (see `bgad.h`,
-/// "Model"). A handle is an `Unmanaged<BGADModel>`; a model is not thread-safe.
+/// "Model"). A handle is a retained `BGADModel` (`Handles.swift`); a model is not thread-safe.
 
 /// Progress callback: (step, total steps, loss, user data) → non-zero to cancel.
 public typealias BGADProgressCallback = @convention(c) (Int64, Int64, Double, UnsafeMutableRawPointer?) -> Int32
 
 private func model(_ handle: OpaquePointer?) throws(BGADError) -> BGADModel {
-    guard let h = handle else { throw .invalid("model is NULL") }
-    return Unmanaged<BGADModel>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+    try object(handle, BGADModel.self, "model")
 }
 
 private func string(_ p: UnsafePointer<CChar>?, _ name: String) throws(BGADError) -> String {
@@ -47,17 +46,13 @@ public func bgad_model_create(_ nLevels: Int64, _ channels: UnsafePointer<Int64>
             guard c[l] >= 2, c[l] <= 65536 else { throw .invalid("level \(l): channel count must lie in 2...65536, got \(c[l])") }
             chans.append(Int(c[l]))
         }
-        let m = try BGADModel(channels: chans)
-        o.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
+        o.pointee = retainedHandle(try BGADModel(channels: chans))
     }
 }
 
 @_cdecl("bgad_model_free")
 public func bgad_model_free(_ handle: OpaquePointer?) -> Int32 {
-    guarded { () throws(BGADError) in
-        guard let h = handle else { return }
-        Unmanaged<BGADModel>.fromOpaque(UnsafeRawPointer(h)).release()
-    }
+    releaseHandle(handle, BGADModel.self)
 }
 
 @_cdecl("bgad_model_set_param")
@@ -304,7 +299,6 @@ public func bgad_model_save(_ handle: OpaquePointer?, _ path: UnsafePointer<CCha
 public func bgad_model_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded { () throws(BGADError) in
         let o = try require(out, "out")
-        let m = try ModelFile.load(from: try string(path, "path"))
-        o.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
+        o.pointee = retainedHandle(try ModelFile.load(from: try string(path, "path")))
     }
 }

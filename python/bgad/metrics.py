@@ -42,6 +42,14 @@ def _rank_inputs(labels: ArrayLike, scores: ArrayLike) -> Tuple[np.ndarray, np.n
     return y, s
 
 
+def _rank_metric(fn, labels: ArrayLike, scores: ArrayLike) -> float:
+    """One image-level metric ``fn(labels, scores, n, out)`` of the engine on checked inputs."""
+    y, s = _rank_inputs(labels, scores)
+    out = ctypes.c_double()
+    check(fn(ptr(y, ctypes.c_double), ptr(s, ctypes.c_double), y.size, ctypes.byref(out)))
+    return out.value
+
+
 def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve; equal to ``sklearn.metrics.roc_auc_score`` (ties count ½).
 
@@ -49,10 +57,7 @@ def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
         labels: 1-D array of 0/1 (or bool), 1 = anomalous.
         scores: 1-D array of finite scores, same length.
     """
-    y, s = _rank_inputs(labels, scores)
-    out = ctypes.c_double()
-    check(_roc_auc(ptr(y, ctypes.c_double), ptr(s, ctypes.c_double), y.size, ctypes.byref(out)))
-    return out.value
+    return _rank_metric(_roc_auc, labels, scores)
 
 
 def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
@@ -62,10 +67,7 @@ def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
         labels: 1-D array of 0/1 (or bool), 1 = anomalous.
         scores: 1-D array of finite scores, same length.
     """
-    y, s = _rank_inputs(labels, scores)
-    out = ctypes.c_double()
-    check(_average_precision(ptr(y, ctypes.c_double), ptr(s, ctypes.c_double), y.size, ctypes.byref(out)))
-    return out.value
+    return _rank_metric(_average_precision, labels, scores)
 
 
 def f1_optimal_threshold(labels: ArrayLike, scores: ArrayLike) -> Tuple[float, float]:
