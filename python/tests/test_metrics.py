@@ -154,7 +154,11 @@ def test_version_and_threads():
     # one VERSION file: the package and the engine (which embeds it at compile time) agree
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", bgad.__version__)
     assert bgad.__version__ == bgad.native_version()
-    bgad.set_num_threads(1)
-    assert bgad.get_num_threads() == 1
-    with pytest.raises(BGADError, match="threads"):
-        bgad.set_num_threads(0)
+    old = bgad.get_num_threads()
+    try:
+        bgad.set_num_threads(1)
+        assert bgad.get_num_threads() == 1
+        with pytest.raises(BGADError, match="threads"):
+            bgad.set_num_threads(0)
+    finally:
+        bgad.set_num_threads(old)  # later tests (and the examples they compare with) run at the default
