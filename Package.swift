@@ -50,6 +50,11 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("png16")]
         ),
+        // The version (top-level VERSION) and ABI version (bgad.h), read by the C compiler.
+        .target(
+            name: "CBuildInfo",
+            path: "CInterop/BuildInfo"
+        ),
         // CPUID: which vector instructions the CPU has (C, for the compiler's builtin).
         .target(
             name: "CCPUFeatures",
@@ -70,7 +75,7 @@ let package = Package(
         ),
         .target(
             name: "BGADCore",
-            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "BGADKernelsAVX2", "BGADKernelsAVX512"],
+            dependencies: ["CBLAS", "CPNG", "CPNGShim", "CCPUFeatures", "CBuildInfo", "BGADKernelsAVX2", "BGADKernelsAVX512"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         .target(

@@ -39,7 +39,9 @@ except ImportError:  # pragma: no cover - depends on the build environment
     from wheel.bdist_wheel import bdist_wheel
 
 ROOT = Path(__file__).resolve().parent
-HEADER = ROOT / "CInterop" / "include" / "bgad.h"
+HEADERS = [ROOT / "CInterop" / "include" / name for name in ("bgad.h", "bgad_testing.h")]
+#: The version of the engine, the Python package and the wheel: one file, read by all three.
+VERSION = (ROOT / "VERSION").read_text().strip()
 BLAS_PACKAGE = "scipy_openblas32"
 BLAS_PREFIX = "scipy_"
 VENDORED_BLAS = "libscipy_openblas_bgad.so"  # the copy's file name and soname
@@ -130,7 +132,7 @@ def vendor_openblas(lib: Path) -> Path:
 
 class BuildPyWithSwift(build_py):
     """build_py that also compiles the Swift engine and copies it, with the OpenBLAS it
-    uses and the C header, into the package."""
+    uses, the C headers and the VERSION file, into the package."""
 
     def run(self):
         super().run()
@@ -143,7 +145,9 @@ class BuildPyWithSwift(build_py):
         shutil.copyfile(lib, target / "libbgad.so")
         os.chmod(target / "libbgad.so", 0o755)
         vendor_openblas(target / "libbgad.so")
-        shutil.copyfile(HEADER, target / "include" / "bgad.h")
+        for header in HEADERS:
+            shutil.copyfile(header, target / "include" / header.name)
+        shutil.copyfile(ROOT / "VERSION", target / "VERSION")
 
 
 class PlatformWheel(bdist_wheel):
@@ -168,7 +172,7 @@ class BinaryDistribution(Distribution):
 
 setup(
     name="bgad",
-    version="0.1.0",
+    version=VERSION,
     description="BGAD supervised anomaly detection (CVPR 2023) on a fast Swift engine, no PyTorch",
     long_description=(ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else "",
     long_description_content_type="text/markdown",

@@ -95,7 +95,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--partition", type=int, default=32, help="paths per Dask task (bgad.dask.score: batch_size)")
+    ap.add_argument("--partition", type=int, default=32, help="paths per Dask task (bgad.dask.score: partition_size)")
     ap.add_argument("--batch", type=int, default=32, help="images per engine call on a worker (bgad.dask.score: 32)")
     args = ap.parse_args()
 
@@ -121,7 +121,7 @@ def main():
 
     def dask_run(k):
         client = clusters[k][1]
-        df = bdask.score(data, paths, client=client, batch_size=args.batch, partition_size=args.partition,
+        df = bdask.score(data, paths, client=client, predict_batch=args.batch, partition_size=args.partition,
                          threads_per_worker=1)
         out = client.compute(df).result()
         assert len(out) == len(paths) and out.error.isna().all()

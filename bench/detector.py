@@ -181,7 +181,7 @@ def main():
     bgad.set_num_threads(args.threads)
     tmp = tempfile.mkdtemp(prefix="bgad-bench-")
     normal, anomalous, test, source = data(args.normals, args.known, tmp)
-    settings = dict(levels=STRIDES, image_size=SIZE, steps=0, meta_epochs=2, sub_epochs=1, warmup_epochs=0, lr=2e-4,
+    settings = dict(strides=STRIDES, image_size=SIZE, steps=0, meta_epochs=2, sub_epochs=1, warmup_epochs=0, lr=2e-4,
                     real_repeats=REPEATS, rpag_per_anomaly=0, seed=0, progress=False)
     det = bgad.Detector(**settings)
     try:

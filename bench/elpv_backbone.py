@@ -46,7 +46,7 @@ def main() -> int:
     t_score = time.time() - t1
     auroc = roc_auc(split.test_labels, scores)
     params = det.get_params()
-    result = {"backbone": args.backbone, "seed": args.seed, "image_auroc": float(auroc), "levels": list(params["levels"]),
+    result = {"backbone": args.backbone, "seed": args.seed, "image_auroc": float(auroc), "strides": list(params["strides"]),
               "steps": params["steps"], "fit_seconds": round(t_fit, 1), "score_seconds": round(t_score, 1)}
     print(f"{args.backbone} seed {args.seed}: image AUROC {auroc:.4f}  (fit {t_fit:.0f} s, score {t_score:.0f} s)", flush=True)
     if args.json:

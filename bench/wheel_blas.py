@@ -46,7 +46,7 @@ net = bgad.backbone.EfficientNetLite0()
 images = rng.integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
 work = {
     "flow step": (lambda: flow.train_step(x, pe, 2e-4, cond_index=index), 4),
-    "backbone 4 img": (lambda: net.features(images, levels=(4, 8, 16)), 2),
+    "backbone 4 img": (lambda: net.features(images, strides=(4, 8, 16)), 2),
 }
 for fn, _ in work.values():
     fn()

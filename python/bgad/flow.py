@@ -35,28 +35,24 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_float_p, c_int32_p, c_int64_p, check, declare, ptr
+from ._native import BGADError, NativeHandle, as_array, check, function, ptr
 
-_c_flow_p = ctypes.c_void_p
-_batch = [_c_flow_p, c_float_p, ctypes.c_int64, c_float_p, ctypes.c_int64, c_int32_p]
 
-_create = declare("bgad_flow_create", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_float,
-                                       ctypes.c_uint64, ctypes.POINTER(ctypes.c_void_p)])
-_free = declare("bgad_flow_free", [_c_flow_p])
-_shape = declare("bgad_flow_shape", [_c_flow_p, c_int64_p, c_int64_p, c_int64_p])
-_forward = declare("bgad_flow_forward", _batch + [c_float_p, c_float_p])
-_log_likelihood = declare("bgad_flow_log_likelihood", _batch + [c_float_p])
-_inverse = declare("bgad_flow_inverse", _batch + [c_float_p, c_float_p])
-_train_step = declare("bgad_flow_train_step", _batch + [ctypes.c_float, ctypes.c_int32, c_float_p])
-_compute_gradients = declare("bgad_flow_compute_gradients", _batch + [ctypes.c_int32, c_float_p])
-_input_gradient = declare("bgad_flow_input_gradient", [_c_flow_p, c_float_p, ctypes.c_int64])
-_parameter_count = declare("bgad_flow_parameter_count", [_c_flow_p, c_int64_p])
-_parameter_name = declare("bgad_flow_parameter_name", [_c_flow_p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_int64])
-_parameter_shape = declare("bgad_flow_parameter_shape", [_c_flow_p, ctypes.c_char_p, c_int64_p, c_int32_p])
-_get_parameter = declare("bgad_flow_get_parameter", [_c_flow_p, ctypes.c_char_p, c_float_p, ctypes.c_int64])
-_set_parameter = declare("bgad_flow_set_parameter", [_c_flow_p, ctypes.c_char_p, c_float_p, ctypes.c_int64])
-_get_gradient = declare("bgad_flow_get_gradient", [_c_flow_p, ctypes.c_char_p, c_float_p, ctypes.c_int64])
-_positional_encoding = declare("bgad_positional_encoding", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_float_p])
+_create = function("bgad_flow_create")
+_shape = function("bgad_flow_shape")
+_forward = function("bgad_flow_forward")
+_log_likelihood = function("bgad_flow_log_likelihood")
+_inverse = function("bgad_flow_inverse")
+_train_step = function("bgad_flow_train_step")
+_compute_gradients = function("bgad_flow_compute_gradients")
+_input_gradient = function("bgad_flow_input_gradient")
+_parameter_count = function("bgad_flow_parameter_count")
+_parameter_name = function("bgad_flow_parameter_name")
+_parameter_shape = function("bgad_flow_parameter_shape")
+_get_parameter = function("bgad_flow_get_parameter")
+_set_parameter = function("bgad_flow_set_parameter")
+_get_gradient = function("bgad_flow_get_gradient")
+_positional_encoding = function("bgad_positional_encoding")
 
 _OBJECTIVES = {"phase1": 0, "nll": 1}
 
@@ -87,7 +83,7 @@ def _locked(method):
     return wrapper
 
 
-class Flow:
+class Flow(NativeHandle):
     """A conditional normalizing flow (FrEIA 0.2 ``AllInOneBlock`` × ``blocks``) on the engine.
 
     ``log p(x) = −(dim/2)·log 2π − ½‖z‖² + logdet``, ``z = flow(x | c)``. Training uses Adam
@@ -108,8 +104,9 @@ class Flow:
         last_loss: the loss of the last :meth:`gradients` call.
     """
 
+    _free_name = "bgad_flow_free"
+
     def __init__(self, dim: int, cond_dim: int = 128, blocks: int = 8, clamp: float = 1.9, seed: int = 0):
-        self._handle = None
         self._lock = threading.RLock()
         for name, v in (("dim", dim), ("cond_dim", cond_dim), ("blocks", blocks)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -118,7 +115,7 @@ class Flow:
             raise BGADError(f"seed must be in [0, 2**64), got {seed}")
         handle = ctypes.c_void_p()
         check(_create(int(dim), int(cond_dim), int(blocks), float(clamp), int(seed), ctypes.byref(handle)))
-        self._handle = handle
+        self._set_handle(handle)
         d, c, b = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
         check(_shape(self._handle, ctypes.byref(d), ctypes.byref(c), ctypes.byref(b)))
         self.dim, self.cond_dim, self.blocks, self.clamp = d.value, c.value, b.value, float(clamp)
@@ -130,15 +127,6 @@ class Flow:
             check(_parameter_name(self._handle, i, buf, len(buf)))
             names.append(buf.value.decode())
         self._names = names
-
-    def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle is not None and handle.value:
-            try:
-                _free(handle)
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
-            self._handle = None
 
     def __repr__(self) -> str:
         return f"Flow(dim={self.dim}, cond_dim={self.cond_dim}, blocks={self.blocks}, clamp={self.clamp})"

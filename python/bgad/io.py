@@ -1,4 +1,15 @@
-"""PNG reading and writing through the engine (libpng), numpy in, numpy out.
+"""Images in and out, in one place: reading (PNG through the engine's libpng, JPEG/BMP/TIFF
+through Pillow), masks, gray → RGB, resizing (the engine's Pillow-exact bilinear and
+nearest rules), writing PNGs, and listing users' folders. Numpy in, numpy out.
+
+* :func:`read_image` / :func:`read_mask`: a path or a uint8 array → a uint8 image / a 0/1 mask.
+* :func:`to_rgb`: gray ``(H, W)`` → ``(H, W, 3)`` by replication (RGB unchanged).
+* :func:`resize`: ``(H, W[, C])`` uint8/float32 to a new size (``bgad.backbone.resize`` is
+  the same function).
+* :func:`read_png`, :func:`decode_png`, :func:`write_png`, :func:`read_any`,
+  :func:`list_images`, :func:`pair_masks`, :func:`image_shape`.
+
+PNG decoding:
 
 Decoding accepts every PNG colour type (gray, gray+alpha, RGB, RGBA, palette) and bit
 depth (1, 2, 4, 8, 16), interlaced or not, and returns ``uint8`` arrays:
@@ -32,19 +43,17 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._native import BGADError, c_path, c_int64_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, c_path, check, function, ptr, size_pair
 
-_decode_info = declare(
-    "bgad_png_decode_info", [c_uint8_p, ctypes.c_int64, ctypes.c_int32, c_int64_p, c_int64_p, c_int64_p]
-)
-_decode = declare(
-    "bgad_png_decode",
-    [c_uint8_p, ctypes.c_int64, ctypes.c_int32, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64],
-)
-_write = declare(
-    "bgad_png_write",
-    [ctypes.c_char_p, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32],
-)
+_decode_info = function("bgad_png_decode_info")
+_decode = function("bgad_png_decode")
+_write = function("bgad_png_write")
+_resize_fns = {
+    ("bilinear", np.uint8): function("bgad_resize_bilinear_u8"),
+    ("bilinear", np.float32): function("bgad_resize_bilinear_f32"),
+    ("nearest", np.uint8): function("bgad_resize_nearest_u8"),
+    ("nearest", np.float32): function("bgad_resize_nearest_f32"),
+}
 
 _MODES = {None: 0, "native": 0, "gray": 1, "rgb": 3}
 
@@ -55,6 +64,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MAX_PIXELS = 1 << 28
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: An image as the readers take it: a path or a uint8 array.
+ImageLike = Union[str, os.PathLike, np.ndarray]
 
 
 def _mode(mode: Optional[str]) -> int:
@@ -320,5 +331,81 @@ def read_any(path: PathLike) -> np.ndarray:
     return np.ascontiguousarray(img, dtype=np.uint8)
 
 
-__all__ = ["read_png", "write_png", "decode_png", "read_any", "list_images", "pair_masks", "image_shape", "is_image_file",
-           "IMAGE_SUFFIXES", "MAX_PIXELS"]
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 3)`` image: a gray ``(H, W)`` one with its value in each channel (as the
+    engine makes gray images RGB); an image that already has channels is returned as is."""
+    a = np.asarray(image)
+    return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
+
+
+def read_image(src: ImageLike, mode: Optional[str] = None) -> np.ndarray:
+    """Reads an image: a uint8 array is returned as is; a path is decoded by
+    :func:`read_any` (PNG by the engine, JPEG/BMP/TIFF through Pillow, 16-bit
+    reduced to 8). ``mode`` = ``"gray"``, ``"rgb"`` or ``None`` (as stored)."""
+    if isinstance(src, np.ndarray):
+        if src.dtype != np.uint8:
+            raise BGADError(f"image arrays must be uint8, got {src.dtype}")
+        if src.ndim not in (2, 3) or (src.ndim == 3 and src.shape[2] not in (1, 3)):
+            raise BGADError(f"image arrays must be (H, W) or (H, W, 3), got shape {src.shape}")
+        img = src[..., 0] if src.ndim == 3 and src.shape[2] == 1 else src
+    elif not isinstance(src, (str, bytes, os.PathLike)):
+        raise BGADError(f"an image must be a uint8 array or a path, got {type(src).__name__}")
+    else:
+        img = read_any(src)
+    if mode == "gray" and img.ndim == 3:
+        img = np.round(img @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
+    elif mode == "rgb":
+        img = to_rgb(img)
+    return np.ascontiguousarray(img)
+
+
+def read_mask(src: Union[ImageLike, None], shape) -> np.ndarray:
+    """A binary uint8 mask (1 = defect) from a path or array; ``None`` → whole image."""
+    if src is None:
+        return np.ones(shape, np.uint8)
+    m = read_image(src) if not isinstance(src, np.ndarray) or src.dtype == np.uint8 else np.asarray(src)
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    return (np.asarray(m) > 0).astype(np.uint8)
+
+
+def resize(image: np.ndarray, size, mode: str = "bilinear") -> np.ndarray:
+    """Resizes an ``(H, W)`` or ``(H, W, C)`` image (uint8 or float32) to ``size``.
+
+    Args:
+        image: the image; other dtypes are converted to float32.
+        size: an int (square) or ``(height, width)``. Note: Pillow's ``resize`` takes
+            ``(width, height)``; this function takes ``(height, width)`` like numpy shapes.
+        mode: ``"bilinear"`` -- Pillow's ``Image.resize(..., Image.BILINEAR)`` (antialiased
+            when shrinking; bit-exact on uint8) -- or ``"nearest"`` -- PyTorch's
+            ``F.interpolate(mode="nearest")`` rule ``src = floor(dst * in / out)``, for masks.
+
+    Returns:
+        the resized image with the same number of dimensions: uint8 for uint8 input (and
+        for bool with ``"bilinear"``), bool for bool masks with ``"nearest"``, float32
+        otherwise.
+    """
+    if mode not in ("bilinear", "nearest"):
+        raise BGADError(f"resize: mode must be 'bilinear' or 'nearest', got {mode!r}")
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise BGADError(f"resize: expected an (H, W) or (H, W, C) image, got shape {arr.shape}")
+    if arr.dtype == np.bool_ and mode == "nearest":  # masks keep their dtype
+        return resize(arr.view(np.uint8), size, mode).astype(bool)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    dtype = np.uint8 if arr.dtype == np.uint8 else np.float32
+    if arr.dtype.kind not in "biuf":
+        raise BGADError(f"resize: expected numbers, got dtype {arr.dtype}")
+    src = np.ascontiguousarray(arr, dtype=dtype)
+    h, w = src.shape[:2]
+    c = 1 if src.ndim == 2 else src.shape[2]
+    oh, ow = size_pair(size)
+    out = np.empty((oh, ow) + src.shape[2:], dtype)
+    ctype = ctypes.c_uint8 if dtype == np.uint8 else ctypes.c_float
+    check(_resize_fns[(mode, dtype)](ptr(src, ctype), h, w, c, ptr(out, ctype), oh, ow))
+    return out
+
+
+__all__ = ["read_image", "read_mask", "to_rgb", "resize", "read_png", "write_png", "decode_png", "read_any", "list_images", "pair_masks", "image_shape", "is_image_file",
+           "IMAGE_SUFFIXES", "MAX_PIXELS", "ImageLike"]

@@ -21,19 +21,13 @@ from typing import Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, as_array, c_double_p, c_float_p, c_uint8_p, check, declare, ptr
+from ._native import BGADError, as_array, check, function, ptr
 
-_roc_auc = declare("bgad_roc_auc", [c_double_p, c_double_p, ctypes.c_int64, c_double_p])
-_average_precision = declare("bgad_average_precision", [c_double_p, c_double_p, ctypes.c_int64, c_double_p])
-_f1 = declare("bgad_f1_optimal_threshold", [c_double_p, c_double_p, ctypes.c_int64, c_double_p, c_double_p])
-_pixel_roc_auc = declare(
-    "bgad_pixel_roc_auc",
-    [c_uint8_p, c_float_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c_double_p],
-)
-_au_pro = declare(
-    "bgad_au_pro",
-    [c_uint8_p, c_float_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, c_double_p],
-)
+_roc_auc = function("bgad_roc_auc")
+_average_precision = function("bgad_average_precision")
+_f1 = function("bgad_f1_optimal_threshold")
+_pixel_roc_auc = function("bgad_pixel_roc_auc")
+_au_pro = function("bgad_au_pro")
 
 
 def _rank_inputs(labels: ArrayLike, scores: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
@@ -48,6 +42,14 @@ def _rank_inputs(labels: ArrayLike, scores: ArrayLike) -> Tuple[np.ndarray, np.n
     return y, s
 
 
+def _rank_metric(fn, labels: ArrayLike, scores: ArrayLike) -> float:
+    """One image-level metric ``fn(labels, scores, n, out)`` of the engine on checked inputs."""
+    y, s = _rank_inputs(labels, scores)
+    out = ctypes.c_double()
+    check(fn(ptr(y, ctypes.c_double), ptr(s, ctypes.c_double), y.size, ctypes.byref(out)))
+    return out.value
+
+
 def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve; equal to ``sklearn.metrics.roc_auc_score`` (ties count ½).
 
@@ -55,10 +57,7 @@ def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
         labels: 1-D array of 0/1 (or bool), 1 = anomalous.
         scores: 1-D array of finite scores, same length.
     """
-    y, s = _rank_inputs(labels, scores)
-    out = ctypes.c_double()
-    check(_roc_auc(ptr(y, ctypes.c_double), ptr(s, ctypes.c_double), y.size, ctypes.byref(out)))
-    return out.value
+    return _rank_metric(_roc_auc, labels, scores)
 
 
 def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
@@ -68,10 +67,7 @@ def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
         labels: 1-D array of 0/1 (or bool), 1 = anomalous.
         scores: 1-D array of finite scores, same length.
     """
-    y, s = _rank_inputs(labels, scores)
-    out = ctypes.c_double()
-    check(_average_precision(ptr(y, ctypes.c_double), ptr(s, ctypes.c_double), y.size, ctypes.byref(out)))
-    return out.value
+    return _rank_metric(_average_precision, labels, scores)
 
 
 def f1_optimal_threshold(labels: ArrayLike, scores: ArrayLike) -> Tuple[float, float]:

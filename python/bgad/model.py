@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import threading
@@ -25,73 +26,42 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._native import BGADError, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, declare, size_pair
+from ._native import PROGRESS_FN, BGADError, NativeHandle, c_path, as_array, c_double_p, c_float_p, c_int64_p, c_uint8_p, check, function, size_pair
 
-_c_int32_p = ctypes.POINTER(ctypes.c_int32)
-_c_float_pp = ctypes.POINTER(c_float_p)
 
-#: ctypes type of the native progress callback (``bgad_progress_fn`` in ``bgad.h``).
-PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_void_p)
+_create = function("bgad_model_create")
+_free = function("bgad_model_free")
+_set_param = function("bgad_model_set_param")
+_get_param = function("bgad_model_get_param")
+_num_levels = function("bgad_model_num_levels")
+_channels = function("bgad_model_channels")
+_fit = function("bgad_model_fit")
+_score_maps = function("bgad_model_score_maps")
+_score_images = function("bgad_model_score_images")
+_history_length = function("bgad_model_history_length")
+_history = function("bgad_model_history")
+_separation = function("bgad_model_separation")
+_log_likelihoods = function("bgad_model_log_likelihoods")
+_calibration = function("bgad_model_calibration")
+_is_trained = function("bgad_model_is_trained")
+_save = function("bgad_model_save")
+_load = function("bgad_model_load")
 
-_create = declare("bgad_model_create", [ctypes.c_int64, c_int64_p, ctypes.POINTER(ctypes.c_void_p)])
-_free = declare("bgad_model_free", [ctypes.c_void_p])
-_set_param = declare("bgad_model_set_param", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p])
-_get_param = declare(
-    "bgad_model_get_param", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, c_int64_p]
-)
-_num_levels = declare("bgad_model_num_levels", [ctypes.c_void_p, c_int64_p])
-_channels = declare("bgad_model_channels", [ctypes.c_void_p, c_int64_p])
-_fit = declare(
-    "bgad_model_fit",
-    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p,
-     c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, PROGRESS_FN, ctypes.c_void_p],
-)
-_score_maps = declare(
-    "bgad_model_score_maps",
-    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, c_float_p],
-)
-_score_images = declare(
-    "bgad_model_score_images",
-    [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, c_double_p],
-)
-_history_length = declare("bgad_model_history_length", [ctypes.c_void_p, ctypes.c_int64, c_int64_p])
-_history = declare("bgad_model_history", [ctypes.c_void_p, ctypes.c_int64, c_double_p, ctypes.c_int64])
-_separation = declare("bgad_model_separation", [ctypes.c_void_p, c_double_p])
-_log_likelihoods = declare(
-    "bgad_model_log_likelihoods", [ctypes.c_void_p, _c_float_pp, ctypes.c_int64, c_int64_p, c_int64_p, _c_float_pp]
-)
-_calibration = declare(
-    "bgad_model_calibration",
-    [ctypes.c_void_p, c_double_p, c_double_p, c_double_p, c_double_p, c_int64_p, c_int64_p, c_double_p],
-)
-_is_trained = declare("bgad_model_is_trained", [ctypes.c_void_p, _c_int32_p])
-_save = declare("bgad_model_save", [ctypes.c_void_p, ctypes.c_char_p])
-_load = declare("bgad_model_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)])
+def _engine_defaults() -> Dict[str, Any]:
+    """The engine's default hyper-parameters of a new model (``bgad_model_default_params``)."""
+    fn = function("bgad_model_default_params")
+    needed = ctypes.c_int64()
+    fn(None, 0, ctypes.byref(needed))  # sizes the buffer (status: buffer too small)
+    buf = ctypes.create_string_buffer(max(1, needed.value))
+    check(fn(buf, needed.value, ctypes.byref(needed)))
+    return json.loads(buf.value.decode())
 
-#: The authors' hyper-parameters (docs/METHOD.md, "Defaults"; README settings: beta 0.01, focal weighting on).
-DEFAULTS: Dict[str, Any] = {
-    "variant": "bgad",
-    "steps": 0,
-    "phase1_fraction": 0.25,
-    "warmup_fraction": 0.25,
-    "meta_epochs": 25,
-    "sub_epochs": 8,
-    "lr": 2e-4,
-    "warmup_epochs": 2,
-    "decay_rate": 0.1,
-    "batch_size": 32,
-    "chunk_size": 4096,
-    "beta": 0.01,
-    "tau": 0.1,
-    "alpha_n": 10.0,
-    "lam": 1.0,
-    "focal": True,
-    "seed": 0,
-    "blocks": 8,
-    "clamp": 1.9,
-}
-_INT_PARAMS = {"steps", "meta_epochs", "sub_epochs", "warmup_epochs", "batch_size", "chunk_size", "seed", "blocks"}
-_FLOAT_PARAMS = {"phase1_fraction", "warmup_fraction", "lr", "decay_rate", "beta", "tau", "alpha_n", "lam", "clamp"}
+
+#: The authors' hyper-parameters (docs/METHOD.md, "Defaults"; README settings: beta 0.01,
+#: focal weighting on), as the engine defines them: read from it once, at import.
+DEFAULTS: Dict[str, Any] = _engine_defaults()
+_INT_PARAMS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
+_FLOAT_PARAMS = {k for k, v in DEFAULTS.items() if isinstance(v, float)}
 
 ImageSize = Union[int, Tuple[int, int]]
 
@@ -195,7 +165,7 @@ def training_warning(separation: np.ndarray, steps: int) -> Optional[str]:
             f"normal images (best level {best}: {sep[best]:.2f} margins apart; trained models reach about 2 or more); {hint}")
 
 
-class BGAD:
+class BGAD(NativeHandle):
     """BGAD anomaly detector on feature maps (one conditional flow per feature level).
 
     Args:
@@ -210,26 +180,28 @@ class BGAD:
             level's steps and then decays along a cosine. ``0`` (default) = the authors'
             epoch schedule below. :class:`bgad.Detector` trains with a budget
             (``DETECTOR_RECIPE``); docs/TRAINING.md says how it was chosen.
-        phase1_fraction: share of a step budget spent in phase 1. Default 0.25.
-        warmup_fraction: share of a step budget spent warming up. Default 0.25.
-        meta_epochs: meta-epochs; the first is phase 1 (normal data, ML loss). Default 25.
+        phase1_fraction: share of a step budget spent in phase 1. Default {phase1_fraction}.
+        warmup_fraction: share of a step budget spent warming up. Default {warmup_fraction}.
+        meta_epochs: meta-epochs; the first is phase 1 (normal data, ML loss). Default {meta_epochs}.
             Unused when ``steps > 0``.
-        sub_epochs: passes over the images per meta-epoch. Default 8. Unused when ``steps > 0``.
-        lr: Adam learning rate (cosine decay to ``lr * decay_rate**3``). Default 2e-4.
-        warmup_epochs: linear warm-up from ``lr / 10`` over this many meta-epochs. Default 2.
-        decay_rate: see ``lr``. Default 0.1.
-        batch_size: images per batch. Default 32.
-        chunk_size: feature vectors per optimisation step. Default 4096.
+        sub_epochs: passes over the images per meta-epoch. Default {sub_epochs}. Unused when ``steps > 0``.
+        lr: Adam learning rate (cosine decay to ``lr * decay_rate**3``). Default {lr}.
+        warmup_epochs: linear warm-up from ``lr / 10`` over this many meta-epochs. Default {warmup_epochs}.
+        decay_rate: see ``lr``. Default {decay_rate}.
+        batch_size: images per training batch. Default {batch_size}.
+        chunk_size: feature vectors per optimisation step. Default {chunk_size}.
         beta: boundary quantile β (also the false-positive rate the default thresholds
-            target on the training normals). Default 0.01.
-        tau: margin τ, ``b_a = b_n − τ``. Default 0.1.
-        alpha_n: normalizer α_n of the log-likelihoods. Default 10.
-        lam: weight λ of the BG-SPP loss. Default 1.
-        focal: asymmetric focal weighting. Default True.
-        seed: seed of every random choice. Default 0.
-        blocks: coupling blocks per flow. Default 8.
-        clamp: clamp α of the coupling log-scales. Default 1.9.
+            target on the training normals). Default {beta}.
+        tau: margin τ, ``b_a = b_n − τ``. Default {tau}.
+        alpha_n: normalizer α_n of the log-likelihoods. Default {alpha_n}.
+        lam: weight λ of the BG-SPP loss. Default {lam}.
+        focal: asymmetric focal weighting. Default {focal}.
+        seed: seed of every random choice. Default {seed}.
+        blocks: coupling blocks per flow. Default {blocks}.
+        clamp: clamp α of the coupling log-scales. Default {clamp}.
         progress: show a tqdm progress bar during ``fit`` when tqdm is installed.
+
+    The defaults shown are :data:`DEFAULTS`, the engine's (filled in when the module loads).
 
     One estimator may be shared between threads: its native calls are serialised by a lock.
 
@@ -245,6 +217,8 @@ class BGAD:
             anomalies and the normal vectors (see :data:`SEPARATION_WARNING`).
     """
 
+    _free_name = "bgad_model_free"
+
     def __init__(self, levels: Optional[Sequence[int]] = None, *, progress: bool = True, **hyperparameters: Any):
         unknown = set(hyperparameters) - set(DEFAULTS)
         if unknown:
@@ -253,10 +227,9 @@ class BGAD:
         self.progress = progress
         self._params = dict(DEFAULTS)
         self._params.update(hyperparameters)
-        self._handle: Optional[ctypes.c_void_p] = None
         self._lock = threading.RLock()  # the native model is not thread-safe
         if self.levels is not None:
-            self._handle = self._new_handle(self.levels)
+            self._set_handle(self._new_handle(self.levels))
 
     # -- handle management -------------------------------------------------------------
     def _new_handle(self, channels: Sequence[int]) -> ctypes.c_void_p:
@@ -270,12 +243,6 @@ class BGAD:
             _free(h)
             raise
         return h
-
-    def __del__(self):
-        h = getattr(self, "_handle", None)
-        if h is not None and _free is not None:
-            _free(h)
-            self._handle = None
 
     def _require_trained(self) -> None:
         if self._handle is None:
@@ -299,9 +266,7 @@ class BGAD:
                 self.progress = bool(value)
             elif name == "levels":
                 self.levels = None if value is None else [int(c) for c in value]
-                if self._handle is not None:
-                    _free(self._handle)
-                    self._handle = None
+                self._set_handle(None)
             elif name in DEFAULTS:
                 if self._handle is not None:
                     check(_set_param(self._handle, name.encode(), _text(name, value)))
@@ -365,10 +330,8 @@ class BGAD:
             ch, cw = _image_size(image_size, (0, 0))
 
         if self._handle is None or self.levels != channels:
-            if self._handle is not None:
-                _free(self._handle)
-                self._handle = None
-            self._handle = self._new_handle(channels)
+            self._set_handle(None)
+            self._set_handle(self._new_handle(channels))
             self.levels = channels
         heights, widths = _grid(normal)
         anomalous_ptrs = _pointers(anomalous) if anomalous else None
@@ -588,7 +551,7 @@ class BGAD:
         h = ctypes.c_void_p()
         check(_load(c_path(path), ctypes.byref(h)))
         model = cls.__new__(cls)
-        model._handle = h
+        model._set_handle(h)
         model._lock = threading.RLock()
         model.progress = progress
         model._params = {}
@@ -606,6 +569,14 @@ class BGAD:
         args = ", ".join([f"levels={self.levels!r}"] + [f"{k}={v!r}" for k, v in changed.items()])
         return f"BGAD({args})"
 
+
+# The docstring's defaults are the engine's (DEFAULTS), not a copy of them (no docstring
+# under python -OO).
+if BGAD.__doc__:
+    _doc = BGAD.__doc__.replace("{", "{{").replace("}", "}}")
+    for _name in DEFAULTS:
+        _doc = _doc.replace("{{%s}}" % _name, "{%s}" % _name)
+    BGAD.__doc__ = _doc.format(**DEFAULTS)
 
 __all__ = ["BGAD", "DEFAULTS", "HISTORY_FIELDS", "SEPARATION_WARNING", "PROGRESS_FN", "read_history",
            "training_warning"]

@@ -44,26 +44,14 @@ from . import io as _io
 import warnings as _warnings
 
 _warnings.filterwarnings("ignore", message=r"'bgad\.rpag' found in sys\.modules", category=RuntimeWarning)
-from ._native import BGADError, c_int32_p, c_uint8_p, check, declare, ptr
+from ._errors import deprecated_alias
+from ._native import BGADError, NativeHandle, check, function, ptr
 
-_create = declare("bgad_rpag_create", [ctypes.c_uint64, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p)])
-_free = declare("bgad_rpag_free", [ctypes.c_void_p])
-_generate = declare(
-    "bgad_rpag_generate",
-    [ctypes.c_void_p, c_uint8_p, c_uint8_p, c_uint8_p, c_uint8_p, ctypes.c_int32,
-     ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-     c_uint8_p, c_uint8_p, c_uint8_p, c_uint8_p, c_int32_p, c_int32_p],
-)
-_augment = declare(
-    "bgad_rpag_augment",
-    [ctypes.c_void_p, ctypes.c_int32, c_uint8_p, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-     c_uint8_p, c_uint8_p],
-)
-_otsu = declare("bgad_otsu_threshold", [c_uint8_p, ctypes.c_int64, c_int32_p])
-_foreground = declare(
-    "bgad_foreground_mask",
-    [c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, c_uint8_p],
-)
+_create = function("bgad_rpag_create")
+_generate = function("bgad_rpag_generate")
+_augment = function("bgad_rpag_augment")
+_otsu = function("bgad_otsu_threshold")
+_foreground = function("bgad_foreground_mask")
 
 #: Names of the augmentations, in the engine's numbering (``bgad_rpag_augment``).
 AUGMENTATIONS: Tuple[str, ...] = (
@@ -145,7 +133,7 @@ def foreground_mask(image: np.ndarray, mode: str = "otsu") -> np.ndarray:
     return out
 
 
-class RPAG:
+class RPAG(NativeHandle):
     """A seeded pseudo anomaly generator (one random stream; not thread-safe).
 
     Args:
@@ -159,21 +147,16 @@ class RPAG:
             brightness-contrast and hue-saturation 0.3); if True every drawn slot fires.
     """
 
+    _free_name = "bgad_rpag_free"
+
     def __init__(self, seed: int = 0, foreground_mode: str = "otsu", always_apply: bool = False):
-        self._handle = None
         self.seed = int(seed)
         self.foreground_mode = foreground_mode
         self.always_apply = bool(always_apply)
         _fg_mode(foreground_mode)
         h = ctypes.c_void_p()
         check(_create(ctypes.c_uint64(self.seed & 0xFFFFFFFFFFFFFFFF), int(self.always_apply), ctypes.byref(h)))
-        self._handle = h
-
-    def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle is not None and _free is not None:  # _free may be gone at interpreter exit
-            _free(handle)
-            self._handle = None
+        self._set_handle(h)
 
     def generate(
         self,
@@ -283,10 +266,6 @@ def _list_images(normal_dir_or_paths: Union[str, os.PathLike, Sequence]) -> List
     return files
 
 
-def _to_rgb(a: np.ndarray) -> np.ndarray:
-    return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
-
-
 def _outline(mask: np.ndarray) -> np.ndarray:
     """Pixels of the mask that touch the background (8-neighbourhood)."""
     m = mask.astype(bool)
@@ -303,7 +282,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> np.ndar
     white gap between tiles."""
     if not rows:
         raise BGADError("contact_sheet: no rows")
-    tiles = [[_to_rgb(np.asarray(t, np.uint8)) for t in r] for r in rows]
+    tiles = [[_io.to_rgb(np.asarray(t, np.uint8)) for t in r] for r in rows]
     th = max(t.shape[0] for r in tiles for t in r)
     tw = max(t.shape[1] for r in tiles for t in r)
     ncol = max(len(r) for r in tiles)
@@ -315,9 +294,9 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> np.ndar
     return sheet
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarray:
+def mask_outline(image: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarray:
     """An RGB copy of ``image`` with the outline of ``mask`` drawn in ``color``."""
-    out = _to_rgb(np.asarray(image, np.uint8)).copy()
+    out = _io.to_rgb(np.asarray(image, np.uint8)).copy()
     out[_outline(mask)] = color
     return out
 
@@ -386,7 +365,7 @@ def write_samples(
         images.append(str(ip))
         mask_files.append(str(mp))
         if len(rows) < sheet_rows:
-            rows.append([normal, overlay(anomaly_images[k], anomaly_masks[k] != 0), img, overlay(img, m)])
+            rows.append([normal, mask_outline(anomaly_images[k], anomaly_masks[k] != 0), img, mask_outline(img, m)])
     sheet = out / "contact_sheet.png"
     _io.write_png(sheet, contact_sheet(rows))
     return {"images": images, "masks": mask_files, "contact_sheet": str(sheet)}
@@ -429,7 +408,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["RPAG", "foreground_mask", "otsu_threshold", "write_samples", "contact_sheet", "overlay",
+#: Deprecated old name of :func:`mask_outline` (``bgad.visualize`` had an ``overlay`` of its own).
+overlay = deprecated_alias(mask_outline, "overlay", "bgad.rpag")
+
+__all__ = ["RPAG", "foreground_mask", "otsu_threshold", "write_samples", "contact_sheet", "mask_outline", "overlay",
            "AUGMENTATIONS", "GEOMETRIC", "main", "run", "build_parser"]
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._errors import deprecated_alias
+from .io import to_rgb
+
 
 def colormap(values: np.ndarray) -> np.ndarray:
     """Maps values in [0, 1] to RGB uint8 with a blue → cyan → yellow → red ramp ('jet'-like)."""
@@ -14,7 +17,7 @@ def colormap(values: np.ndarray) -> np.ndarray:
     return (np.stack([r, g, b], axis=-1) * 255 + 0.5).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vmax: float, alpha: float = 0.45) -> np.ndarray:
+def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vmax: float, alpha: float = 0.45) -> np.ndarray:
     """Blends the colour-mapped ``anomaly_map`` (scaled from ``[vmin, vmax]``) over ``image``.
 
     Args:
@@ -26,9 +29,7 @@ def overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vmax: float
     Returns:
         uint8 ``(H, W, 3)``.
     """
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
+    img = to_rgb(image)
     if anomaly_map.shape != img.shape[:2]:
         raise ValueError(f"map {anomaly_map.shape} and image {img.shape[:2]} differ in size")
     span = vmax - vmin if vmax > vmin else 1.0
@@ -39,7 +40,7 @@ def overlay(image: np.ndarray, anomaly_map: np.ndarray, vmin: float, vmax: float
 
 def side_by_side(*images: np.ndarray, gap: int = 4) -> np.ndarray:
     """Concatenates RGB/gray uint8 images of equal height horizontally with a white gap."""
-    rgb = [np.repeat(i[..., None], 3, 2) if i.ndim == 2 else i for i in images]
+    rgb = [to_rgb(i) for i in images]
     h = max(i.shape[0] for i in rgb)
     parts = []
     for k, i in enumerate(rgb):
@@ -106,4 +107,7 @@ def plot_history(history, path=None, title: str = "BGAD training history"):
     return fig
 
 
-__all__ = ["colormap", "overlay", "plot_history", "side_by_side"]
+#: Deprecated old name of :func:`heatmap_overlay` (``bgad.rpag`` had an ``overlay`` of its own).
+overlay = deprecated_alias(heatmap_overlay, "overlay", "bgad.visualize")
+
+__all__ = ["colormap", "heatmap_overlay", "overlay", "plot_history", "side_by_side"]

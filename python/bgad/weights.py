@@ -56,16 +56,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-try:  # the converter also runs as a plain script, without the native library
-    from ._native import BGADError
-except ImportError:  # pragma: no cover - script mode
+if __package__:
+    from ._errors import BGADError
+else:  # the converter also runs as a plain script: _errors.py beside it, no package, no library
+    import importlib.util as _util
 
-    class BGADError(RuntimeError):  # type: ignore[no-redef]
-        """Error of the weight converter (script mode, native library not loaded)."""
-
-        def __init__(self, message: str, status: int = 0):
-            super().__init__(message)
-            self.status = status
+    _spec = _util.spec_from_file_location("_bgad_errors", Path(__file__).resolve().with_name("_errors.py"))
+    _errors = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_errors)
+    BGADError = _errors.BGADError
 
 
 #: Version of the engine's weight-file format.

@@ -86,6 +86,29 @@ def saved(tmp_path_factory):
     return path, probes
 
 
+def assert_example_scores_like_python(run, path, probes, maps: bool = False):
+    """Runs an example program (``run(detector_file, png)``: examples/c, examples/swift) on
+    each probe PNG and checks the score, decision and image threshold it prints against
+    :class:`bgad.Detector` on the same file (equal up to the printout's rounding). Returns
+    ``[(printed fields, Python's Prediction)]`` for checks of more fields."""
+    import bgad
+
+    loaded = bgad.Detector.load(path)
+    out = []
+    for png in probes:
+        result = run(path, png)
+        assert result.returncode == 0, result.stderr
+        fields = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+        score, decision, threshold = float(fields["score"]), fields["decision"], float(fields["image_threshold"])
+        expected = loaded.predict([str(png)], maps=maps)[0]
+        assert score == pytest.approx(expected.score, rel=1e-6, abs=0)
+        assert decision == ("anomalous" if expected.is_anomalous else "normal")
+        assert threshold == pytest.approx(loaded.image_threshold_, rel=1e-6, abs=0)
+        assert (score > threshold) == (decision == "anomalous")
+        out.append((fields, expected))
+    return out
+
+
 def run_in_threads(count: int, work) -> None:
     """Runs ``work(k)`` for k = 0 … count − 1 on ``count`` threads at once and waits for all."""
     import threading

@@ -44,13 +44,13 @@ def tensors(net):
 
 def test_fixture_input_gives_fixture_features_at_every_level(net):
     x = np.load(FIXTURES / "chelsea_input_256.npy")
-    feats = net.features_preprocessed(x, levels=(4, 8, 16, 32))
+    feats = net.features_preprocessed(x, strides=(4, 8, 16, 32))
     for stride, f in zip((4, 8, 16, 32), feats):
         ref = np.load(FIXTURES / f"chelsea_feats_s{stride}.npy")
         assert f.shape == (1,) + ref.shape
         assert np.abs(f[0] - ref).max() < 1e-3, stride
     # the same through the channels-last entry
-    nhwc = net.features_preprocessed(x.transpose(1, 2, 0), levels=(16,), layout="NHWC")[0]
+    nhwc = net.features_preprocessed(x.transpose(1, 2, 0), strides=(16,), layout="NHWC")[0]
     assert np.abs(nhwc[0] - np.load(FIXTURES / "chelsea_feats_s16.npy")).max() < 1e-3
 
 
@@ -79,8 +79,8 @@ def test_uint8_path_is_resize_then_tf_normalisation(net):
     gray = rng.integers(0, 256, (50, 70), dtype=np.uint8)
     resized = backbone.resize(gray, (40, 48))
     x = (np.repeat(resized[None].astype(np.float32), 3, 0) - 127) / 128
-    expected = net.features_preprocessed(x, levels=(4, 8))
-    got = net.features(gray, levels=(4, 8), size=(40, 48))
+    expected = net.features_preprocessed(x, strides=(4, 8))
+    got = net.features(gray, strides=(4, 8), size=(40, 48))
     for e, g in zip(expected, got):
         np.testing.assert_allclose(g, e, atol=1e-4)  # band boundaries move between calls: summation order
 
@@ -91,12 +91,12 @@ def test_list_of_images_of_different_sizes_and_png_paths(net, tmp_path):
     a = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
     b = rng.integers(0, 256, (33, 47), dtype=np.uint8)
     PIL.fromarray(a).save(tmp_path / "a.png")
-    feats = net.features([tmp_path / "a.png", b], levels=(8,), size=32)[0]
+    feats = net.features([tmp_path / "a.png", b], strides=(8,), size=32)[0]
     assert feats.shape == (2, 40, 4, 4)
     # atol: two calls, and their band boundaries, differ (summation order; seen 2e-5 under load)
-    np.testing.assert_allclose(feats[0], net.features(a, levels=(8,), size=32)[0][0], atol=1e-4)
+    np.testing.assert_allclose(feats[0], net.features(a, strides=(8,), size=32)[0][0], atol=1e-4)
     b_rgb = np.repeat(b[:, :, None], 3, 2)
-    np.testing.assert_allclose(feats[1], net.features(b_rgb, levels=(8,), size=32)[0][0], atol=1e-4)
+    np.testing.assert_allclose(feats[1], net.features(b_rgb, strides=(8,), size=32)[0][0], atol=1e-4)
 
 
 # --------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def reference_to_stride8(x, tensors, name="lite0"):
 def test_odd_sizes_follow_the_same_formula(net, tensors, size):
     rng = np.random.default_rng(size[0])
     x = rng.uniform(-1, 1, size + (3,)).astype(np.float32)
-    s4, s8 = net.features_preprocessed(x, levels=(4, 8), layout="NHWC")
+    s4, s8 = net.features_preprocessed(x, strides=(4, 8), layout="NHWC")
     r4, r8 = reference_to_stride8(x.astype(np.float64), tensors)
     assert s4.shape[2:] == r4.shape[:2] == backbone.feature_shape(4, size)[1:]
     assert s8.shape[2:] == r8.shape[:2] == backbone.feature_shape(8, size)[1:]
@@ -165,7 +165,7 @@ def test_same_padding_is_asymmetric_not_symmetric(net, tensors):
     rng = np.random.default_rng(5)
     x = rng.uniform(-1, 1, (16, 16, 3))
     r4, _ = reference_to_stride8(x, tensors)
-    got = net.features_preprocessed(x.astype(np.float32), levels=(4,), layout="NHWC")[0][0].transpose(1, 2, 0)
+    got = net.features_preprocessed(x.astype(np.float32), strides=(4,), layout="NHWC")[0][0].transpose(1, 2, 0)
     np.testing.assert_allclose(got, r4, atol=1e-3)
     shifted = np.zeros_like(x)
     shifted[1:, 1:] = x[:-1, :-1]  # symmetric (1, 1) padding = the SAME map of a shifted input
@@ -385,7 +385,7 @@ def test_prepare_writes_the_cache_once_and_repairs_it(tmp_path, monkeypatch):
     net = backbone.EfficientNetLite0()
     assert weights.decode(path.read_bytes())  # valid again
     x = np.load(FIXTURES / "chelsea_input_256.npy")
-    assert np.abs(net.features_preprocessed(x, levels=(16,))[0][0] - np.load(FIXTURES / "chelsea_feats_s16.npy")).max() < 1e-3
+    assert np.abs(net.features_preprocessed(x, strides=(16,))[0][0] - np.load(FIXTURES / "chelsea_feats_s16.npy")).max() < 1e-3
 
 
 def test_architecture_file_with_wrong_shape_is_rejected_natively(tmp_path, tensors):
@@ -409,8 +409,8 @@ def test_architecture_file_with_wrong_shape_is_rejected_natively(tmp_path, tenso
         (lambda n: n.features(np.zeros((2, 8, 8, 5), np.uint8)), "expected"),
         (lambda n: n.features(np.zeros((0, 8, 8), np.uint8)), "no images"),
         (lambda n: n.features([]), "no images"),
-        (lambda n: n.features(np.zeros((8, 8), np.uint8), levels=(2,)), "stride 2"),
-        (lambda n: n.features(np.zeros((8, 8), np.uint8), levels=(4, 4)), "repeated"),
+        (lambda n: n.features(np.zeros((8, 8), np.uint8), strides=(2,)), "stride 2"),
+        (lambda n: n.features(np.zeros((8, 8), np.uint8), strides=(4, 4)), "repeated"),
         (lambda n: n.features(np.zeros((8, 8), np.uint8), size=0), "positive"),
         (lambda n: n.features("/nonexistent/image.png"), "nonexistent"),
         (lambda n: n.features_preprocessed(np.full((1, 3, 8, 8), np.nan, np.float32)), "NaN"),
@@ -437,11 +437,11 @@ def check_thread_independence(net):
     saved = bgad.get_num_threads()
     try:
         bgad.set_num_threads(1)
-        ref = net.features(images, levels=(4, 8, 16, 32), size=(71, 97))
+        ref = net.features(images, strides=(4, 8, 16, 32), size=(71, 97))
         ref_logits = net.classify(images[:1], size=(71, 97))
         for threads in (2, 3, 5):
             bgad.set_num_threads(threads)
-            got = net.features(images, levels=(4, 8, 16, 32), size=(71, 97))
+            got = net.features(images, strides=(4, 8, 16, 32), size=(71, 97))
             for r, g in zip(ref, got):
                 np.testing.assert_allclose(g, r, atol=2e-4)
             np.testing.assert_allclose(net.classify(images[:1], size=(71, 97)), ref_logits, atol=2e-4)
@@ -467,7 +467,7 @@ def test_kernel_builds_agree(net, tmp_path, forced):
         "import sys, numpy as np, bgad\n"
         "net = bgad.backbone.EfficientNetLite0()\n"
         "x = np.load(sys.argv[1])\n"
-        "f = net.features_preprocessed(x, levels=(4, 8, 16, 32))\n"
+        "f = net.features_preprocessed(x, strides=(4, 8, 16, 32))\n"
         "np.savez(sys.argv[2], *f)\n"
         "print(bgad.vector_kernels())\n"
     )
@@ -479,7 +479,7 @@ def test_kernel_builds_agree(net, tmp_path, forced):
     expected = forced if not (forced == "avx2" and here_build == "baseline") else "baseline"
     assert out.stdout.strip() == expected
     other = np.load(tmp_path / "f.npz")
-    here = net.features_preprocessed(x, levels=(4, 8, 16, 32))
+    here = net.features_preprocessed(x, strides=(4, 8, 16, 32))
     for i, f in enumerate(here):
         b = other[f"arr_{i}"]
         assert b.shape == f.shape
@@ -509,7 +509,7 @@ def test_variant_matches_the_torch_reference_vectors(variant_net):
     d = FIXTURE_ROOT / f"efficientnet-{variant_net.variant}"
     inputs = fixture_inputs()
     for name, x in inputs.items():
-        feats = variant_net.features_preprocessed(x, levels=(4, 8, 16, 32))
+        feats = variant_net.features_preprocessed(x, strides=(4, 8, 16, 32))
         for s, f in zip((4, 8, 16, 32), feats):
             assert f.shape == (1,) + variant_net.feature_shape(s, x.shape[1:])
             sample = np.load(d / f"{name}_s{s}_sample.npy")
@@ -528,7 +528,7 @@ def test_variant_odd_sizes_follow_the_same_formula(variant_net, size):
     tensors = weights.decode(Path(variant_net.weights_path).read_bytes(), variant_net.variant)
     rng = np.random.default_rng(size[1])
     x = rng.uniform(-1, 1, size + (3,)).astype(np.float32)
-    s4, s8 = variant_net.features_preprocessed(x, levels=(4, 8), layout="NHWC")
+    s4, s8 = variant_net.features_preprocessed(x, strides=(4, 8), layout="NHWC")
     r4, r8 = reference_to_stride8(x.astype(np.float64), tensors, variant_net.variant)
     np.testing.assert_allclose(s4[0].transpose(1, 2, 0), r4, atol=1e-3)
     np.testing.assert_allclose(s8[0].transpose(1, 2, 0), r8, atol=1e-3)
@@ -643,10 +643,10 @@ def test_the_c_functions_without_a_variant_keep_working(tmp_path):
     """bgad_backbone_feature_shape is Lite0's; bgad_backbone_load takes any variant's file."""
     import ctypes
 
-    from bgad._native import check, declare
+    from bgad._native import check, function
 
-    shape = declare("bgad_backbone_feature_shape", [ctypes.c_int64, ctypes.c_int64, ctypes.c_int32] + [ctypes.POINTER(ctypes.c_int64)] * 3)
-    load = declare("bgad_backbone_load", [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)])
+    shape = function("bgad_backbone_feature_shape")
+    load = function("bgad_backbone_load")
     out = [ctypes.c_int64() for _ in range(3)]
     check(shape(255, 256, 16, *[ctypes.byref(o) for o in out]))
     assert [o.value for o in out] == [112, 16, 16]
@@ -655,4 +655,4 @@ def test_the_c_functions_without_a_variant_keep_working(tmp_path):
     code = ctypes.c_int32()
     check(backbone._variant(handle, ctypes.byref(code)))
     assert code.value == 2
-    check(backbone._free(handle))
+    check(function("bgad_backbone_free")(handle))

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bgad
 from bgad import _native
-from conftest import fixture_path, header_path
+from conftest import assert_example_scores_like_python, fixture_path, header_path
 
 
 @pytest.fixture(scope="module")
@@ -37,23 +36,9 @@ def _run(example, *args):
     return subprocess.run([str(example), *map(str, args)], capture_output=True, text=True, timeout=120, env=env)
 
 
-def _parse(stdout):
-    fields = dict(line.split(" ", 1) for line in stdout.strip().splitlines())
-    return float(fields["score"]), fields["decision"], float(fields["image_threshold"])
-
-
 def test_c_example_scores_like_python(saved, example):
     path, probes = saved
-    loaded = bgad.Detector.load(path)
-    for png in probes:
-        result = _run(example, path, png)
-        assert result.returncode == 0, result.stderr
-        score, decision, threshold = _parse(result.stdout)
-        expected = loaded.predict([str(png)], maps=False)[0]
-        assert score == pytest.approx(expected.score, rel=1e-6, abs=0)
-        assert decision == ("anomalous" if expected.is_anomalous else "normal")
-        assert threshold == pytest.approx(loaded.image_threshold_, rel=1e-6, abs=0)
-        assert (score > threshold) == (decision == "anomalous")
+    assert_example_scores_like_python(lambda *args: _run(example, *args), path, probes)
 
 
 def test_c_example_reports_errors(saved, example, tmp_path):

@@ -90,7 +90,7 @@ def _reference(det, paths):
 def test_score_equals_local_predict_and_maps_are_written(client, detector, data, tmp_path, one_thread):
     paths = _paths(data[1])
     ref = _reference(detector, paths)
-    df = bdask.score(detector, paths, client=client, batch_size=4, partition_size=7, maps_dir=tmp_path / "maps")
+    df = bdask.score(detector, paths, client=client, predict_batch=4, partition_size=7, maps_dir=tmp_path / "maps")
     assert df.npartitions == 5
     out = df.compute()
     assert list(out.columns) == list(bdask.COLUMNS) + ["map_path"]
@@ -112,7 +112,7 @@ def test_each_worker_loads_the_detector_once_with_threads_set(client, detector, 
     paths = _paths(data[1])
     mid = bdask.model_id_of(detector.to_bytes())
     for _ in range(2):  # two computations, 15 tasks each
-        df = bdask.score(detector, paths, client=client, batch_size=2, partition_size=2)
+        df = bdask.score(detector, paths, client=client, predict_batch=2, partition_size=2)
         assert len(pickle.dumps(dict(df.__dask_graph__()))) < 200_000  # the bytes are not in the graph
         df.compute()
     states = client.run(bdask.worker_state)
@@ -145,7 +145,7 @@ def test_unreadable_paths_become_error_rows(client, detector, data, tmp_path, on
     text = tmp_path / "notes.jpg"
     text.write_text("hello")
     all_paths = [paths[0], missing, paths[1], str(corrupt), str(tmp_path), str(text)] + paths[2:]
-    out = bdask.score(detector, all_paths, client=client, batch_size=3, partition_size=4).compute()
+    out = bdask.score(detector, all_paths, client=client, predict_batch=3, partition_size=4).compute()
     assert out.path.tolist() == all_paths
     bad = out[out.error.notna()]
     assert bad.path.tolist() == [missing, str(corrupt), str(tmp_path), str(text)]
@@ -196,7 +196,7 @@ def test_a_worker_killed_mid_job_leaves_every_path_exactly_once(client, detector
     pids_before = client.run(os.getpid)
     client.register_plugin(KillOnce(victim, after=2))
     try:
-        out = bdask.score(detector, paths, client=client, batch_size=1, partition_size=1).compute()
+        out = bdask.score(detector, paths, client=client, predict_batch=1, partition_size=1).compute()
     finally:
         client.unregister_worker_plugin(KillOnce.name)
         client.wait_for_workers(2, timeout=60)
@@ -216,7 +216,7 @@ def test_cli_predict_on_the_cluster_resumes_without_duplicates(client, detector,
     paths = _paths(data[1])
     out = tmp_path / "run"
     argv = ["predict", str(model), str(data[1]), "--out", str(out), "--scheduler", client.scheduler.address,
-            "--partition-size", "4", "--batch-size", "2", "--quiet"]
+            "--partition-size", "4", "--predict-batch", "2", "--quiet"]
     args = build_parser().parse_args(argv)
 
     class Interrupt(Exception):
@@ -342,9 +342,9 @@ def test_fsspec_urls_are_read_like_paths(detector, data, tmp_path):
     pytest.importorskip("fsspec")
     paths = _paths(data[1])[:4]
     urls = ["file://" + p for p in paths] + ["file://" + str(tmp_path / "gone.png")]
-    out = bdask.score(detector, urls, client=False, batch_size=2).compute(scheduler="sync")
+    out = bdask.score(detector, urls, client=False, predict_batch=2).compute(scheduler="sync")
     assert out.path.tolist() == urls
-    local = bdask.score(detector, paths, client=False, batch_size=2).compute(scheduler="sync")
+    local = bdask.score(detector, paths, client=False, predict_batch=2).compute(scheduler="sync")
     np.testing.assert_array_equal(out.score.to_numpy()[:4], local.score.to_numpy())  # same detector object
     np.testing.assert_allclose(out.score.to_numpy()[:4], [p.score for p in _reference(detector, paths)], rtol=1e-5)
     assert out.error.iloc[:4].isna().all() and "gone.png" in out.error.iloc[4]

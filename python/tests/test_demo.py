@@ -16,7 +16,7 @@ def test_quick_demo_writes_results_and_overlays(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "BGAD" in text and "NFAD" in text and "AHL 0.850" in text
     res = json.loads((out / "results.json").read_text())
-    assert res["quick"] is True and res["levels"] == [8, 16]
+    assert res["quick"] is True and res["strides"] == [8, 16]
     run = res["runs"][0]
     for variant in ("bgad", "nfad"):
         assert 0.0 <= run[variant]["image_auroc"] <= 1.0
@@ -24,6 +24,7 @@ def test_quick_demo_writes_results_and_overlays(tmp_path, capsys):
     assert len(overlays) == 5
 
 
-def test_demo_rejects_bad_levels(capsys):
-    assert cli_main(["demo", "--quick", "--levels", "8,x"]) == 2
-    assert "--levels" in capsys.readouterr().err
+@pytest.mark.parametrize("option", ["--strides", "--levels"])  # --levels: the deprecated old name
+def test_demo_rejects_bad_strides(capsys, option):
+    assert cli_main(["demo", "--quick", option, "8,x"]) == 2
+    assert f"{option} must be comma-separated strides" in capsys.readouterr().err

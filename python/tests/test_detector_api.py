@@ -56,16 +56,15 @@ def _engine_config():
 def test_get_params_are_the_engine_configuration_plus_progress():
     cfg = _engine_config()
     params = Detector().get_params()
-    expected = {("levels" if k == "strides" else k) for k in cfg} | {"progress"}
-    assert set(params) == expected
-    assert tuple(params["levels"]) == tuple(cfg["strides"])
+    assert set(params) == set(cfg) | {"progress"}  # the parameter names are the engine's keys
+    assert tuple(params["strides"]) == tuple(cfg["strides"])
     for k, v in cfg.items():
         if k != "strides":
             assert params[k] == v, k
     # given values override the defaults, and get_params(deep=False) is the same dict
-    det = Detector(variant="nfad", seed=7, levels=(16,), lr=1e-3, progress=False)
+    det = Detector(variant="nfad", seed=7, strides=(16,), lr=1e-3, progress=False)
     p = det.get_params(deep=False)
-    assert p["variant"] == "nfad" and p["seed"] == 7 and p["levels"] == (16,) and p["lr"] == 1e-3
+    assert p["variant"] == "nfad" and p["seed"] == 7 and p["strides"] == (16,) and p["lr"] == 1e-3
     assert p["progress"] is False
     assert det.get_params(deep=True) == p
 
@@ -93,7 +92,7 @@ def test_set_params_and_sklearn_clone(split):
 @pytest.mark.parametrize("params, name", [
     ({"no_such_knob": 1}, "no_such_knob"),
     ({"variant": "patchcore"}, "variant"),
-    ({"levels": (5,)}, "strides"),
+    ({"strides": (5,)}, "strides"),
     ({"image_size": 8}, "image_size"),
     ({"foreground": "sky"}, "foreground"),
     ({"lr": "fast"}, "lr"),

@@ -1,5 +1,7 @@
 """bgad.metrics against scikit-learn and against slow, obviously-correct references."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -149,8 +151,14 @@ def test_native_status_code_is_attached():
 
 
 def test_version_and_threads():
-    assert bgad.__version__ == "0.1.0"
-    bgad.set_num_threads(1)
-    assert bgad.get_num_threads() == 1
-    with pytest.raises(BGADError, match="threads"):
-        bgad.set_num_threads(0)
+    # one VERSION file: the package and the engine (which embeds it at compile time) agree
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", bgad.__version__)
+    assert bgad.__version__ == bgad.native_version()
+    old = bgad.get_num_threads()
+    try:
+        bgad.set_num_threads(1)
+        assert bgad.get_num_threads() == 1
+        with pytest.raises(BGADError, match="threads"):
+            bgad.set_num_threads(0)
+    finally:
+        bgad.set_num_threads(old)  # later tests (and the examples they compare with) run at the default

@@ -17,18 +17,11 @@ import pytest
 import bgad
 from fake_tqdm import install_interrupting_tqdm
 from bgad import BGAD, BGADError, metrics
-from bgad._native import c_double_p, c_float_p, c_uint8_p, check, declare, ptr
+from bgad._native import check, function, ptr
 
-_boundaries = declare(
-    "bgad_explicit_boundaries",
-    [c_float_p, c_uint8_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_double, c_float_p, c_float_p],
-)
-_loss = declare(
-    "bgad_boundary_guided_loss",
-    [c_float_p, c_uint8_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float, ctypes.c_float, c_float_p, c_float_p,
-     ctypes.c_int32, ctypes.c_double, ctypes.c_double, c_double_p, c_float_p],
-)
-_focal = declare("bgad_focal_weights", [c_float_p, ctypes.c_int64, c_float_p, c_float_p])
+_boundaries = function("bgad_explicit_boundaries")
+_loss = function("bgad_boundary_guided_loss")
+_focal = function("bgad_focal_weights")
 
 
 def native_boundaries(ell, labels, beta, tau=0.1, alpha=10.0):

@@ -37,7 +37,7 @@ def textures(rng, n, size, defect=False):
 
 def fit_detector(size=64, strides=(8, 16), backbone="lite0", steps=40, seed=0):
     rng = np.random.default_rng(seed)
-    det = Detector(variant="bgad", seed=seed, image_size=size, levels=list(strides), backbone=backbone,
+    det = Detector(variant="bgad", seed=seed, image_size=size, strides=list(strides), backbone=backbone,
                    **dict(FAST, steps=steps))
     det.fit(textures(rng, 10, size), textures(rng, 2, size, defect=True))
     return det

@@ -137,6 +137,8 @@ def test_installed_wheel_carries_its_openblas_and_header():
     assert "$ORIGIN" in info.runpath.split(":")
     assert header_path() == pkg / "include" / "bgad.h"
     assert "bgad_version" in header_path().read_text()
+    assert "bgad_focal_weights" in (pkg / "include" / "bgad_testing.h").read_text()
+    assert (pkg / "VERSION").read_text().strip() == bgad.__version__ == _native.version()
 
 
 def test_c_program_links_the_installed_library(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import bgad
+from conftest import assert_example_scores_like_python
 
 
 @pytest.fixture(scope="module")
@@ -30,27 +30,15 @@ def _run(example, *args):
     return subprocess.run([str(example), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-def _parse(stdout):
-    fields = dict(line.split(" ", 1) for line in stdout.strip().splitlines())
-    size, peak = fields["map"].split(", max ")
-    height, width = (int(v) for v in size.split("x"))
-    return float(fields["score"]), fields["decision"], float(fields["image_threshold"]), (height, width), float(peak)
-
-
 def test_swift_example_scores_like_python(saved, example):
     path, probes = saved
-    loaded = bgad.Detector.load(path)
-    for png in probes:
-        result = _run(example, path, png)
-        assert result.returncode == 0, result.stderr
-        score, decision, threshold, shape, peak = _parse(result.stdout)
-        expected = loaded.predict([str(png)])[0]
-        # The same engine code on the same file: equal to float rounding of the printout.
-        assert score == pytest.approx(expected.score, rel=1e-6, abs=0)
-        assert decision == ("anomalous" if expected.is_anomalous else "normal")
-        assert threshold == pytest.approx(loaded.image_threshold_, rel=1e-6, abs=0)
-        assert shape == expected.anomaly_map.shape
-        assert peak == pytest.approx(float(expected.anomaly_map.max()), rel=1e-5)
+    # The same engine code on the same file: equal to float rounding of the printout; the
+    # Swift example also prints the map's size and peak.
+    for fields, expected in assert_example_scores_like_python(lambda *args: _run(example, *args), path, probes,
+                                                               maps=True):
+        size, peak = fields["map"].split(", max ")
+        assert tuple(int(v) for v in size.split("x")) == expected.anomaly_map.shape
+        assert float(peak) == pytest.approx(float(expected.anomaly_map.max()), rel=1e-5)
 
 
 def test_swift_example_reports_errors(saved, example, tmp_path):

@@ -14,12 +14,33 @@ ELPV_PUBLISHED = {"DevNet": 0.846, "DRA": 0.845, "AHL": 0.850, "PatchCore (unsup
 ELPV_PUBLISHED_HARD = {"DRA": 0.766, "AHL": 0.788}
 
 
-def parse_levels(text: str):
-    """The strides of a ``--levels`` option such as ``8,16``, as a tuple of ints."""
+def parse_strides(text: str, option: str = "--strides"):
+    """The strides of a ``--strides`` option such as ``8,16``, as a tuple of ints."""
     try:
         return tuple(int(v) for v in str(text).split(","))
     except ValueError:
-        raise BGADError(f"--levels must be comma-separated strides such as 8,16, got {text!r}") from None
+        raise BGADError(f"{option} must be comma-separated strides such as 8,16, got {text!r}") from None
+
+
+def add_strides_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``--strides`` (backbone strides used as feature levels) and its deprecated old name
+    ``--levels`` (kept for one release)."""
+    p.add_argument("--strides", default=None, help=help)
+    p.add_argument("--levels", default=None, help="deprecated old name of --strides (removed in the next release)")
+
+
+def strides_from_args(args):
+    """The strides of ``--strides`` (or of the deprecated ``--levels``, with a warning on
+    stderr), or None when neither was given."""
+    import sys
+
+    strides, levels = getattr(args, "strides", None), getattr(args, "levels", None)
+    if levels is not None:
+        if strides is not None:
+            raise BGADError("give --strides only (--levels is its deprecated old name)")
+        print("warning: --levels is deprecated and will be removed in the next release; use --strides", file=sys.stderr)
+        return parse_strides(levels, "--levels")
+    return None if strides is None else parse_strides(strides)
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
@@ -34,7 +55,7 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--rpag", dest="rpag_per_anomaly", type=int, default=None, help="RPAG samples per known anomaly (0 = off)")
     p.add_argument("--image-size", dest="image_size", type=int, default=None, help="model input side (Detector default 256)")
-    p.add_argument("--levels", default=None, help="backbone strides used as feature levels (Detector default 8,16)")
+    add_strides_option(p, "backbone strides used as feature levels (Detector default 8,16)")
     p.add_argument("--foreground", default=None, choices=["otsu", "whole"], help="RPAG foreground rule (Detector default otsu)")
     p.add_argument("--tiling", default=None, choices=["auto", "on", "off"],
                    help="cover strips (aspect > 2) and large images (> 4x the model input) with square tiles "
@@ -75,8 +96,9 @@ def detector_from_args(args, variant=None):
         value = getattr(args, key, None)
         if value is not None:
             params[key] = value
-    if getattr(args, "levels", None) is not None:
-        params["levels"] = parse_levels(args.levels)
+    strides = strides_from_args(args)
+    if strides is not None:
+        params["strides"] = strides
     return Detector(**params)
 
 
@@ -95,5 +117,5 @@ def collect_images(items: List[str]) -> List[str]:
     return list_images(list(items))
 
 
-__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_levels", "add_training_args", "add_split_args", "add_folder_args",
+__all__ = ["ELPV_PUBLISHED", "ELPV_PUBLISHED_HARD", "parse_strides", "add_strides_option", "strides_from_args", "add_training_args", "add_split_args", "add_folder_args",
            "detector_from_args", "split_from_args", "collect_images"]

@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .common import ELPV_PUBLISHED, ELPV_PUBLISHED_HARD, parse_levels
+from .common import ELPV_PUBLISHED, ELPV_PUBLISHED_HARD, add_strides_option, strides_from_args
 
 HELP = "the main job: ELPV solar cells, BGAD vs NFAD, published numbers beside"
 
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="training budget in optimizer steps (default: the Detector's; 150 with --quick)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the Detector's)")
-    p.add_argument("--levels", default=None, help="backbone strides used as feature levels (default: the Detector's, 8,16)")
+    add_strides_option(p, "backbone strides used as feature levels (default: the Detector's, 8,16)")
     p.add_argument("--rpag", dest="rpag", type=int, default=None, help="RPAG samples per known anomaly (default: the Detector's)")
     p.add_argument("--foreground", default=ELPV_OPTIONS["foreground"], choices=["otsu", "whole"],
                    help=f"RPAG foreground rule (default {ELPV_OPTIONS['foreground']} for ELPV cells)")
@@ -48,8 +48,9 @@ def _options(args) -> dict:
     from ..detector import Detector
 
     opts = {"foreground": args.foreground}
-    if args.levels is not None:
-        opts["levels"] = parse_levels(args.levels)
+    strides = strides_from_args(args)
+    if strides is not None:
+        opts["strides"] = strides
     if args.rpag is not None:
         opts["rpag_per_anomaly"] = args.rpag
     if args.lr is not None:
@@ -65,8 +66,8 @@ def _options(args) -> dict:
 def _write_overlays(det, test: List[str], labels: np.ndarray, scores: np.ndarray, out: Path) -> None:
     """Side-by-side image | heat map of the 3 highest and 2 lowest scored test images."""
     from .. import io
-    from ..detector import read_image
-    from ..visualize import overlay, side_by_side
+    from ..io import read_image
+    from ..visualize import heatmap_overlay, side_by_side
 
     order = np.argsort(scores)
     picks = list(order[-3:]) + list(order[:2])
@@ -78,7 +79,7 @@ def _write_overlays(det, test: List[str], labels: np.ndarray, scores: np.ndarray
         img = read_image(test[k], mode="rgb")
         tag = "anomalous" if labels[k] else "normal"
         io.write_png(str(out / "overlays" / f"{Path(test[k]).stem}_{tag}_score{scores[k]:.3f}.png"),
-                     side_by_side(img, overlay(img, p.anomaly_map, vmin, vmax)))
+                     side_by_side(img, heatmap_overlay(img, p.anomaly_map, vmin, vmax)))
 
 
 def run(args) -> int:
@@ -130,15 +131,15 @@ def run(args) -> int:
         return (float(np.mean(values)), float(np.std(values))) if len(values) > 1 else float(values[0])
 
     results = {name: {"image_auroc": summary(v)} for name, v in table_rows.items()}
-    levels = [int(s) for s in params["levels"]]
+    strides = [int(s) for s in params["strides"]]
     print()
     print(f"ELPV, {args.setting} setting, K = {args.n_known}, {max(1, args.seeds)} seed(s), "
           f"{params['steps']} steps, lr {params['lr']:g}, "
-          f"strides {tuple(levels)}, foreground {params['foreground']}" + (" — QUICK run, not comparable" if args.quick else ""))
+          f"strides {tuple(strides)}, foreground {params['foreground']}" + (" — QUICK run, not comparable" if args.quick else ""))
     print(format_table(results, ELPV_PUBLISHED if args.setting == "general" else ELPV_PUBLISHED_HARD))
     (out / "results.json").write_text(to_json({
         "setting": args.setting, "n_known": args.n_known, "quick": args.quick,
-        "steps": params["steps"], "lr": params["lr"], "levels": levels,
+        "steps": params["steps"], "lr": params["lr"], "strides": strides,
         "detector": {k: v for k, v in params.items() if k not in ("progress", "weights")},
         "runs": per_run, "summary": results}))
     print(f"\nwrote {out}/results.json and overlays in {out}/overlays ({time.time() - t0:.0f} s in all)")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
+from .._errors import BGADError
 from .common import collect_images
 
 HELP = "score images: CSV/JSON of scores and overlays, or Parquet partitions on a Dask cluster (--scheduler)"
@@ -25,7 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "part-NNNNN.parquet files as partitions finish and resumes an interrupted run")
     d.add_argument("--partition-size", dest="partition_size", type=int, default=1024,
                    help="images per partition file / task (default 1024)")
-    d.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="images per engine call (default 32)")
+    d.add_argument("--predict-batch", dest="predict_batch", type=int, default=None,
+                   help="images per engine call on a worker (default 32)")
+    d.add_argument("--batch-size", dest="batch_size", type=int, default=None,
+                   help="deprecated old name of --predict-batch (removed in the next release)")
     d.add_argument("--maps", action="store_true", help="workers write each anomaly map to OUT/maps/*.npy (float32)")
     d.add_argument("--format", default=None, choices=["parquet", "csv"],
                    help="partition file format (default parquet when pyarrow is installed, else csv)")
@@ -38,9 +43,10 @@ def run(args) -> int:
     if args.scheduler:
         return run_distributed(args)
     from .. import io
-    from ..detector import Detector, read_image
+    from ..detector import Detector
+    from ..io import read_image
     from ..evaluation import to_json
-    from ..visualize import overlay
+    from ..visualize import heatmap_overlay
 
     det = Detector.load(args.model)
     det.progress = not args.quiet
@@ -52,7 +58,7 @@ def run(args) -> int:
     vmax = float(max(p.anomaly_map.max() for p in preds))
     rows = []
     for path, p in zip(paths, preds):
-        io.write_png(str(out / "overlays" / f"{Path(path).stem}.png"), overlay(read_image(path), p.anomaly_map, vmin, vmax))
+        io.write_png(str(out / "overlays" / f"{Path(path).stem}.png"), heatmap_overlay(read_image(path), p.anomaly_map, vmin, vmax))
         rows.append({"image": path, "score": p.score, "is_anomalous": p.is_anomalous})
     with open(out / "scores.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["image", "score", "is_anomalous"])
@@ -67,11 +73,18 @@ def run_distributed(args, on_partition=None) -> int:
     """``--scheduler``: :func:`bgad.dask.score_to_dir` on the cluster; prints what it wrote."""
     from .. import dask as bdask
 
+    predict_batch = args.predict_batch
+    if args.batch_size is not None:
+        if predict_batch is not None:
+            raise BGADError("give --predict-batch only (--batch-size is its deprecated old name)")
+        print("warning: --batch-size is deprecated and will be removed in the next release; use --predict-batch",
+              file=sys.stderr)
+        predict_batch = args.batch_size
     paths = collect_images(args.images)
     client, cluster = bdask.connect(args.scheduler)
     try:
         done = bdask.score_to_dir(args.model, paths, args.out, client=client, partition_size=args.partition_size,
-                                  batch_size=args.batch_size, maps=args.maps, fmt=args.format,
+                                  predict_batch=32 if predict_batch is None else predict_batch, maps=args.maps, fmt=args.format,
                                   threads_per_worker=args.threads_per_worker, on_partition=on_partition)
     finally:
         client.close()

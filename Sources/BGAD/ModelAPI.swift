@@ -1,14 +1,13 @@
 import BGADCore
 
 /// C entry points of the BGAD model on feature maps and of its losses (see `bgad.h`,
-/// "Model"). A handle is an `Unmanaged<BGADModel>`; a model is not thread-safe.
+/// "Model"). A handle is a retained `BGADModel` (`Handles.swift`); a model is not thread-safe.
 
 /// Progress callback: (step, total steps, loss, user data) → non-zero to cancel.
 public typealias BGADProgressCallback = @convention(c) (Int64, Int64, Double, UnsafeMutableRawPointer?) -> Int32
 
 private func model(_ handle: OpaquePointer?) throws(BGADError) -> BGADModel {
-    guard let h = handle else { throw .invalid("model is NULL") }
-    return Unmanaged<BGADModel>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+    try object(handle, BGADModel.self, "model")
 }
 
 private func string(_ p: UnsafePointer<CChar>?, _ name: String) throws(BGADError) -> String {
@@ -47,17 +46,13 @@ public func bgad_model_create(_ nLevels: Int64, _ channels: UnsafePointer<Int64>
             guard c[l] >= 2, c[l] <= 65536 else { throw .invalid("level \(l): channel count must lie in 2...65536, got \(c[l])") }
             chans.append(Int(c[l]))
         }
-        let m = try BGADModel(channels: chans)
-        o.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
+        o.pointee = retainedHandle(try BGADModel(channels: chans))
     }
 }
 
 @_cdecl("bgad_model_free")
 public func bgad_model_free(_ handle: OpaquePointer?) -> Int32 {
-    guarded { () throws(BGADError) in
-        guard let h = handle else { return }
-        Unmanaged<BGADModel>.fromOpaque(UnsafeRawPointer(h)).release()
-    }
+    releaseHandle(handle, BGADModel.self)
 }
 
 @_cdecl("bgad_model_set_param")
@@ -79,6 +74,29 @@ public func bgad_model_get_param(_ handle: OpaquePointer?, _ name: UnsafePointer
             let b = try require(buffer, "buffer")
             for (i, ch) in utf8.enumerated() { b[i] = ch }
         }
+    }
+}
+
+@_cdecl("bgad_model_default_params")
+public func bgad_model_default_params(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
+                                      _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let defaults = TrainingConfiguration()
+        var members: [(key: String, value: JSON)] = []
+        for name in TrainingConfiguration.parameterNames {
+            // The knobs are text: numbers and booleans go out as JSON numbers and booleans.
+            let text = try defaults.get(name)
+            let value: JSON
+            if text == "true" || text == "false" {
+                value = .bool(text == "true")
+            } else if let parsed = try? JSON.parse(text), case .number = parsed {
+                value = parsed
+            } else {
+                value = .string(text)
+            }
+            members.append((name, value))
+        }
+        try twoCall(Array(JSON.object(members).text.utf8CString), buffer, capacity, needed, "the default parameters")
     }
 }
 
@@ -281,69 +299,6 @@ public func bgad_model_save(_ handle: OpaquePointer?, _ path: UnsafePointer<CCha
 public func bgad_model_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded { () throws(BGADError) in
         let o = try require(out, "out")
-        let m = try ModelFile.load(from: try string(path, "path"))
-        o.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
-    }
-}
-
-// MARK: - Losses, exposed for verification against independent implementations
-
-@_cdecl("bgad_explicit_boundaries")
-public func bgad_explicit_boundaries(
-    _ ell: UnsafePointer<Float>?, _ labels: UnsafePointer<UInt8>?, _ n: Int64,
-    _ beta: Double, _ tau: Double, _ alphaN: Double,
-    _ normalBoundary: UnsafeMutablePointer<Float>?, _ abnormalBoundary: UnsafeMutablePointer<Float>?
-) -> Int32 {
-    guarded { () throws(BGADError) in
-        let count = try requireSize(n, "n")
-        let e = UnsafeBufferPointer(start: try require(ell, "ell"), count: count)
-        let l = UnsafeBufferPointer(start: try require(labels, "labels"), count: count)
-        let bn = try require(normalBoundary, "b_n"), ba = try require(abnormalBoundary, "b_a")
-        try requireFinite(e, "ell")
-        var p = BoundaryLossParameters()
-        p.beta = beta; p.tau = tau; p.normalizer = alphaN
-        try p.validate()
-        var scratch = [Float](repeating: 0, count: count)
-        let b = scratch.withUnsafeMutableBufferPointer { explicitBoundaries(ell: e, labels: l, parameters: p, scratch: $0) }
-        guard let b else { throw .invalid("labels: no normal vector (label 0), the normal boundary is undefined") }
-        bn.pointee = b.normal
-        ba.pointee = b.abnormal
-    }
-}
-
-@_cdecl("bgad_boundary_guided_loss")
-public func bgad_boundary_guided_loss(
-    _ ell: UnsafePointer<Float>?, _ labels: UnsafePointer<UInt8>?, _ n: Int64,
-    _ useBoundaries: Int32, _ normalBoundary: Float, _ abnormalBoundary: Float,
-    _ normalWeights: UnsafePointer<Float>?, _ abnormalWeights: UnsafePointer<Float>?, _ semiPush: Int32,
-    _ alphaN: Double, _ lambda: Double, _ parts: UnsafeMutablePointer<Double>?, _ gradient: UnsafeMutablePointer<Float>?
-) -> Int32 {
-    guarded { () throws(BGADError) in
-        let count = try requireSize(n, "n")
-        let e = UnsafeBufferPointer(start: try require(ell, "ell"), count: count)
-        let l = UnsafeBufferPointer(start: try require(labels, "labels"), count: count)
-        try requireFinite(e, "ell")
-        guard alphaN.isFinite, alphaN > 0 else { throw .invalid("alpha_n must be > 0, got \(alphaN)") }
-        guard lambda.isFinite, lambda >= 0 else { throw .invalid("lambda must be ≥ 0, got \(lambda)") }
-        let out = try require(parts, "parts"), g = try require(gradient, "gradient")
-        let b: ExplicitBoundaries? = useBoundaries != 0 ? ExplicitBoundaries(normal: normalBoundary, abnormal: abnormalBoundary) : nil
-        let r = boundaryGuidedLoss(
-            ell: e, labels: l, boundaries: b,
-            normalWeights: normalWeights.map { UnsafeBufferPointer(start: $0, count: count) },
-            abnormalWeights: abnormalWeights.map { UnsafeBufferPointer(start: $0, count: count) },
-            semiPush: semiPush != 0, normalizer: alphaN, lambda: lambda,
-            gradient: UnsafeMutableBufferPointer(start: g, count: count))
-        out[0] = r.total; out[1] = r.maximumLikelihood; out[2] = r.semiPull; out[3] = r.semiPush
-    }
-}
-
-@_cdecl("bgad_focal_weights")
-public func bgad_focal_weights(_ ell: UnsafePointer<Float>?, _ n: Int64, _ normal: UnsafeMutablePointer<Float>?,
-                               _ abnormal: UnsafeMutablePointer<Float>?) -> Int32 {
-    guarded { () throws(BGADError) in
-        let count = try requireSize(n, "n")
-        let e = try require(ell, "ell"), nw = try require(normal, "normal"), aw = try require(abnormal, "abnormal")
-        try requireFinite(UnsafeBufferPointer(start: e, count: count), "ell")
-        for i in 0..<count { nw[i] = normalFocalWeight(e[i]); aw[i] = abnormalFocalWeight(e[i]) }
+        o.pointee = retainedHandle(try ModelFile.load(from: try string(path, "path")))
     }
 }

@@ -1,7 +1,6 @@
 import BGADCore
 
-/// C entry points of the image layer (see `bgad.h`, "Images"): PNG decode/encode,
-/// Otsu threshold, foreground masks.
+/// C entry points of the image layer (see `bgad.h`, "Image"): PNG decode/encode, resize.
 
 private func pngMode(_ mode: Int32) throws(BGADError) -> PNG.Mode {
     guard let m = PNG.Mode(rawValue: mode) else { throw .invalid("mode must be 0 (native), 1 (gray) or 3 (RGB), got \(mode)") }
@@ -12,14 +11,6 @@ private func buffer(_ data: UnsafePointer<UInt8>?, _ size: Int64) throws(BGADErr
     let n = try requireSize(size, "size")
     let p = try require(data, "data")
     return UnsafeBufferPointer(start: p, count: n)
-}
-
-private func imageDims(_ h: Int64, _ w: Int64, _ c: Int64) throws(BGADError) -> (Int, Int, Int, Int) {
-    let hh = try requireSize(h, "height"), ww = try requireSize(w, "width"), cc = try requireSize(c, "channels")
-    guard cc == 1 || cc == 3 else { throw .invalid("channels must be 1 or 3, got \(cc)") }
-    let n = try checkedProduct([hh, ww, cc], "image")
-    guard n > 0 else { throw .invalid("empty image \(hh)×\(ww)") }
-    return (hh, ww, cc, n)
 }
 
 @_cdecl("bgad_png_decode_info")
@@ -65,25 +56,59 @@ public func bgad_png_write(_ path: UnsafePointer<CChar>?, _ pixels: UnsafePointe
     }
 }
 
-@_cdecl("bgad_otsu_threshold")
-public func bgad_otsu_threshold(_ gray: UnsafePointer<UInt8>?, _ n: Int64, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+// MARK: - Resize
+
+/// One resize entry point: checks the sizes and pointers, then runs `resize` (the bilinear or
+/// nearest kernel of the element type) from `src` into `dst`.
+private func resizeEntry<T>(
+    _ src: UnsafePointer<T>?, _ height: Int64, _ width: Int64, _ channels: Int64,
+    _ dst: UnsafeMutablePointer<T>?, _ outHeight: Int64, _ outWidth: Int64,
+    _ resize: (UnsafePointer<T>, Int, Int, Int, UnsafeMutablePointer<T>, Int, Int) throws(BGADError) -> Void
+) -> Int32 {
     guarded { () throws(BGADError) in
-        let count = try requireSize(n, "n")
-        guard count > 0 else { throw .invalid("empty input: no pixels") }
-        let g = try require(gray, "gray"), o = try require(out, "out")
-        o.pointee = Int32(Foreground.otsuThreshold(UnsafeBufferPointer(start: g, count: count)))
+        let h = try requireSize(height, "height"), w = try requireSize(width, "width")
+        let c = try requireSize(channels, "channels")
+        let oh = try requireSize(outHeight, "out_height"), ow = try requireSize(outWidth, "out_width")
+        try resize(try require(src, "src"), h, w, c, try require(dst, "dst"), oh, ow)
     }
 }
 
-@_cdecl("bgad_foreground_mask")
-public func bgad_foreground_mask(_ image: UnsafePointer<UInt8>?, _ height: Int64, _ width: Int64, _ channels: Int64,
-                                 _ mode: Int32, _ out: UnsafeMutablePointer<UInt8>?) -> Int32 {
-    guarded { () throws(BGADError) in
-        let (h, w, c, n) = try imageDims(height, width, channels)
-        let src = try require(image, "image"), o = try require(out, "out")
-        guard let m = Foreground.Mode(rawValue: mode) else { throw .invalid("mode must be 0 (otsu) or 1 (whole), got \(mode)") }
-        let img = try Image(height: h, width: w, channels: c, pixels: Array(UnsafeBufferPointer(start: src, count: n)))
-        let mask = Foreground.mask(of: img, mode: m)
-        o.update(from: mask, count: h * w)
+@_cdecl("bgad_resize_bilinear_u8")
+public func bgad_resize_bilinear_u8(
+    _ src: UnsafePointer<UInt8>?, _ height: Int64, _ width: Int64, _ channels: Int64,
+    _ dst: UnsafeMutablePointer<UInt8>?, _ outHeight: Int64, _ outWidth: Int64
+) -> Int32 {
+    resizeEntry(src, height, width, channels, dst, outHeight, outWidth) { (s, h, w, c, d, oh, ow) throws(BGADError) in
+        try resizeBilinear(s, height: h, width: w, channels: c, into: d, height: oh, width: ow)
+    }
+}
+
+@_cdecl("bgad_resize_bilinear_f32")
+public func bgad_resize_bilinear_f32(
+    _ src: UnsafePointer<Float>?, _ height: Int64, _ width: Int64, _ channels: Int64,
+    _ dst: UnsafeMutablePointer<Float>?, _ outHeight: Int64, _ outWidth: Int64
+) -> Int32 {
+    resizeEntry(src, height, width, channels, dst, outHeight, outWidth) { (s, h, w, c, d, oh, ow) throws(BGADError) in
+        try resizeBilinear(s, height: h, width: w, channels: c, into: d, height: oh, width: ow)
+    }
+}
+
+@_cdecl("bgad_resize_nearest_u8")
+public func bgad_resize_nearest_u8(
+    _ src: UnsafePointer<UInt8>?, _ height: Int64, _ width: Int64, _ channels: Int64,
+    _ dst: UnsafeMutablePointer<UInt8>?, _ outHeight: Int64, _ outWidth: Int64
+) -> Int32 {
+    resizeEntry(src, height, width, channels, dst, outHeight, outWidth) { (s, h, w, c, d, oh, ow) throws(BGADError) in
+        try resizeNearest(s, height: h, width: w, channels: c, into: d, height: oh, width: ow)
+    }
+}
+
+@_cdecl("bgad_resize_nearest_f32")
+public func bgad_resize_nearest_f32(
+    _ src: UnsafePointer<Float>?, _ height: Int64, _ width: Int64, _ channels: Int64,
+    _ dst: UnsafeMutablePointer<Float>?, _ outHeight: Int64, _ outWidth: Int64
+) -> Int32 {
+    resizeEntry(src, height, width, channels, dst, outHeight, outWidth) { (s, h, w, c, d, oh, ow) throws(BGADError) in
+        try resizeNearest(s, height: h, width: w, channels: c, into: d, height: oh, width: ow)
     }
 }

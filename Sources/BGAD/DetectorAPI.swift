@@ -1,19 +1,18 @@
 import BGADCore
 
 /// C entry points of the Detector (see `bgad.h`, "Detector"): images in, scores and anomaly
-/// maps out. A handle is an `Unmanaged<Detector>`; a detector may be shared between
+/// maps out. A handle is a retained `Detector` (`Handles.swift`); a detector may be shared between
 /// threads for prediction.
 
 /// Size of `bgad_image` in C: a pointer and three int64 (x86-64 and arm64 LP64 layout).
 private let imageStride = 32
 
 private func detector(_ handle: OpaquePointer?) throws(BGADError) -> Detector {
-    guard let h = handle else { throw .invalid("detector is NULL") }
-    return Unmanaged<Detector>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+    try object(handle, Detector.self, "detector")
 }
 
 private func publish(_ d: Detector, _ out: UnsafeMutablePointer<OpaquePointer?>) {
-    out.pointee = OpaquePointer(Unmanaged.passRetained(d).toOpaque())
+    out.pointee = retainedHandle(d)
 }
 
 /// Entry `i` of a `bgad_image` array, its sizes checked (pixels may be NULL only when
@@ -78,16 +77,6 @@ private func fitCallback(_ progress: BGADProgressCallback?, _ userData: UnsafeMu
     return { p in progress(Int64(p.step), Int64(p.totalSteps), p.loss, userData) == 0 }
 }
 
-/// Copies `bytes` into a caller buffer with the two-call pattern (needed always set).
-private func twoCall<T>(_ bytes: [T], _ buffer: UnsafeMutablePointer<T>?, _ capacity: Int64,
-                        _ needed: UnsafeMutablePointer<Int64>?, _ what: String) throws(BGADError) {
-    try require(needed, "needed").pointee = Int64(bytes.count)
-    let cap = try requireSize(capacity, "capacity")
-    guard cap >= bytes.count else { throw .invalid("\(what) needs \(bytes.count) bytes, the buffer holds \(cap)") }
-    let b = try require(buffer, "buffer")
-    bytes.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: bytes.count) }
-}
-
 @_cdecl("bgad_detector_create")
 public func bgad_detector_create(_ json: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded { () throws(BGADError) in
@@ -113,6 +102,15 @@ public func bgad_detector_is_fitted(_ handle: OpaquePointer?, _ fitted: UnsafeMu
     }
 }
 
+/// The detector and image counts of a fit entry point, checked (at least one normal image).
+private func fitArguments(_ handle: OpaquePointer?, _ nNormal: Int64, _ nAnomalous: Int64)
+    throws(BGADError) -> (Detector, Int, Int) {
+    let d = try detector(handle)
+    let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
+    guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+    return (d, nn, na)
+}
+
 @_cdecl("bgad_detector_fit")
 public func bgad_detector_fit(
     _ handle: OpaquePointer?, _ normal: UnsafeRawPointer?, _ nNormal: Int64,
@@ -120,9 +118,7 @@ public func bgad_detector_fit(
     _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guarded { () throws(BGADError) in
-        let d = try detector(handle)
-        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
-        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        let (d, nn, na) = try fitArguments(handle, nNormal, nAnomalous)
         guard let normalArray = normal else { throw .invalid("normal is NULL") }
         if na > 0, anomalous == nil { throw .invalid("anomalous is NULL") }
         // Each image is copied when the fit reaches it (not all at once).
@@ -145,9 +141,7 @@ public func bgad_detector_fit_paths(
     _ nAnomalous: Int64, _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guarded { () throws(BGADError) in
-        let d = try detector(handle)
-        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
-        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        let (d, nn, na) = try fitArguments(handle, nNormal, nAnomalous)
         let np = try require(normalPaths, "normal_paths")
         let ap = na > 0 ? try require(anomalousPaths, "anomalous_paths") : nil
         // Each file is read when the fit reaches it (not all at once).
@@ -179,9 +173,7 @@ public func bgad_detector_fit_loader(
     _ progress: BGADProgressCallback?, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guarded { () throws(BGADError) in
-        let d = try detector(handle)
-        let nn = try requireSize(nNormal, "n_normal"), na = try requireSize(nAnomalous, "n_anomalous")
-        guard nn >= 1 else { throw .invalid("n_normal must be ≥ 1, got \(nn)") }
+        let (d, nn, na) = try fitArguments(handle, nNormal, nAnomalous)
         guard let load else { throw .invalid("load is NULL") }
         // Two bgad_image slots the loader fills; each image is copied at once.
         let slots = UnsafeMutableRawPointer.allocate(byteCount: 2 * imageStride, alignment: 8)
@@ -339,10 +331,7 @@ public func bgad_detector_from_bytes(_ data: UnsafePointer<UInt8>?, _ length: In
 
 @_cdecl("bgad_detector_free")
 public func bgad_detector_free(_ handle: OpaquePointer?) -> Int32 {
-    guarded { () throws(BGADError) in
-        guard let h = handle else { return }
-        Unmanaged<Detector>.fromOpaque(UnsafeRawPointer(h)).release()
-    }
+    releaseHandle(handle, Detector.self)
 }
 
 // MARK: - Tensors (export)

@@ -1,16 +1,10 @@
 import BGADCore
 
-/// C entry points of the built-in backbone (EfficientNet-Lite0, Lite1, Lite2) and of image
-/// resizing (see `bgad.h`, "Backbone").
+/// C entry points of the built-in backbone (EfficientNet-Lite0, Lite1, Lite2) (see `bgad.h`,
+/// "Backbone").
 
 private func backbone(_ handle: OpaquePointer?) throws(BGADError) -> EfficientNetLite {
-    guard let handle else { throw .invalid("backbone handle is NULL") }
-    return Unmanaged<EfficientNetLite>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
-}
-
-@_cdecl("bgad_backbone_load")
-public func bgad_backbone_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    bgad_backbone_load_variant(path, -1, out)
+    try object(handle, EfficientNetLite.self, "backbone handle")
 }
 
 /// The variant of a C variant code (0, 1, 2 = Lite0, Lite1, Lite2).
@@ -31,7 +25,7 @@ public func bgad_backbone_load_variant(
         var expected: EfficientNetLite.Variant? = nil
         if variantCode != -1 { expected = try variant(variantCode) }
         let model = try EfficientNetLite(variant: expected, weightFile: String(cString: p))
-        o.pointee = OpaquePointer(Unmanaged.passRetained(model).toOpaque())
+        o.pointee = retainedHandle(model)
     }
 }
 
@@ -45,18 +39,7 @@ public func bgad_backbone_variant(_ handle: OpaquePointer?, _ out: UnsafeMutable
 
 @_cdecl("bgad_backbone_free")
 public func bgad_backbone_free(_ handle: OpaquePointer?) -> Int32 {
-    guarded { () throws(BGADError) in
-        guard let handle else { return }
-        Unmanaged<EfficientNetLite>.fromOpaque(UnsafeRawPointer(handle)).release()
-    }
-}
-
-@_cdecl("bgad_backbone_feature_shape")
-public func bgad_backbone_feature_shape(
-    _ inputHeight: Int64, _ inputWidth: Int64, _ stride: Int32,
-    _ channels: UnsafeMutablePointer<Int64>?, _ height: UnsafeMutablePointer<Int64>?, _ width: UnsafeMutablePointer<Int64>?
-) -> Int32 {
-    bgad_backbone_variant_feature_shape(0, inputHeight, inputWidth, stride, channels, height, width)
+    releaseHandle(handle, EfficientNetLite.self)
 }
 
 @_cdecl("bgad_backbone_variant_feature_shape")
@@ -172,59 +155,5 @@ public func bgad_backbone_classify_preprocessed(
         _ = try checkedProduct([n, h, w, 3], "input")
         let x = try require(input, "input"), out = try require(logits, "logits")
         try model.classify(preprocessed: x, layout: layout(layoutCode), count: n, height: h, width: w, logits: out)
-    }
-}
-
-private func resizeArguments(_ h: Int64, _ w: Int64, _ c: Int64, _ oh: Int64, _ ow: Int64)
-    throws(BGADError) -> (Int, Int, Int, Int, Int) {
-    (try requireSize(h, "height"), try requireSize(w, "width"), try requireSize(c, "channels"),
-     try requireSize(oh, "out_height"), try requireSize(ow, "out_width"))
-}
-
-@_cdecl("bgad_resize_bilinear_u8")
-public func bgad_resize_bilinear_u8(
-    _ src: UnsafePointer<UInt8>?, _ height: Int64, _ width: Int64, _ channels: Int64,
-    _ dst: UnsafeMutablePointer<UInt8>?, _ outHeight: Int64, _ outWidth: Int64
-) -> Int32 {
-    guarded { () throws(BGADError) in
-        let (h, w, c, oh, ow) = try resizeArguments(height, width, channels, outHeight, outWidth)
-        try resizeBilinear(try require(src, "src"), height: h, width: w, channels: c,
-                           into: try require(dst, "dst"), height: oh, width: ow)
-    }
-}
-
-@_cdecl("bgad_resize_bilinear_f32")
-public func bgad_resize_bilinear_f32(
-    _ src: UnsafePointer<Float>?, _ height: Int64, _ width: Int64, _ channels: Int64,
-    _ dst: UnsafeMutablePointer<Float>?, _ outHeight: Int64, _ outWidth: Int64
-) -> Int32 {
-    guarded { () throws(BGADError) in
-        let (h, w, c, oh, ow) = try resizeArguments(height, width, channels, outHeight, outWidth)
-        try resizeBilinear(try require(src, "src"), height: h, width: w, channels: c,
-                           into: try require(dst, "dst"), height: oh, width: ow)
-    }
-}
-
-@_cdecl("bgad_resize_nearest_u8")
-public func bgad_resize_nearest_u8(
-    _ src: UnsafePointer<UInt8>?, _ height: Int64, _ width: Int64, _ channels: Int64,
-    _ dst: UnsafeMutablePointer<UInt8>?, _ outHeight: Int64, _ outWidth: Int64
-) -> Int32 {
-    guarded { () throws(BGADError) in
-        let (h, w, c, oh, ow) = try resizeArguments(height, width, channels, outHeight, outWidth)
-        try resizeNearest(try require(src, "src"), height: h, width: w, channels: c,
-                          into: try require(dst, "dst"), height: oh, width: ow)
-    }
-}
-
-@_cdecl("bgad_resize_nearest_f32")
-public func bgad_resize_nearest_f32(
-    _ src: UnsafePointer<Float>?, _ height: Int64, _ width: Int64, _ channels: Int64,
-    _ dst: UnsafeMutablePointer<Float>?, _ outHeight: Int64, _ outWidth: Int64
-) -> Int32 {
-    guarded { () throws(BGADError) in
-        let (h, w, c, oh, ow) = try resizeArguments(height, width, channels, outHeight, outWidth)
-        try resizeNearest(try require(src, "src"), height: h, width: w, channels: c,
-                          into: try require(dst, "dst"), height: oh, width: ow)
     }
 }

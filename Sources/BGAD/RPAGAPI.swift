@@ -1,7 +1,7 @@
 import BGADCore
 
-/// C entry points of RPAG (see `bgad.h`, "Images and RPAG"): a generator handle that
-/// owns its random state.
+/// C entry points of RPAG (see `bgad.h`, "RPAG"): a generator handle that owns its random
+/// state, Otsu's threshold and foreground masks.
 
 /// The object behind `bgad_rpag_t *`.
 final class RPAGHandle {
@@ -10,16 +10,7 @@ final class RPAGHandle {
 }
 
 private func handle(_ p: OpaquePointer?) throws(BGADError) -> RPAGHandle {
-    guard let p = p else { throw .invalid("rpag handle is NULL") }
-    return Unmanaged<RPAGHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
-}
-
-private func dims(_ h: Int64, _ w: Int64, _ c: Int64) throws(BGADError) -> (Int, Int, Int) {
-    let hh = try requireSize(h, "height"), ww = try requireSize(w, "width"), cc = try requireSize(c, "channels")
-    guard cc == 1 || cc == 3 else { throw .invalid("channels must be 1 or 3, got \(cc)") }
-    let n = try checkedProduct([hh, ww, cc], "image")
-    guard n > 0 else { throw .invalid("empty image \(hh)×\(ww)") }
-    return (hh, ww, cc)
+    try object(p, RPAGHandle.self, "rpag handle")
 }
 
 private func image(_ p: UnsafePointer<UInt8>?, _ name: String, _ h: Int, _ w: Int, _ c: Int) throws(BGADError) -> Image {
@@ -27,21 +18,41 @@ private func image(_ p: UnsafePointer<UInt8>?, _ name: String, _ h: Int, _ w: In
     return try Image(height: h, width: w, channels: c, pixels: Array(UnsafeBufferPointer(start: src, count: h * w * c)))
 }
 
+@_cdecl("bgad_otsu_threshold")
+public func bgad_otsu_threshold(_ gray: UnsafePointer<UInt8>?, _ n: Int64, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let count = try requireSize(n, "n")
+        guard count > 0 else { throw .invalid("empty input: no pixels") }
+        let g = try require(gray, "gray"), o = try require(out, "out")
+        o.pointee = Int32(Foreground.otsuThreshold(UnsafeBufferPointer(start: g, count: count)))
+    }
+}
+
+@_cdecl("bgad_foreground_mask")
+public func bgad_foreground_mask(_ image: UnsafePointer<UInt8>?, _ height: Int64, _ width: Int64, _ channels: Int64,
+                                 _ mode: Int32, _ out: UnsafeMutablePointer<UInt8>?) -> Int32 {
+    guarded { () throws(BGADError) in
+        let (h, w, c, n) = try imageDims(height, width, channels)
+        let src = try require(image, "image"), o = try require(out, "out")
+        guard let m = Foreground.Mode(rawValue: mode) else { throw .invalid("mode must be 0 (otsu) or 1 (whole), got \(mode)") }
+        let img = try Image(height: h, width: w, channels: c, pixels: Array(UnsafeBufferPointer(start: src, count: n)))
+        let mask = Foreground.mask(of: img, mode: m)
+        o.update(from: mask, count: h * w)
+    }
+}
+
 @_cdecl("bgad_rpag_create")
 public func bgad_rpag_create(_ seed: UInt64, _ alwaysApply: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded { () throws(BGADError) in
         let o = try require(out, "out")
         let h = RPAGHandle(seed: seed, alwaysApply: alwaysApply != 0)
-        o.pointee = OpaquePointer(Unmanaged.passRetained(h).toOpaque())
+        o.pointee = retainedHandle(h)
     }
 }
 
 @_cdecl("bgad_rpag_free")
 public func bgad_rpag_free(_ p: OpaquePointer?) -> Int32 {
-    guarded { () throws(BGADError) in
-        guard let p else { return }
-        Unmanaged<RPAGHandle>.fromOpaque(UnsafeRawPointer(p)).release()
-    }
+    releaseHandle(p, RPAGHandle.self)
 }
 
 @_cdecl("bgad_rpag_generate")
@@ -54,7 +65,7 @@ public func bgad_rpag_generate(
 ) -> Int32 {
     guarded { () throws(BGADError) in
         let g = try handle(p)
-        let (h, w, c) = try dims(height, width, channels)
+        let (h, w, c, _) = try imageDims(height, width, channels)
         let oi = try require(outImage, "out_image"), om = try require(outMask, "out_mask")
         guard let mode = Foreground.Mode(rawValue: foregroundMode) else {
             throw .invalid("foreground_mode must be 0 (otsu) or 1 (whole), got \(foregroundMode)")
@@ -86,7 +97,7 @@ public func bgad_rpag_augment(
         guard let aug = Augmentation(rawValue: augmentation) else {
             throw .invalid("augmentation must be in 0...\(Augmentation.allCases.count - 1), got \(augmentation)")
         }
-        let (h, w, c) = try dims(height, width, channels)
+        let (h, w, c, _) = try imageDims(height, width, channels)
         let oi = try require(outImage, "out_image"), om = try require(outMask, "out_mask")
         let img = try image(imagePtr, "image", h, w, c)
         let m = Array(UnsafeBufferPointer(start: try require(maskPtr, "mask"), count: h * w))

@@ -5,12 +5,11 @@ import Glibc
 
 /// C entry points of the conditional normalizing flow (see `bgad.h`, "Flow").
 ///
-/// A `bgad_flow_t *` is a retained `ConditionalFlow` (`Unmanaged.passRetained(...).toOpaque()`),
-/// released by `bgad_flow_free`.
+/// A `bgad_flow_t *` is a retained `ConditionalFlow` (`Handles.swift`), released by
+/// `bgad_flow_free`.
 
 private func flowFrom(_ handle: OpaquePointer?) throws(BGADError) -> ConditionalFlow {
-    guard let h = handle else { throw .invalid("flow handle is NULL") }
-    return Unmanaged<ConditionalFlow>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+    try object(handle, ConditionalFlow.self, "flow handle")
 }
 
 /// Validated inputs of a batch call: x, count, the condition table and index (identity
@@ -83,16 +82,13 @@ public func bgad_flow_create(_ dim: Int64, _ condDim: Int64, _ blocks: Int64, _ 
             throw .invalid("flow sizes out of range: dim \(dim), cond_dim \(condDim), blocks \(blocks)")
         }
         let flow = try ConditionalFlow(dim: Int(dim), condDim: Int(condDim), blocks: Int(blocks), clamp: clamp, seed: seed)
-        o.pointee = OpaquePointer(Unmanaged.passRetained(flow).toOpaque())
+        o.pointee = retainedHandle(flow)
     }
 }
 
 @_cdecl("bgad_flow_free")
 public func bgad_flow_free(_ handle: OpaquePointer?) -> Int32 {
-    guarded { () throws(BGADError) in
-        guard let h = handle else { return }
-        Unmanaged<ConditionalFlow>.fromOpaque(UnsafeRawPointer(h)).release()
-    }
+    releaseHandle(handle, ConditionalFlow.self)
 }
 
 @_cdecl("bgad_flow_shape")
@@ -218,16 +214,24 @@ public func bgad_flow_parameter_shape(_ handle: OpaquePointer?, _ name: UnsafePo
     }
 }
 
+/// Copies the named tensor `read` gives (a parameter or its gradient, `what`) into `out`,
+/// which must hold exactly its `count` floats.
+private func copyNamedTensor(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<Float>?,
+                             _ count: Int64, _ what: String,
+                             _ read: (ConditionalFlow, String) throws(BGADError) -> [Float]) -> Int32 {
+    guarded { () throws(BGADError) in
+        let n = try nameFrom(name)
+        let v = try read(try flowFrom(handle), n)
+        let o = try require(out, "out")
+        guard count == Int64(v.count) else { throw .invalid("\(n): out holds \(count) floats, the \(what) has \(v.count)") }
+        o.update(from: v, count: v.count)
+    }
+}
+
 @_cdecl("bgad_flow_get_parameter")
 public func bgad_flow_get_parameter(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?,
                                     _ out: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
-    guarded { () throws(BGADError) in
-        let n = try nameFrom(name)
-        let v = try flowFrom(handle).parameter(n)
-        let o = try require(out, "out")
-        guard count == Int64(v.count) else { throw .invalid("\(n): out holds \(count) floats, the parameter has \(v.count)") }
-        o.update(from: v, count: v.count)
-    }
+    copyNamedTensor(handle, name, out, count, "parameter") { (f, n) throws(BGADError) in try f.parameter(n) }
 }
 
 @_cdecl("bgad_flow_set_parameter")
@@ -246,13 +250,7 @@ public func bgad_flow_set_parameter(_ handle: OpaquePointer?, _ name: UnsafePoin
 @_cdecl("bgad_flow_get_gradient")
 public func bgad_flow_get_gradient(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?,
                                    _ out: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
-    guarded { () throws(BGADError) in
-        let n = try nameFrom(name)
-        let v = try flowFrom(handle).parameterGradient(n)
-        let o = try require(out, "out")
-        guard count == Int64(v.count) else { throw .invalid("\(n): out holds \(count) floats, the gradient has \(v.count)") }
-        o.update(from: v, count: v.count)
-    }
+    copyNamedTensor(handle, name, out, count, "gradient") { (f, n) throws(BGADError) in try f.parameterGradient(n) }
 }
 
 @_cdecl("bgad_positional_encoding")
