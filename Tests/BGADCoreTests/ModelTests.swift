@@ -6,7 +6,7 @@ import XCTest
 final class ModelTests: XCTestCase {
     /// Random maps (count × c × h × w) from a seeded generator, shifted by `shift`.
     private func maps(_ count: Int, _ c: Int, _ h: Int, _ w: Int, seed: UInt64, shift: Float = 0) -> [Float] {
-        var g = SeededGenerator(seed: seed)
+        var g = SeededRandom(seed: seed)
         return (0..<(count * c * h * w)).map { _ in Float(g.below(2001)) / 1000 - 1 + shift }
     }
 

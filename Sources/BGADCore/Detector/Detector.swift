@@ -65,6 +65,10 @@ public final class Detector {
     /// Largest side of an input image (larger images are refused, not resized).
     public static let maximumImageSide = 1 << 15
 
+    /// XOR-ed into the training seed to seed RPAG during `fit`, so the generator's draws
+    /// are not those of the choice of normal images, which uses the seed itself.
+    static let rpagStreamTag: UInt64 = 0xD1B5_4A32_D192_ED03
+
     /// An unfitted detector.
     public init(configuration: DetectorConfiguration = DetectorConfiguration()) throws(BGADError) {
         try configuration.validate()
@@ -242,8 +246,9 @@ public final class Detector {
                 for _ in 0..<c.realRepeats { trainImages.append(a); trainMasks.append(m) }
             }
             if c.rpagPerAnomaly > 0 {
-                var generator = RPAG(seed: c.training.seed)
-                var pick = SeededGenerator(seed: c.training.seed)
+                // Two streams of one seed: RPAG's is tagged so it does not repeat the picks'.
+                var generator = RPAG(seed: c.training.seed ^ Detector.rpagStreamTag)
+                var pick = SeededRandom(seed: c.training.seed)
                 var cached: (index: Int, image: Image)? = nil
                 for (a, m) in zip(anomalies, anomalyMasks) {
                     for _ in 0..<c.rpagPerAnomaly {

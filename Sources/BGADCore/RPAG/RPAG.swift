@@ -68,13 +68,13 @@ public enum Augmentation: Int32, CaseIterable, Sendable {
 /// additive noise; both are left out / merged here.)
 public struct RPAG: Sendable {
     /// The random state; every draw of the generator comes from it.
-    public var rng: SplitMix64
+    public var rng: SeededRandom
     /// Fire every drawn slot (probability 1) instead of with the authors' probabilities.
     public var alwaysApply: Bool
 
     /// A generator seeded with `seed`.
     public init(seed: UInt64, alwaysApply: Bool = false) {
-        rng = SplitMix64(seed: seed)
+        rng = SeededRandom(seed: seed)
         self.alwaysApply = alwaysApply
     }
 
@@ -105,10 +105,10 @@ public struct RPAG: Sendable {
         let square = h == w || !keepShape
         switch augmentation {
         case .rotate90:
-            let k = square ? rng.int(below: 4) : 2 * rng.int(below: 2)
+            let k = square ? rng.below(4) : 2 * rng.below(2)
             return Augment.rotate90(image, mask, k: k)
         case .flip:
-            return Augment.flip(image, mask, code: rng.int(below: 3) - 1)
+            return Augment.flip(image, mask, code: rng.below(3) - 1)
         case .transpose:
             return square ? Augment.transpose(image, mask) : Augment.rotate90(image, mask, k: 2)
         case .shiftScaleRotate:
@@ -128,7 +128,7 @@ public struct RPAG: Sendable {
         case .medianBlur:
             return (Augment.medianBlur3(image), mask)
         case .motionBlur:
-            let k = 3 + 2 * rng.int(below: 3)
+            let k = 3 + 2 * rng.below(3)
             let kernel = Augment.motionKernel(size: k, angle: rng.uniform(0, Double.pi))
             return (Augment.filter(image, kernel: kernel, size: k), mask)
         case .sharpen:
@@ -159,11 +159,11 @@ public struct RPAG: Sendable {
         var img = image, m = mask
         var ops: [Augmentation] = []
         for i in 0..<3 {
-            let j = i + rng.int(below: 10 - i)
+            let j = i + rng.below(10 - i)
             slots.swapAt(i, j)
             let slot = slots[i]
             let p = [0.5, 0.5, 0.5, 1.0, 0.2, 0.2, 0.2, 0.2, 0.3, 0.3][slot]
-            if !alwaysApply && !rng.bernoulli(p) { continue }
+            if !alwaysApply && !(rng.uniform() < p) { continue }
             var op: Augmentation
             switch slot {
             case 0: op = .rotate90
@@ -174,16 +174,16 @@ public struct RPAG: Sendable {
                 ops.append(.opticalDistortion)
                 continue
             case 4: op = .gaussianNoise
-            case 5: op = [.motionBlur, .motionBlur, .medianBlur, .boxBlur][rng.int(below: 4)]
+            case 5: op = [.motionBlur, .motionBlur, .medianBlur, .boxBlur][rng.below(4)]
             case 6: op = .shiftScaleRotate
             case 7:
-                if rng.int(below: 4) < 3 {
+                if rng.below(4) < 3 {
                     (img, m) = opticalDistortion(img, m, limit: 0.05)
                     ops.append(.opticalDistortion)
                     continue
                 }
                 op = .gridDistortion
-            case 8: op = [.clahe, .sharpen, .emboss, .brightnessContrast][rng.int(below: 4)]
+            case 8: op = [.clahe, .sharpen, .emboss, .brightnessContrast][rng.below(4)]
             default: op = .hueSaturation
             }
             (img, m) = apply(op, image: img, mask: m)
@@ -269,7 +269,7 @@ public struct RPAG: Sendable {
                     let x = i % w, y = i / w
                     if x >= pxLo && x <= pxHi && y >= pyLo && y <= pyHi { candidates.append(i) }
                 }
-                let p = candidates.isEmpty ? fgPoints[rng.int(below: fgPoints.count)] : candidates[rng.int(below: candidates.count)]
+                let p = candidates.isEmpty ? fgPoints[rng.below(fgPoints.count)] : candidates[rng.below(candidates.count)]
                 var dx = p % w - cx, dy = p / w - cy
                 dx = max(-x0[k], min(w - 1 - x1[k], dx))
                 dy = max(-y0[k], min(h - 1 - y1[k], dy))
