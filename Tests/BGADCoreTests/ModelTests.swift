@@ -130,6 +130,10 @@ final class ModelTests: XCTestCase {
         defer { unlink(path) }
         try ModelFile.save(model, to: path)
         let loaded = try ModelFile.load(from: path)
+        // the file holds exactly the encoding, and the loaded model encodes to the same bytes
+        let encoded = try ModelFile.encode(model)
+        XCTAssertEqual(try readFile(path), encoded)
+        XCTAssertEqual(try ModelFile.encode(loaded), encoded)
         XCTAssertEqual(try scoreMaps(loaded), try scoreMaps(model))
         XCTAssertEqual(loaded.calibration, model.calibration)
         XCTAssertEqual(loaded.configuration, model.configuration)
