@@ -5,7 +5,7 @@
 import Glibc
 #endif
 
-extension Augment {
+extension ImageOps {
     @inlinable @inline(__always)
     static func clamp8(_ v: Float) -> UInt8 { UInt8(min(255, max(0, v + 0.5))) }
 
