@@ -10,7 +10,7 @@ final class DetectorTests: XCTestCase {
 
     /// Deterministic pseudo-random bytes in `lo ..< lo + span`.
     static func noise(_ n: Int, seed: UInt64, lo: Int = 90, span: Int = 40) -> [UInt8] {
-        var g = SeededGenerator(seed: seed)
+        var g = SeededRandom(seed: seed)
         return (0..<n).map { _ in UInt8(lo + g.below(span)) }
     }
 
@@ -342,7 +342,7 @@ final class DetectorTests: XCTestCase {
 
     func testRowStoreHoldsTheTransposedFeaturesAndMaskLabels() throws {
         let (n, c, h, w) = (5, 3, 4, 6)
-        var g = SeededGenerator(seed: 9)
+        var g = SeededRandom(seed: 9)
         let data = (0..<(n * c * h * w)).map { _ in Float(g.below(1000)) / 7 }
         var mask = [UInt8](repeating: 0, count: 16 * 24)
         for y in 4..<9 { for x in 10..<20 { mask[y * 24 + x] = 255 } }
@@ -519,7 +519,7 @@ final class DetectorTests: XCTestCase {
             assertBGADError(.format) { _ = try Detector.decode(Array(bytes.prefix(n))) }
         }
         assertBGADError(.format, containing: "unexpected") { _ = try Detector.decode(bytes + [0]) }
-        var g = SeededGenerator(seed: 9)
+        var g = SeededRandom(seed: 9)
         for _ in 0..<24 {
             var flipped = bytes
             let i = g.below(bytes.count)

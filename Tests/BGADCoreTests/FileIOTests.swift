@@ -71,3 +71,73 @@ final class FileIOTests: XCTestCase {
 private enum FileManagerFree {
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }
+
+/// The byte writer and reader every file format uses, and the one finite-value scan.
+final class BytesAndValidationTests: XCTestCase {
+    func testWriterLaysOutLittleEndianFieldsAndTheReaderReadsThemBack() throws {
+        var w = ByteWriter()
+        w.u8(0xAB); w.u32(0x0102_0304); w.u64(0x1122_3344_5566_7788); w.f32(1.5); w.f64(-2.25)
+        w.string("é"); w.floats([1, -0.0, .infinity])
+        // IEEE 754: 1.5f = 0x3FC00000, −2.25 = 0xC002000000000000, −0.0f = 0x80000000, +inf = 0x7F800000
+        XCTAssertEqual(w.bytes, [0xAB, 4, 3, 2, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+                                 0, 0, 0xC0, 0x3F, 0, 0, 0, 0, 0, 0, 0x02, 0xC0,
+                                 2, 0, 0, 0, 0xC3, 0xA9,
+                                 0, 0, 0x80, 0x3F, 0, 0, 0, 0x80, 0, 0, 0x80, 0x7F])
+        var r = ByteReader(bytes: w.bytes, position: 0, context: "test file")
+        XCTAssertEqual(try r.u8(), 0xAB)
+        XCTAssertEqual(try r.u32(), 0x0102_0304)
+        XCTAssertEqual(try r.u64(), 0x1122_3344_5566_7788)
+        XCTAssertEqual(try r.f32(), 1.5)
+        XCTAssertEqual(try r.f64(), -2.25)
+        XCTAssertEqual(try r.string(), "é")
+        let f = try r.floats(3)
+        XCTAssertEqual(f.map { $0.bitPattern }, [Float(1).bitPattern, (-Float(0)).bitPattern, Float.infinity.bitPattern])
+        XCTAssertEqual(r.position, w.bytes.count)
+    }
+
+    func testEveryReadPastTheEndIsAFormatErrorNamingTheContext() {
+        func fails(_ bytes: [UInt8] = [1, 0, 0], _ body: (inout ByteReader) throws(BGADError) -> Void) -> String? {
+            var r = ByteReader(bytes: bytes, position: 0, context: "test file")
+            do { try body(&r); return nil } catch { return error.kind == .format ? error.message : "wrong kind" }
+        }
+        XCTAssertEqual(fails { r throws(BGADError) in _ = try r.u32() }, "test file is truncated or corrupt: a field runs past the end")
+        XCTAssertEqual(fails { r throws(BGADError) in _ = try r.floats(1) }, "test file is truncated or corrupt: a tensor runs past the end")
+        XCTAssertEqual(fails { r throws(BGADError) in _ = try r.floats(-1) }, "test file is truncated or corrupt: a tensor runs past the end")
+        XCTAssertEqual(fails { r throws(BGADError) in try r.skip(4, "the blob") }, "test file is truncated or corrupt: the blob runs past the end")
+        XCTAssertEqual(fails([1, 0, 0, 0]) { r throws(BGADError) in _ = try r.count(max: 0, "level count") }, "test file: level count 1 is out of range")
+        // a string whose declared length passes the bytes left
+        XCTAssertEqual(fails { r throws(BGADError) in r.position = 0; _ = try r.string() }, "test file is truncated or corrupt: a field runs past the end")
+        XCTAssertNil(fails { r throws(BGADError) in _ = try r.raw(3) })
+    }
+
+    func testCrc32OfASliceIsTheCrcOfItsBytes() {
+        let bytes = Array("xx123456789yy".utf8)
+        XCTAssertEqual(crc32(bytes[2..<11]), 0xCBF4_3926)  // the standard check value of "123456789"
+    }
+
+    func testFirstNonFiniteFindsTheFirstBadValueInEveryBlockPosition() throws {
+        for n in [0, 1, 5, 1023, 1024, 1025, 3000] {
+            XCTAssertNil(firstNonFinite([Float](repeating: 1, count: n)))
+            XCTAssertNil(firstNonFinite([Double](repeating: -1e300, count: n)))
+        }
+        for (n, bad) in [(1, 0), (1024, 1023), (1025, 1024), (3000, 2047), (3000, 2999)] {
+            for v in [Float.nan, .infinity, -.infinity] {
+                var x = [Float](repeating: 0.5, count: n)
+                x[bad] = v
+                if bad + 1 < n { x[n - 1] = .nan }  // only the first bad value is reported
+                XCTAssertEqual(firstNonFinite(x), bad)
+                x.withUnsafeBufferPointer { XCTAssertEqual(firstNonFinite($0.baseAddress!, count: n), bad) }
+            }
+        }
+        XCTAssertEqual(firstNonFinite([1.0, 2.0, .nan] as [Double]), 2)
+        XCTAssertEqual(firstNonFinite([1, 2, 3, 4].lazy.map { $0 == 3 ? Float.infinity : Float($0) }), 2)  // not contiguous
+        do {
+            try requireFinite([1, .infinity] as [Float], "scores")
+            XCTFail("no error")
+        } catch { XCTAssertEqual(error.message, "scores: element 1 is infinite") }
+        do {
+            try requireFinite([Double.nan], "maps")
+            XCTFail("no error")
+        } catch { XCTAssertEqual(error.message, "maps: element 0 is NaN") }
+    }
+}

@@ -82,7 +82,7 @@ struct ReferenceFlow {
 
 /// Gaussian floats from a fixed seed (test data).
 func gaussianFloats(_ n: Int, seed: UInt64, scale: Double = 1) -> [Float] {
-    var rng = FlowRandom(seed: seed)
+    var rng = SeededRandom(seed: seed)
     return (0..<n).map { _ in Float(rng.gaussian() * scale) }
 }
 
@@ -90,7 +90,7 @@ final class FlowTests: XCTestCase {
     /// A flow with non-trivial g and o (so σ ≠ 1, o ≠ 0 are exercised).
     func makeFlow(dim: Int, condDim: Int, blocks: Int, seed: UInt64) throws -> ConditionalFlow {
         let flow = try ConditionalFlow(dim: dim, condDim: condDim, blocks: blocks, seed: seed)
-        var rng = FlowRandom(seed: seed &+ 99)
+        var rng = SeededRandom(seed: seed &+ 99)
         for k in 0..<blocks {
             let g = try flow.parameter("module_list.\(k).global_scale").map { $0 + Float(rng.uniform(bound: 3)) }
             try flow.setParameter("module_list.\(k).global_scale", g)
@@ -149,7 +149,7 @@ final class FlowTests: XCTestCase {
 
     func testRotationsAreSpecialOrthogonalAndSeeded() throws {
         for dim in [2, 5, 8, 24] {
-            var rng = FlowRandom(seed: UInt64(dim))
+            var rng = SeededRandom(seed: UInt64(dim))
             let q = haarRotation(dim: dim, random: &rng).map(Double.init)
             for i in 0..<dim {
                 for j in 0..<dim {
@@ -277,7 +277,7 @@ final class FlowTests: XCTestCase {
         }
         let xd = x.map(Double.init)
         let h = 1e-6
-        var rng = FlowRandom(seed: 77)
+        var rng = SeededRandom(seed: 77)
         var worst = 0.0
         for k in 0..<blocks {
             for name in ["subnet.0.weight", "subnet.0.bias", "subnet.2.weight", "subnet.2.bias", "global_scale", "global_offset"] {
@@ -324,7 +324,7 @@ final class FlowTests: XCTestCase {
         let flow = try makeFlow(dim: dim, condDim: condDim, blocks: 3, seed: 5)
         let x = gaussianFloats(n * dim, seed: 31)
         let table = gaussianFloats(rows * condDim, seed: 32)
-        var rng = FlowRandom(seed: 33)
+        var rng = SeededRandom(seed: 33)
         let index: [Int32] = (0..<n).map { _ in Int32(rng.next() % UInt64(rows)) }
         let saved = blasThreadCount
         defer { blasThreadCount = saved }
@@ -437,7 +437,7 @@ final class FlowTests: XCTestCase {
     func testTrainingReachesGaussianEntropy() throws {
         let dim = 8, n = 512
         // Σ = A·Aᵀ with a lower-triangular A; entropy H = ½·log((2πe)^d·det Σ) = d/2·log(2πe) + Σ log A_ii.
-        var rng = FlowRandom(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         var a = [Double](repeating: 0, count: dim * dim)
         for i in 0..<dim {
             for j in 0...i { a[i * dim + j] = i == j ? 0.4 + 0.3 * Double(i % 3) : 0.8 * rng.gaussian() }

@@ -36,6 +36,17 @@ final class HardeningTests: XCTestCase {
         return Double(b.tv_sec - a.tv_sec) + Double(b.tv_nsec - a.tv_nsec) * 1e-9
     }
 
+    /// Asserts that `body` fails with a `.format` error whose message contains `text` (when
+    /// given) within `limit` seconds (`why` says what a slow refusal would mean).
+    private func assertRefusedQuickly(containing text: String? = nil, within limit: Double, _ why: String = "",
+                                      _ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) {
+        var e: BGADError?
+        let t = seconds { e = self.error(body) }
+        XCTAssertEqual(e?.kind, .format, file: file, line: line)
+        if let text { XCTAssertTrue(e?.message.contains(text) ?? false, e?.message ?? "no error", file: file, line: line) }
+        XCTAssertLessThan(t, limit, why, file: file, line: line)
+    }
+
     /// A sparse file of `size` bytes starting with `head`.
     private func sparseFile(_ name: String, head: [UInt8], size: Int) -> String {
         let path = "\(dir)/\(name)"
@@ -67,38 +78,25 @@ final class HardeningTests: XCTestCase {
         let huge = 1_900_000_000  // 1.9 GB, under readFile's 2 GiB limit: only the header can refuse it
         // Model file: a consistent header declaring 1.9 GB is over the model budget.
         let model = sparseFile("huge.bgad", head: ModelFile.magic + le32(2) + le32(0) + le64(UInt64(huge - 32)), size: huge)
-        var e: BGADError?
-        var t = seconds { e = self.error { _ = try ModelFile.load(from: model) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("more than the \(ModelFile.maximumFileSize)") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.5, "the 1.9 GB file was read")
+        assertRefusedQuickly(containing: "more than the \(ModelFile.maximumFileSize)", within: 0.5, "the 1.9 GB file was read") {
+            _ = try ModelFile.load(from: model)
+        }
         // A header declaring another length than the file's: refused as truncated, unread.
         let lying = sparseFile("lying.bgad", head: ModelFile.magic + le32(2) + le32(0) + le64(1000), size: huge)
-        t = seconds { e = self.error { _ = try ModelFile.load(from: lying) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("trailing") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.5)
+        assertRefusedQuickly(containing: "trailing", within: 0.5) { _ = try ModelFile.load(from: lying) }
         // Detector file.
         let det = sparseFile("huge.bgaddet", head: DetectorFile.magic + le32(2) + le32(0) + le64(UInt64(huge - 28)), size: huge)
-        t = seconds { e = self.error { _ = try Detector.load(from: det) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("more than") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.5)
+        assertRefusedQuickly(containing: "more than", within: 0.5) { _ = try Detector.load(from: det) }
         // Weight file: the magic names the variant, whose file size is exact.
         let weights = sparseFile("huge.bgadw", head: EfficientNetLiteWeightFile.magic(.lite0) + le32(1) + le32(0)
                                  + le64(UInt64(huge - 32)), size: huge)
-        t = seconds { e = self.error { _ = try EfficientNetLiteWeightFile.read(path: weights) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("\(EfficientNetLiteWeightFile.payloadSize(.lite0))") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.5)
-        t = seconds { e = self.error { _ = try DetectorBackbones.load(name: "lite0", path: weights) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertLessThan(t, 0.5)
+        assertRefusedQuickly(containing: "\(EfficientNetLiteWeightFile.payloadSize(.lite0))", within: 0.5) {
+            _ = try EfficientNetLiteWeightFile.read(path: weights)
+        }
+        assertRefusedQuickly(within: 0.5) { _ = try DetectorBackbones.load(name: "lite0", path: weights) }
         // A foreign file is refused by its magic whatever its size.
         let foreign = sparseFile("foreign", head: Array("NOTAMODEL".utf8), size: huge)
-        t = seconds { e = self.error { _ = try ModelFile.load(from: foreign) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertLessThan(t, 0.5)
+        assertRefusedQuickly(within: 0.5) { _ = try ModelFile.load(from: foreign) }
     }
 
     func testAllocationsThatCannotBeGrantedAreOutOfMemoryErrors() {
@@ -130,11 +128,7 @@ final class HardeningTests: XCTestCase {
         // (hundreds of MB, 16 Haar rotations of 2048² before the fix).
         let file = modelFile(try payloadWithoutTensors(cfg, channels: [2048]))
         XCTAssertLessThan(file.count, 2000)
-        var e: BGADError?
-        let t = seconds { e = self.error { _ = try ModelFile.decode(file) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("bytes are left") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.2, "the flow was built")
+        assertRefusedQuickly(containing: "bytes are left", within: 0.2, "the flow was built") { _ = try ModelFile.decode(file) }
     }
 
     func testAChangedChannelCountIsRefusedWithoutDrawingRotations() throws {
@@ -149,11 +143,7 @@ final class HardeningTests: XCTestCase {
         bytes.replaceSubrange(at..<(at + 4), with: le32(4096))
         let payload = Array(bytes[32...])
         bytes.replaceSubrange(24..<28, with: le32(crc32(payload)))
-        var e: BGADError?
-        let t = seconds { e = self.error { _ = try ModelFile.decode(bytes) } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("level 0") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.2, "a 4096-channel flow was built")
+        assertRefusedQuickly(containing: "level 0", within: 0.2, "a 4096-channel flow was built") { _ = try ModelFile.decode(bytes) }
     }
 
     func testFlowsForStoredParametersDrawNothing() throws {
@@ -319,11 +309,9 @@ final class HardeningTests: XCTestCase {
         let side = 12000
         let bomb = try PNG.encode(Image(height: side, width: side, channels: 1), compressionLevel: 9)
         XCTAssertLessThan(bomb.count, 1 << 20)
-        var e: BGADError?
-        let t = seconds { e = self.error { _ = try bomb.withUnsafeBufferPointer { try PNG.decode($0) } } }
-        XCTAssertEqual(e?.kind, .format)
-        XCTAssertTrue(e?.message.contains("decompression bomb") ?? false, e?.message ?? "")
-        XCTAssertLessThan(t, 0.5)
+        assertRefusedQuickly(containing: "decompression bomb", within: 0.5) {
+            _ = try bomb.withUnsafeBufferPointer { try PNG.decode($0) }
+        }
         // Under the budget's floor any ratio passes (an all-black 8192 × 8192 mask's raw data is 64 MiB).
         let h8 = PNG.Header(height: 8192, width: 8192, bitDepth: 8, colorType: 0, interlaced: false)
         XCTAssertNoThrow(try PNG.validate(h8, byteCount: 70_000, channels: 1))

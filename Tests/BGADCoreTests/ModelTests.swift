@@ -6,7 +6,7 @@ import XCTest
 final class ModelTests: XCTestCase {
     /// Random maps (count × c × h × w) from a seeded generator, shifted by `shift`.
     private func maps(_ count: Int, _ c: Int, _ h: Int, _ w: Int, seed: UInt64, shift: Float = 0) -> [Float] {
-        var g = SeededGenerator(seed: seed)
+        var g = SeededRandom(seed: seed)
         return (0..<(count * c * h * w)).map { _ in Float(g.below(2001)) / 1000 - 1 + shift }
     }
 
@@ -130,6 +130,10 @@ final class ModelTests: XCTestCase {
         defer { unlink(path) }
         try ModelFile.save(model, to: path)
         let loaded = try ModelFile.load(from: path)
+        // the file holds exactly the encoding, and the loaded model encodes to the same bytes
+        let encoded = try ModelFile.encode(model)
+        XCTAssertEqual(try readFile(path), encoded)
+        XCTAssertEqual(try ModelFile.encode(loaded), encoded)
         XCTAssertEqual(try scoreMaps(loaded), try scoreMaps(model))
         XCTAssertEqual(loaded.calibration, model.calibration)
         XCTAssertEqual(loaded.configuration, model.configuration)

@@ -2,18 +2,8 @@ import XCTest
 import BGADCore
 
 /// Augmentations with explicit parameters against closed forms, Otsu on a worked
-/// histogram, SplitMix64 reference values, and RPAG's exactness.
+/// histogram, and RPAG's exactness.
 final class RPAGTests: XCTestCase {
-    func testSplitMix64MatchesReferenceSequence() {
-        // Reference outputs of SplitMix64 from state 0 (Vigna's splitmix64.c).
-        var g = SplitMix64(seed: 0)
-        XCTAssertEqual(g.next(), 0xE220_A839_7B1D_CDAF)
-        XCTAssertEqual(g.next(), 0x6E78_9E6A_A1B9_65F4)
-        XCTAssertEqual(g.next(), 0x06C4_5D18_8009_454F)
-        var r = SplitMix64(seed: 42)
-        for _ in 0..<1000 { let v = r.int(below: 7); XCTAssert((0..<7).contains(v)) }
-    }
-
     /// One marked pixel at `(y, x)` on a zero image, and its mask.
     func marker(_ h: Int, _ w: Int, _ y: Int, _ x: Int) -> (Image, [UInt8]) {
         var img = Image(height: h, width: w, channels: 1)
@@ -32,19 +22,19 @@ final class RPAGTests: XCTestCase {
         let (h, w) = (5, 8)
         let (img, mask) = marker(h, w, 1, 6)
         // numpy.rot90 k=1: (y, x) → (w-1-x, y)
-        let (r1i, r1m) = Augment.rotate90(img, mask, k: 1)
+        let (r1i, r1m) = ImageOps.rotate90(img, mask, k: 1)
         XCTAssertEqual(r1i.height, w); XCTAssertEqual(r1i.width, h)
         XCTAssertTrue(position(r1m, h)! == (1, 1))
         XCTAssertEqual(r1i.pixels[1 * h + 1], 255)
-        let (f1i, f1m) = Augment.flip(img, mask, code: 1)
+        let (f1i, f1m) = ImageOps.flip(img, mask, code: 1)
         XCTAssertTrue(position(f1m, w)! == (1, 1)); XCTAssertEqual(f1i.pixels[1 * w + 1], 255)
-        let (f0i, f0m) = Augment.flip(img, mask, code: 0)
+        let (f0i, f0m) = ImageOps.flip(img, mask, code: 0)
         XCTAssertTrue(position(f0m, w)! == (3, 6)); XCTAssertEqual(f0i.pixels[3 * w + 6], 255)
-        let (ti, tm) = Augment.transpose(img, mask)
+        let (ti, tm) = ImageOps.transpose(img, mask)
         XCTAssertTrue(position(tm, h)! == (6, 1)); XCTAssertEqual(ti.pixels[6 * h + 1], 255)
         // four quarter turns are the identity
         var (a, b) = (img, mask)
-        for _ in 0..<4 { (a, b) = Augment.rotate90(a, b, k: 1) }
+        for _ in 0..<4 { (a, b) = ImageOps.rotate90(a, b, k: 1) }
         XCTAssertEqual(a, img); XCTAssertEqual(b, mask)
     }
 
@@ -54,7 +44,7 @@ final class RPAGTests: XCTestCase {
         for (angle, scale, sx, sy) in [(90.0, 1.0, 0.0, 0.0), (30.0, 1.2, 0.05, -0.04), (-45.0, 0.8, -0.06, 0.02)] {
             let (y, x) = (12, 27)
             let (img, mask) = marker(h, w, y, x)
-            let (oi, om) = Augment.shiftScaleRotate(img, mask, shiftX: sx, shiftY: sy, scale: scale, angle: angle)
+            let (oi, om) = ImageOps.shiftScaleRotate(img, mask, shiftX: sx, shiftY: sy, scale: scale, angle: angle)
             let a = angle * Double.pi / 180
             // q = c + s·R·(p − c) + t, R = [[cos, sin], [−sin, cos]]
             let px = Double(x) - c, py = Double(y) - c
@@ -77,11 +67,11 @@ final class RPAGTests: XCTestCase {
         var img = Image(height: 17, width: 23, channels: 3)
         for i in 0..<img.pixels.count { img.pixels[i] = UInt8(truncatingIfNeeded: i &* 37) }
         let mask = (0..<(17 * 23)).map { UInt8($0 % 3 == 0 ? 1 : 0) }
-        let (oi, om) = Augment.opticalDistortion(img, mask, k: 0, dx: 3, dy: -2)
+        let (oi, om) = ImageOps.opticalDistortion(img, mask, k: 0, dx: 3, dy: -2)
         XCTAssertEqual(oi, img); XCTAssertEqual(om, mask)
-        let (gi, gm) = Augment.gridDistortion(img, mask, stretchX: [1, 1, 1, 1, 1], stretchY: [2, 2, 2, 2, 2])
+        let (gi, gm) = ImageOps.gridDistortion(img, mask, stretchX: [1, 1, 1, 1, 1], stretchY: [2, 2, 2, 2, 2])
         XCTAssertEqual(gi, img); XCTAssertEqual(gm, mask)
-        let (si, sm) = Augment.shiftScaleRotate(img, mask, shiftX: 0, shiftY: 0, scale: 1, angle: 0)
+        let (si, sm) = ImageOps.shiftScaleRotate(img, mask, shiftX: 0, shiftY: 0, scale: 1, angle: 0)
         XCTAssertEqual(si, img); XCTAssertEqual(sm, mask)
     }
 
@@ -95,7 +85,7 @@ final class RPAGTests: XCTestCase {
         var img = Image(height: h, width: w, channels: 1)
         var mask = [UInt8](repeating: 0, count: h * w)
         for dy in -1...1 { for dx in -1...1 { img.pixels[(sy + dy) * w + sx + dx] = 200; mask[(sy + dy) * w + sx + dx] = 1 } }
-        let (oi, om) = Augment.opticalDistortion(img, mask, k: k, dx: 0, dy: 0)
+        let (oi, om) = ImageOps.opticalDistortion(img, mask, k: k, dx: 0, dy: 0)
         XCTAssertEqual(om[8 * w + 30], 1)
         XCTAssertEqual(oi.pixels[8 * w + 30], 200)
     }
@@ -152,36 +142,36 @@ final class RPAGTests: XCTestCase {
 final class RPAGPhotometricTests: XCTestCase {
     func testHueSaturationValueRoundTripAndPrimaryRotation() throws {
         var px = [UInt8](repeating: 0, count: 3 * 500)
-        var g = SplitMix64(seed: 5)
+        var g = SeededRandom(seed: 5)
         for i in 0..<px.count { px[i] = UInt8(truncatingIfNeeded: g.next()) }
         let img = try Image(height: 20, width: 25, channels: 3, pixels: px)
         // zero shifts: RGB → HSV → RGB returns every pixel unchanged
-        XCTAssertEqual(Augment.hueSaturationValue(img, hueShift: 0, saturationShift: 0, valueShift: 0), img)
+        XCTAssertEqual(ImageOps.hueSaturationValue(img, hueShift: 0, saturationShift: 0, valueShift: 0), img)
         // +120° turns red into green and green into blue; −120° (= +240°) turns red into blue
         let rgb = try Image(height: 1, width: 2, channels: 3, pixels: [255, 0, 0, 0, 255, 0])
-        XCTAssertEqual(Augment.hueSaturationValue(rgb, hueShift: 120, saturationShift: 0, valueShift: 0).pixels, [0, 255, 0, 0, 0, 255])
-        XCTAssertEqual(Augment.hueSaturationValue(rgb, hueShift: -120, saturationShift: 0, valueShift: 0).pixels, [0, 0, 255, 255, 0, 0])
+        XCTAssertEqual(ImageOps.hueSaturationValue(rgb, hueShift: 120, saturationShift: 0, valueShift: 0).pixels, [0, 255, 0, 0, 0, 255])
+        XCTAssertEqual(ImageOps.hueSaturationValue(rgb, hueShift: -120, saturationShift: 0, valueShift: 0).pixels, [0, 0, 255, 255, 0, 0])
         // saturation −255 gives gray at the value (max channel)
         let c = try Image(height: 1, width: 1, channels: 3, pixels: [200, 100, 50])
-        XCTAssertEqual(Augment.hueSaturationValue(c, hueShift: 0, saturationShift: -255, valueShift: 0).pixels, [200, 200, 200])
+        XCTAssertEqual(ImageOps.hueSaturationValue(c, hueShift: 0, saturationShift: -255, valueShift: 0).pixels, [200, 200, 200])
     }
 
     func testBrightnessContrastAndKernels() throws {
         let img = try Image(height: 1, width: 4, channels: 1, pixels: [0, 10, 100, 250])
         // 1.2·v + 10, rounded, clamped: 10, 22, 130, 255
-        XCTAssertEqual(Augment.brightnessContrast(img, alpha: 1.2, beta: 10).pixels, [10, 22, 130, 255])
+        XCTAssertEqual(ImageOps.brightnessContrast(img, alpha: 1.2, beta: 10).pixels, [10, 22, 130, 255])
         // On a flat image a kernel acts as its sum: emboss sums to 1 (unchanged); imgaug's
         // sharpen sums to 1 − α + α·lightness: 77 · (1 − 0.4 + 0.28) = 67.76 → 68.
         let flat = Image(height: 6, width: 7, channels: 3, fill: 77)
-        XCTAssertEqual(Augment.emboss(flat, alpha: 0.4, strength: 0.5), flat)
-        XCTAssertEqual(Augment.sharpen(flat, alpha: 0.4, lightness: 0.7), Image(height: 6, width: 7, channels: 3, fill: 68))
+        XCTAssertEqual(ImageOps.emboss(flat, alpha: 0.4, strength: 0.5), flat)
+        XCTAssertEqual(ImageOps.sharpen(flat, alpha: 0.4, lightness: 0.7), Image(height: 6, width: 7, channels: 3, fill: 68))
         // CLAHE with one tile and no clipping is histogram equalisation, round(255·cdf(v)/n):
         // counts 0:2, 50:3, 200:2, 255:1 of n = 8 → 64, 159, 223, 255.
         let ramp = try Image(height: 1, width: 8, channels: 1, pixels: [0, 0, 50, 50, 50, 200, 200, 255])
-        XCTAssertEqual(Augment.clahe(ramp, clipLimit: 100, tiles: 1).pixels, [64, 64, 159, 159, 159, 223, 223, 255])
+        XCTAssertEqual(ImageOps.clahe(ramp, clipLimit: 100, tiles: 1).pixels, [64, 64, 159, 159, 159, 223, 223, 255])
         // motion kernels are normalised and symmetric about the centre
         for k in [3, 5, 7] {
-            let kernel = Augment.motionKernel(size: k, angle: 0.7)
+            let kernel = ImageOps.motionKernel(size: k, angle: 0.7)
             XCTAssertEqual(kernel.reduce(0, +), 1, accuracy: 1e-6)
             XCTAssertEqual(kernel, Array(kernel.reversed()))
         }
@@ -189,14 +179,14 @@ final class RPAGPhotometricTests: XCTestCase {
 
     func testGaussianNoiseHasTheRequestedMoments() {
         // Φ⁻¹ against reference values (e.g. scipy.stats.norm.ppf).
-        XCTAssertEqual(Augment.inverseNormalCDF(0.975), 1.959963984540054, accuracy: 1e-12)
-        XCTAssertEqual(Augment.inverseNormalCDF(0.5), 0, accuracy: 1e-15)
-        XCTAssertEqual(Augment.inverseNormalCDF(1e-5), -4.264890793922825, accuracy: 1e-10)
+        XCTAssertEqual(ImageOps.inverseNormalCDF(0.975), 1.959963984540054, accuracy: 1e-12)
+        XCTAssertEqual(ImageOps.inverseNormalCDF(0.5), 0, accuracy: 1e-15)
+        XCTAssertEqual(ImageOps.inverseNormalCDF(1e-5), -4.264890793922825, accuracy: 1e-10)
         // Noise of σ = 10 on a flat 128 image: mean 0, standard deviation 10 (rounding adds
         // 1/12 to the variance), within sampling error of 300 000 draws.
         let flat = Image(height: 300, width: 1000, channels: 1, fill: 128)
-        var g = SplitMix64(seed: 3)
-        let noisy = Augment.gaussianNoise(flat, sigma: 10, rng: &g)
+        var g = SeededRandom(seed: 3)
+        let noisy = ImageOps.gaussianNoise(flat, sigma: 10, rng: &g)
         var sum = 0.0, sq = 0.0
         for v in noisy.pixels { let d = Double(v) - 128; sum += d; sq += d * d }
         let n = Double(noisy.pixels.count), mean = sum / n

@@ -14,7 +14,7 @@ final class ScoringTests: XCTestCase {
 
     func testAccumulatedNormalityIsAlignCornersBilinearOfExpEll() {
         let h = 3, w = 4, oh = 7, ow = 10
-        var g = SeededGenerator(seed: 1)
+        var g = SeededRandom(seed: 1)
         let ell = (0..<(h * w)).map { _ in Float(g.below(1000)) / 300 - 3 }
         let ref: Float = 0.7
         var out = [Float](repeating: 0.25, count: oh * ow)  // accumulates onto existing values
@@ -43,7 +43,7 @@ final class ScoringTests: XCTestCase {
 
     func testCalibrationThresholdsFlagAtMostBetaOfTrainingNormals() throws {
         // One level, grid == map size, so Σ = exp(ℓ − ref) exactly per pixel.
-        var g = SeededGenerator(seed: 5)
+        var g = SeededRandom(seed: 5)
         let images = 40, h = 4, w = 5
         let ell = (0..<(images * h * w)).map { _ in Float(g.below(64)) / 16 - 4 }  // many ties
         for beta in [0.0, 0.01, 0.05, 0.2] {

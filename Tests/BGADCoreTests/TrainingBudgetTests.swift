@@ -7,7 +7,7 @@ import XCTest
 final class TrainingBudgetTests: XCTestCase {
     /// Random maps (count × c × h × w) from a seeded generator.
     private func maps(_ count: Int, _ c: Int, _ h: Int, _ w: Int, seed: UInt64, shift: Float = 0) -> [Float] {
-        var g = SeededGenerator(seed: seed)
+        var g = SeededRandom(seed: seed)
         return (0..<(count * c * h * w)).map { _ in Float(g.below(2001)) / 1000 - 1 + shift }
     }
 
@@ -77,7 +77,7 @@ final class TrainingBudgetTests: XCTestCase {
 
     func testEveryImageIsSeenEquallyOftenAndBatchesHoldDistinctImages() {
         var stream = ImageStream(count: 7)
-        var rng = SeededGenerator(seed: 5)
+        var rng = SeededRandom(seed: 5)
         var counts = [Int](repeating: 0, count: 7)
         var batch: [Int] = []
         for _ in 0..<70 {  // 70 batches of 3 = 210 draws = 30 passes

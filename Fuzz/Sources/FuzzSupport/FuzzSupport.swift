@@ -61,7 +61,7 @@ extension FuzzSupport {
         c.blocks = 1; c.conditionDimension = 4; c.metaEpochs = 1; c.subEpochs = 1; c.batchSize = 4; c.chunkSize = 8
         let untrained = try BGADModel(channels: [2, 3], configuration: c)
         let model = try BGADModel(channels: [2, 3], configuration: c)
-        var g = SeededGenerator(seed: 1)
+        var g = SeededRandom(seed: 1)
         let a = (0..<(4 * 2 * 9)).map { _ in Float(g.below(2001)) / 1000 - 1 }
         let b = (0..<(4 * 3 * 4)).map { _ in Float(g.below(2001)) / 1000 - 1 }
         try a.withUnsafeBufferPointer { pa throws(BGADError) in

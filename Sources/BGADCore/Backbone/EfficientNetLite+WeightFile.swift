@@ -59,11 +59,13 @@ public enum EfficientNetLiteWeightFile {
         guard let variant = EfficientNetLite.Variant.allCases.first(where: { Array(h[0..<8]) == magic($0) }) else {
             throw fail("not a bgad EfficientNet-Lite weight file (wrong magic)")
         }
-        let fileVersion = readU32(h, 8)
+        var r = ByteReader(bytes: h, position: 8, context: name)
+        let fileVersion = try r.u32()
         guard fileVersion == version else {
             throw fail("format version \(fileVersion), this engine reads version \(version)")
         }
-        let declared = readU64(h, 16)
+        r.position = 16
+        let declared = try r.u64()
         guard declared == UInt64(fileSize - headerSize) else {
             throw fail("truncated or padded: payload of \(fileSize - headerSize) bytes, header says \(declared)")
         }
@@ -86,10 +88,11 @@ public enum EfficientNetLiteWeightFile {
             throw fail("holds \(held.displayName) weights, expected \(expected.displayName)")
         }
         let variant = try checkHeader(bytes[...], fileSize: bytes.count, name: name)
-        let count = Int(readU32(bytes, 12))
-        let expectedCRC = readU32(bytes, 24)
-        let crc = bytes.withUnsafeBufferPointer { crc32(UnsafeBufferPointer(rebasing: $0[headerSize...])) }
-        guard crc == expectedCRC else { throw fail("checksum mismatch (corrupt file)") }
+        var r = ByteReader(bytes: bytes, position: 12, context: name)
+        let count = Int(try r.u32())
+        r.position = 24
+        let expectedCRC = try r.u32()
+        guard crc32(bytes[headerSize...]) == expectedCRC else { throw fail("checksum mismatch (corrupt file)") }
         let shapes = variant.tensorShapes
         guard count == shapes.count else {
             throw fail("\(count) tensors, \(variant.displayName) has \(shapes.count)")
@@ -99,41 +102,23 @@ public enum EfficientNetLiteWeightFile {
         var tensors: [[Float]] = []
         tensors.reserveCapacity(count)
         for i in 0..<count {
-            let entry = headerSize + 20 * i
-            let rank = Int(readU32(bytes, entry))
+            r.position = headerSize + 20 * i
+            let rank = Int(try r.u32())
             guard rank <= 4 else { throw fail("tensor \(i) has rank \(rank)") }
-            let dims = (0..<rank).map { Int(readU32(bytes, entry + 4 + 4 * $0)) }
+            var dims: [Int] = []
+            for _ in 0..<rank { dims.append(Int(try r.u32())) }
             guard dims == shapes[i] else {
                 throw fail("tensor \(i) has shape \(dims), expected \(shapes[i]) (not \(variant.displayName))")
             }
             let n = dims.reduce(1, *)
             guard offset + 4 * n <= bytes.count else { throw fail("truncated data of tensor \(i)") }
-            var t = [Float](repeating: 0, count: n)
-            #if _endian(little)
-            let start = offset
-            t.withUnsafeMutableBytes { dst in
-                bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + 4 * n)])) }
-            }
-            #else
-            for j in 0..<n { t[j] = Float(bitPattern: readU32(bytes, offset + 4 * j)) }
-            #endif
-            for v in t where !v.isFinite { throw fail("tensor \(i) holds NaN or infinite values") }
+            r.position = offset
+            let t = try r.floats(n)
+            if firstNonFinite(t) != nil { throw fail("tensor \(i) holds NaN or infinite values") }
             tensors.append(t)
             offset += 4 * n
         }
         guard offset == bytes.count else { throw fail("\(bytes.count - offset) unexpected trailing bytes") }
         return Contents(variant: variant, tensors: tensors)
-    }
-
-
-
-    @inline(__always)
-    private static func readU32(_ b: [UInt8], _ o: Int) -> UInt32 {
-        UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
-    }
-
-    @inline(__always)
-    private static func readU64(_ b: [UInt8], _ o: Int) -> UInt64 {
-        UInt64(readU32(b, o)) | UInt64(readU32(b, o + 4)) << 32
     }
 }

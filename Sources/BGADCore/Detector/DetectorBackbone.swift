@@ -38,7 +38,7 @@ public final class DetectorBackbone {
     init(name: String, weightBytes: [UInt8], network: DetectorFeatureExtractor) {
         self.name = name
         self.weightBytes = weightBytes
-        self.weightCRC = weightBytes.withUnsafeBufferPointer { crc32($0) }
+        self.weightCRC = crc32(weightBytes)
         self.network = network
     }
 }

@@ -53,7 +53,7 @@ public enum DetectorFile {
         out.bytes = magic
         out.u32(formatVersion); out.u32(0); out.u64(UInt64(w.bytes.count))
         out.bytes += w.bytes
-        out.u32(crc(out.bytes[...]))
+        out.u32(crc32(out.bytes))
         guard out.bytes.count <= maximumFileSize else {
             throw .invalid("the detector needs \(out.bytes.count) bytes, more than the \(maximumFileSize) a detector file may have")
         }
@@ -101,9 +101,9 @@ public enum DetectorFile {
         func fail(_ m: String) -> BGADError { BGADError(.format, "detector file: \(m)") }
         try checkHeader(bytes[...], fileSize: bytes.count)
         var r = ByteReader(bytes: bytes, position: headerSize, context: "detector file")
-        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
-            | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
-        guard crc(bytes[..<(bytes.count - 4)]) == stored else { throw fail("corrupt (checksum mismatch)") }
+        var tail = ByteReader(bytes: bytes, position: bytes.count - 4, context: "detector file")
+        let stored = try tail.u32()
+        guard crc32(bytes[..<(bytes.count - 4)]) == stored else { throw fail("corrupt (checksum mismatch)") }
         let end = bytes.count - 4
 
         let jsonLength = try r.count(max: maximumConfigurationLength, "configuration length")
@@ -156,10 +156,6 @@ public enum DetectorFile {
             throw BGADError(.format, "detector file: the \(what) (\(n) bytes) run past the end")
         }
         return try r.raw(Int(n))
-    }
-
-    private static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { crc32($0) }
     }
 
     /// Writes `detector` to `path` atomically (unique temporary file, fsync, rename).

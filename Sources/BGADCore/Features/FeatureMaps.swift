@@ -33,7 +33,7 @@ public struct FeatureMaps {
     /// Throws unless every value is finite; the message names `name`, the image and channel.
     public func requireFinite(_ name: String) throws(BGADError) {
         let per = channels * positions
-        for i in 0..<(count * per) where !data[i].isFinite {
+        if let i = firstNonFinite(data, count: count * per) {
             let img = i / per, c = (i % per) / positions
             throw .invalid("\(name): image \(img), channel \(c) holds \(data[i].isNaN ? "NaN" : "an infinite value")")
         }
@@ -153,7 +153,7 @@ public final class RowStore {
                        maskWidth: Int = 0, label: UInt8 = 0, name: String) throws(BGADError) {
         precondition(maps.channels == channels && maps.height == height && maps.width == width)
         let per = channels * positions, src = maps.data + image * per
-        for k in 0..<per where !src[k].isFinite {
+        if let k = firstNonFinite(src, count: per) {
             throw .invalid("\(name): channel \(k / positions) holds \(src[k].isNaN ? "NaN" : "an infinite value")")
         }
         maps.transposeImage(image, into: nextSlot())

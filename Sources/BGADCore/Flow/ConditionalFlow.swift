@@ -150,7 +150,7 @@ public final class ConditionalFlow {
         logSigmaSums = [Float](repeating: 0, count: blocks)
 
         guard let seed else { return }
-        var rng = FlowRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let p = params.pointer
         let gInit = Float(2 * log(exp(5.0) - 1))
         for (k, b) in list.enumerated() {

@@ -5,7 +5,7 @@
 /// O(n) (Mezzadri 2007). When det `Q` = −1, negating the first column maps O(n)⁻ onto
 /// SO(n) and keeps the distribution uniform there. Computed in `Double`, returned as
 /// `Float`, row-major `n × n`.
-public func haarRotation(dim n: Int, random: inout FlowRandom) -> [Float] {
+public func haarRotation(dim n: Int, random: inout SeededRandom) -> [Float] {
     guard n > 0 else { return [] }
     // Columns of a stored column-major: col j at a[j*n ..< (j+1)*n].
     var a = [Double](repeating: 0, count: n * n)

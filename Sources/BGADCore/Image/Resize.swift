@@ -90,55 +90,8 @@ public func resizeBilinear(
     _ source: UnsafePointer<UInt8>, height: Int, width: Int, channels: Int,
     into destination: UnsafeMutablePointer<UInt8>, height outHeight: Int, width outWidth: Int
 ) throws(BGADError) {
-    try validateResize(height, width, channels, outHeight, outWidth)
-    let c = channels
-    if height == outHeight && width == outWidth {
-        destination.update(from: source, count: height * width * c)
-        return
-    }
-    let vert = ResampleCoefficients(bilinearFrom: height, to: outHeight)
-    let kv = vert.fixedPoint
-    var rowFirst = 0, rowEnd = height
-    var temp: UnsafeMutablePointer<UInt8>? = nil
-    defer { temp?.deallocate() }
-    var src = source, srcRows = height
-    if width != outWidth {
-        let horiz = ResampleCoefficients(bilinearFrom: width, to: outWidth)
-        let kh = horiz.fixedPoint
-        // Only the rows the vertical pass reads, as Pillow does.
-        rowFirst = vert.first[0]
-        rowEnd = vert.first[outHeight - 1] + vert.count[outHeight - 1]
-        if height == outHeight { rowFirst = 0; rowEnd = height }
-        let rows = rowEnd - rowFirst
-        let t = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * outWidth * c)
-        temp = t
-        let out = height == outHeight ? destination : t
-        for y in 0..<rows {
-            let inRow = source + (y + rowFirst) * width * c
-            let outRow = out + y * outWidth * c
-            for x in 0..<outWidth {
-                let lo = horiz.first[x], n = horiz.count[x], kb = x * horiz.taps
-                for ch in 0..<c {
-                    var ss = 1 << 21
-                    for i in 0..<n { ss += Int(inRow[(lo + i) * c + ch]) * kh[kb + i] }
-                    outRow[x * c + ch] = clip8(ss)
-                }
-            }
-        }
-        if height == outHeight { return }
-        src = UnsafePointer(t)
-        srcRows = rows
-    }
-    _ = srcRows
-    for y in 0..<outHeight {
-        let lo = vert.first[y] - rowFirst, n = vert.count[y], kb = y * vert.taps
-        let outRow = destination + y * outWidth * c
-        for x in 0..<(outWidth * c) {
-            var ss = 1 << 21
-            for i in 0..<n { ss += Int(src[(lo + i) * outWidth * c + x]) * kv[kb + i] }
-            outRow[x] = clip8(ss)
-        }
-    }
+    try resizeSeparable(source, height: height, width: width, channels: channels,
+                        into: destination, height: outHeight, width: outWidth)
 }
 
 /// Resizes a float image with Pillow's BILINEAR filter (antialiased when shrinking), in
@@ -150,6 +103,48 @@ public func resizeBilinear(
     _ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
     into destination: UnsafeMutablePointer<Float>, height outHeight: Int, width outWidth: Int
 ) throws(BGADError) {
+    try resizeSeparable(source, height: height, width: width, channels: channels,
+                        into: destination, height: outHeight, width: outWidth)
+}
+
+/// A sample type Pillow's bilinear resize works on, with its arithmetic: 8-bit samples
+/// accumulate in fixed point (22 fraction bits, rounded, clipped), floats in `Double`.
+private protocol BilinearSample {
+    /// The type of a filter weight.
+    associatedtype Weight
+    /// The type of a running sum.
+    associatedtype Sum
+    /// The filter's weights in this type's arithmetic.
+    static func weights(_ coefficients: ResampleCoefficients) -> [Weight]
+    /// The sum before the first tap.
+    static var zero: Sum { get }
+    /// `sum + sample · weight`.
+    static func add(_ sum: Sum, _ sample: Self, _ weight: Weight) -> Sum
+    /// The output sample of a sum.
+    static func sample(_ sum: Sum) -> Self
+}
+
+extension UInt8: BilinearSample {
+    static func weights(_ coefficients: ResampleCoefficients) -> [Int] { coefficients.fixedPoint }
+    static var zero: Int { 1 << 21 }
+    @inline(__always) static func add(_ sum: Int, _ sample: UInt8, _ weight: Int) -> Int { sum + Int(sample) * weight }
+    @inline(__always) static func sample(_ sum: Int) -> UInt8 { clip8(sum) }
+}
+
+extension Float: BilinearSample {
+    static func weights(_ coefficients: ResampleCoefficients) -> [Double] { coefficients.weights }
+    static var zero: Double { 0 }
+    @inline(__always) static func add(_ sum: Double, _ sample: Float, _ weight: Double) -> Double { sum + Double(sample) * weight }
+    @inline(__always) static func sample(_ sum: Double) -> Float { Float(sum) }
+}
+
+/// Pillow's two-pass resize (horizontal pass over only the rows the vertical pass reads,
+/// into a temporary image, then the vertical pass), in `T`'s arithmetic.
+@inline(__always)
+private func resizeSeparable<T: BilinearSample>(
+    _ source: UnsafePointer<T>, height: Int, width: Int, channels: Int,
+    into destination: UnsafeMutablePointer<T>, height outHeight: Int, width outWidth: Int
+) throws(BGADError) {
     try validateResize(height, width, channels, outHeight, outWidth)
     let c = channels
     if height == outHeight && width == outWidth {
@@ -158,18 +153,19 @@ public func resizeBilinear(
     }
     let vert = ResampleCoefficients(bilinearFrom: height, to: outHeight)
     var rowFirst = 0
-    var temp: UnsafeMutablePointer<Float>? = nil
+    var temp: UnsafeMutablePointer<T>? = nil
     defer { temp?.deallocate() }
     var src = source
     if width != outWidth {
         let horiz = ResampleCoefficients(bilinearFrom: width, to: outWidth)
+        let kh = T.weights(horiz)
         var rowEnd = height
         if height != outHeight {
             rowFirst = vert.first[0]
             rowEnd = vert.first[outHeight - 1] + vert.count[outHeight - 1]
         }
         let rows = rowEnd - rowFirst
-        let t = UnsafeMutablePointer<Float>.allocate(capacity: rows * outWidth * c)
+        let t = UnsafeMutablePointer<T>.allocate(capacity: rows * outWidth * c)
         temp = t
         let out = height == outHeight ? destination : t
         for y in 0..<rows {
@@ -178,22 +174,23 @@ public func resizeBilinear(
             for x in 0..<outWidth {
                 let lo = horiz.first[x], n = horiz.count[x], kb = x * horiz.taps
                 for ch in 0..<c {
-                    var ss = 0.0
-                    for i in 0..<n { ss += Double(inRow[(lo + i) * c + ch]) * horiz.weights[kb + i] }
-                    outRow[x * c + ch] = Float(ss)
+                    var ss = T.zero
+                    for i in 0..<n { ss = T.add(ss, inRow[(lo + i) * c + ch], kh[kb + i]) }
+                    outRow[x * c + ch] = T.sample(ss)
                 }
             }
         }
         if height == outHeight { return }
         src = UnsafePointer(t)
     }
+    let kv = T.weights(vert)
     for y in 0..<outHeight {
         let lo = vert.first[y] - rowFirst, n = vert.count[y], kb = y * vert.taps
         let outRow = destination + y * outWidth * c
         for x in 0..<(outWidth * c) {
-            var ss = 0.0
-            for i in 0..<n { ss += Double(src[(lo + i) * outWidth * c + x]) * vert.weights[kb + i] }
-            outRow[x] = Float(ss)
+            var ss = T.zero
+            for i in 0..<n { ss = T.add(ss, src[(lo + i) * outWidth * c + x], kv[kb + i]) }
+            outRow[x] = T.sample(ss)
         }
     }
 }

@@ -33,12 +33,6 @@ public func sgemm(
         beta, c, Int32(ldc))
 }
 
-/// Number of threads OpenBLAS uses.
-public var blasThreadCount: Int {
-    get { Int(openblas_get_num_threads()) }
-    set { openblas_set_num_threads(Int32(max(1, newValue))) }
-}
-
 /// Process-wide count of the engine's `sgemm` calls and the thread-time spent in them, so
 /// that a benchmark can tell how much of a run is matrix products (`bgad_gemm_counters`).
 /// Costs two clock reads per call (tens of nanoseconds).

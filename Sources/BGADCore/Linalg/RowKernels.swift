@@ -113,20 +113,3 @@ public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<
         j += 1
     }
 }
-
-/// Index of the first non-finite value among `count` floats, or nil when all are finite.
-@inlinable
-public func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? {
-    // Summing x·0 is NaN exactly when some x is NaN or ±Inf; check blocks, then locate.
-    var i = 0
-    while i < count {
-        let end = min(i + 1024, count)
-        var acc: Float = 0
-        for j in i..<end { acc += x[j] * 0 }
-        if acc != 0 || acc.isNaN {
-            for j in i..<end where !x[j].isFinite { return j }
-        }
-        i = end
-    }
-    return nil
-}

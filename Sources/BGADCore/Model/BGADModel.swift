@@ -39,7 +39,7 @@ public final class BGADModel {
 
     /// Seed of level `l`'s flow, derived from the model seed.
     static func flowSeed(_ seed: UInt64, level: Int) -> UInt64 {
-        var g = SeededGenerator(seed: seed &+ UInt64(level) &* 0x9E37_79B9_7F4A_7C15)
+        var g = SeededRandom(seed: seed &+ UInt64(level) &* 0x9E37_79B9_7F4A_7C15)
         return g.next()
     }
 

@@ -73,7 +73,7 @@ public enum ModelFile {
                 w.string(n)
                 w.u32(UInt32(shape.count))
                 for d in shape { w.u32(UInt32(d)) }
-                for v in values { w.f32(v) }
+                w.floats(values)
             }
         }
         if let history = model.history {
@@ -173,7 +173,7 @@ public enum ModelFile {
             let pixels = try r.u64(), images = try r.u64()
             var refs: [Float] = []
             for _ in 0..<levels { refs.append(try r.f32()) }
-            guard sMax.isFinite, pt.isFinite, it.isFinite, refs.allSatisfy({ $0.isFinite }), beta.isFinite,
+            guard sMax.isFinite, pt.isFinite, it.isFinite, firstNonFinite(refs) == nil, beta.isFinite,
                   pixels < UInt64(Int.max), images < UInt64(Int.max) else {
                 throw BGADError(.format, "model file holds a non-finite calibration value")
             }
@@ -285,71 +285,5 @@ public enum ModelFile {
         } catch {
             throw BGADError(error.kind, "\(path): \(error.message)")
         }
-    }
-}
-
-/// Little-endian byte writer.
-struct ByteWriter {
-    var bytes: [UInt8] = []
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
-    mutating func u64(_ v: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
-    mutating func f32(_ v: Float) { u32(v.bitPattern) }
-    mutating func f64(_ v: Double) { u64(v.bitPattern) }
-    mutating func string(_ s: String) { let u = Array(s.utf8); u32(UInt32(u.count)); bytes.append(contentsOf: u) }
-}
-
-/// Little-endian byte reader; every read is bounds-checked and fails with `.format`.
-struct ByteReader {
-    let bytes: [UInt8]
-    var position: Int
-    /// What the bytes are, for messages ("model file", "detector file").
-    var context = "model file"
-
-    private mutating func take(_ n: Int) throws(BGADError) -> ArraySlice<UInt8> {
-        guard n >= 0, n <= bytes.count - position else {
-            throw BGADError(.format, "\(context) is truncated or corrupt: a field runs past the end")
-        }
-        defer { position += n }
-        return bytes[position..<(position + n)]
-    }
-    mutating func u8() throws(BGADError) -> UInt8 { try take(1).first! }
-    mutating func u32() throws(BGADError) -> UInt32 {
-        var v: UInt32 = 0
-        for (i, b) in try take(4).enumerated() { v |= UInt32(b) << (8 * i) }
-        return v
-    }
-    mutating func u64() throws(BGADError) -> UInt64 {
-        var v: UInt64 = 0
-        for (i, b) in try take(8).enumerated() { v |= UInt64(b) << (8 * i) }
-        return v
-    }
-    mutating func f32() throws(BGADError) -> Float { Float(bitPattern: try u32()) }
-    mutating func f64() throws(BGADError) -> Double { Double(bitPattern: try u64()) }
-    mutating func count(max: Int, _ what: String) throws(BGADError) -> Int {
-        let v = try u32()
-        guard v <= UInt32(max) else { throw BGADError(.format, "\(context): \(what) \(v) is out of range") }
-        return Int(v)
-    }
-    mutating func string() throws(BGADError) -> String {
-        let n = try count(max: 4096, "string length")
-        return String(decoding: try take(n), as: UTF8.self)
-    }
-    /// Moves past `n` bytes, checked against the bytes left.
-    mutating func skip(_ n: Int, _ what: String) throws(BGADError) {
-        guard n >= 0, n <= bytes.count - position else {
-            throw BGADError(.format, "\(context) is truncated or corrupt: \(what) runs past the end")
-        }
-        position += n
-    }
-    /// The next `n` raw bytes (checked against the bytes left before copying).
-    mutating func raw(_ n: Int) throws(BGADError) -> [UInt8] { Array(try take(n)) }
-    mutating func floats(_ n: Int) throws(BGADError) -> [Float] {
-        guard n <= (bytes.count - position) / 4 else {
-            throw BGADError(.format, "\(context) is truncated or corrupt: a tensor runs past the end")
-        }
-        var out = [Float](repeating: 0, count: n)
-        for i in 0..<n { out[i] = try f32() }
-        return out
     }
 }

@@ -68,13 +68,13 @@ public enum Augmentation: Int32, CaseIterable, Sendable {
 /// additive noise; both are left out / merged here.)
 public struct RPAG: Sendable {
     /// The random state; every draw of the generator comes from it.
-    public var rng: SplitMix64
+    public var rng: SeededRandom
     /// Fire every drawn slot (probability 1) instead of with the authors' probabilities.
     public var alwaysApply: Bool
 
     /// A generator seeded with `seed`.
     public init(seed: UInt64, alwaysApply: Bool = false) {
-        rng = SplitMix64(seed: seed)
+        rng = SeededRandom(seed: seed)
         self.alwaysApply = alwaysApply
     }
 
@@ -105,43 +105,43 @@ public struct RPAG: Sendable {
         let square = h == w || !keepShape
         switch augmentation {
         case .rotate90:
-            let k = square ? rng.int(below: 4) : 2 * rng.int(below: 2)
-            return Augment.rotate90(image, mask, k: k)
+            let k = square ? rng.below(4) : 2 * rng.below(2)
+            return ImageOps.rotate90(image, mask, k: k)
         case .flip:
-            return Augment.flip(image, mask, code: rng.int(below: 3) - 1)
+            return ImageOps.flip(image, mask, code: rng.below(3) - 1)
         case .transpose:
-            return square ? Augment.transpose(image, mask) : Augment.rotate90(image, mask, k: 2)
+            return square ? ImageOps.transpose(image, mask) : ImageOps.rotate90(image, mask, k: 2)
         case .shiftScaleRotate:
             let sx = rng.uniform(-0.0625, 0.0625), sy = rng.uniform(-0.0625, 0.0625)
             let scale = 1 + rng.uniform(-0.2, 0.2), angle = rng.uniform(-45, 45)
-            return Augment.shiftScaleRotate(image, mask, shiftX: sx, shiftY: sy, scale: scale, angle: angle)
+            return ImageOps.shiftScaleRotate(image, mask, shiftX: sx, shiftY: sy, scale: scale, angle: angle)
         case .opticalDistortion:
             return opticalDistortion(image, mask, limit: 1.0)
         case .gridDistortion:
             let sx = (0..<5).map { _ in 1 + rng.uniform(-0.3, 0.3) }, sy = (0..<5).map { _ in 1 + rng.uniform(-0.3, 0.3) }
-            return Augment.gridDistortion(image, mask, stretchX: sx, stretchY: sy)
+            return ImageOps.gridDistortion(image, mask, stretchX: sx, stretchY: sy)
         case .gaussianNoise:
             let sigma = rng.uniform(10, 50).squareRoot()
-            return (Augment.gaussianNoise(image, sigma: sigma, rng: &rng), mask)
+            return (ImageOps.gaussianNoise(image, sigma: sigma, rng: &rng), mask)
         case .boxBlur:
-            return (Augment.boxBlur(image, size: 3), mask)
+            return (ImageOps.boxBlur(image, size: 3), mask)
         case .medianBlur:
-            return (Augment.medianBlur3(image), mask)
+            return (ImageOps.medianBlur3(image), mask)
         case .motionBlur:
-            let k = 3 + 2 * rng.int(below: 3)
-            let kernel = Augment.motionKernel(size: k, angle: rng.uniform(0, Double.pi))
-            return (Augment.filter(image, kernel: kernel, size: k), mask)
+            let k = 3 + 2 * rng.below(3)
+            let kernel = ImageOps.motionKernel(size: k, angle: rng.uniform(0, Double.pi))
+            return (ImageOps.filter(image, kernel: kernel, size: k), mask)
         case .sharpen:
-            return (Augment.sharpen(image, alpha: rng.uniform(0.2, 0.5), lightness: rng.uniform(0.5, 1.0)), mask)
+            return (ImageOps.sharpen(image, alpha: rng.uniform(0.2, 0.5), lightness: rng.uniform(0.5, 1.0)), mask)
         case .emboss:
-            return (Augment.emboss(image, alpha: rng.uniform(0.2, 0.5), strength: rng.uniform(0.2, 0.7)), mask)
+            return (ImageOps.emboss(image, alpha: rng.uniform(0.2, 0.5), strength: rng.uniform(0.2, 0.7)), mask)
         case .clahe:
-            return (Augment.clahe(image, clipLimit: rng.uniform(1, 2)), mask)
+            return (ImageOps.clahe(image, clipLimit: rng.uniform(1, 2)), mask)
         case .brightnessContrast:
             let alpha = 1 + rng.uniform(-0.2, 0.2), beta = rng.uniform(-0.2, 0.2) * 255
-            return (Augment.brightnessContrast(image, alpha: alpha, beta: beta), mask)
+            return (ImageOps.brightnessContrast(image, alpha: alpha, beta: beta), mask)
         case .hueSaturation:
-            return (Augment.hueSaturationValue(image, hueShift: 2 * rng.uniform(-20, 20),
+            return (ImageOps.hueSaturationValue(image, hueShift: 2 * rng.uniform(-20, 20),
                                                saturationShift: rng.uniform(-30, 30), valueShift: rng.uniform(-20, 20)), mask)
         }
     }
@@ -150,7 +150,7 @@ public struct RPAG: Sendable {
         let k = rng.uniform(-limit, limit)
         let dx = (rng.uniform(-0.05, 0.05) * Double(image.width)).rounded()
         let dy = (rng.uniform(-0.05, 0.05) * Double(image.height)).rounded()
-        return Augment.opticalDistortion(image, mask, k: k, dx: dx, dy: dy)
+        return ImageOps.opticalDistortion(image, mask, k: k, dx: dx, dy: dy)
     }
 
     /// Draws 3 distinct slots of the pool and applies them (see the type's table).
@@ -159,11 +159,11 @@ public struct RPAG: Sendable {
         var img = image, m = mask
         var ops: [Augmentation] = []
         for i in 0..<3 {
-            let j = i + rng.int(below: 10 - i)
+            let j = i + rng.below(10 - i)
             slots.swapAt(i, j)
             let slot = slots[i]
             let p = [0.5, 0.5, 0.5, 1.0, 0.2, 0.2, 0.2, 0.2, 0.3, 0.3][slot]
-            if !alwaysApply && !rng.bernoulli(p) { continue }
+            if !alwaysApply && !(rng.uniform() < p) { continue }
             var op: Augmentation
             switch slot {
             case 0: op = .rotate90
@@ -174,16 +174,16 @@ public struct RPAG: Sendable {
                 ops.append(.opticalDistortion)
                 continue
             case 4: op = .gaussianNoise
-            case 5: op = [.motionBlur, .motionBlur, .medianBlur, .boxBlur][rng.int(below: 4)]
+            case 5: op = [.motionBlur, .motionBlur, .medianBlur, .boxBlur][rng.below(4)]
             case 6: op = .shiftScaleRotate
             case 7:
-                if rng.int(below: 4) < 3 {
+                if rng.below(4) < 3 {
                     (img, m) = opticalDistortion(img, m, limit: 0.05)
                     ops.append(.opticalDistortion)
                     continue
                 }
                 op = .gridDistortion
-            case 8: op = [.clahe, .sharpen, .emboss, .brightnessContrast][rng.int(below: 4)]
+            case 8: op = [.clahe, .sharpen, .emboss, .brightnessContrast][rng.below(4)]
             default: op = .hueSaturation
             }
             (img, m) = apply(op, image: img, mask: m)
@@ -269,7 +269,7 @@ public struct RPAG: Sendable {
                     let x = i % w, y = i / w
                     if x >= pxLo && x <= pxHi && y >= pyLo && y <= pyHi { candidates.append(i) }
                 }
-                let p = candidates.isEmpty ? fgPoints[rng.int(below: fgPoints.count)] : candidates[rng.int(below: candidates.count)]
+                let p = candidates.isEmpty ? fgPoints[rng.below(fgPoints.count)] : candidates[rng.below(candidates.count)]
                 var dx = p % w - cx, dy = p / w - cy
                 dx = max(-x0[k], min(w - 1 - x1[k], dx))
                 dy = max(-y0[k], min(h - 1 - y1[k], dy))

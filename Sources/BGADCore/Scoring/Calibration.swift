@@ -58,7 +58,8 @@ public struct Calibration: Equatable, Sendable {
         var refs: [Float] = []
         for (l, v) in ell.enumerated() {
             guard var m = v.first else { throw .invalid("calibration: level \(l) has no values") }
-            for x in v { guard x.isFinite else { throw .invalid("calibration: a training log-likelihood of level \(l) is not finite") }; m = max(m, x) }
+            guard firstNonFinite(v) == nil else { throw .invalid("calibration: a training log-likelihood of level \(l) is not finite") }
+            for x in v { m = max(m, x) }
             refs.append(m)
         }
         let mapper = AnomalyMapper(height: height, width: width)

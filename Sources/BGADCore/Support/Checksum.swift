@@ -26,6 +26,11 @@ public func crc32(_ bytes: [UInt8]) -> UInt32 {
     bytes.withUnsafeBufferPointer { crc32($0) }
 }
 
+/// The CRC-32 of a slice of bytes.
+public func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    bytes.withUnsafeBufferPointer { crc32($0) }
+}
+
 /// Table k (k = 0…3) at offset 256·k: the CRC of a byte followed by k zero bytes.
 private let crc32Tables: [UInt32] = {
     var t = [UInt32](repeating: 0, count: 1024)

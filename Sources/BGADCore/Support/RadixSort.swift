@@ -25,15 +25,29 @@ public func floatFromOrderedKey(_ key: UInt32) -> Float {
 /// Sorts `keys` ascending in place (stable LSD radix sort, 3 passes of 11 bits).
 /// `scratch` must hold at least `keys.count` elements; its contents are overwritten.
 public func radixSort(_ keys: UnsafeMutableBufferPointer<UInt32>, scratch: UnsafeMutableBufferPointer<UInt32>) {
-    let n = keys.count
+    lsdRadixSort(keys, scratch: scratch) { $0 }
+}
+
+/// Sorts `items` ascending by their upper 32 bits in place (stable LSD radix sort);
+/// the lower 32 bits are a payload carried along. `scratch` must hold `items.count`.
+public func radixSortByHighWord(_ items: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>) {
+    lsdRadixSort(items, scratch: scratch) { UInt32(truncatingIfNeeded: $0 >> 32) }
+}
+
+/// The stable LSD radix sort of `items` by the 32-bit `key` of each: three counting passes
+/// of 11 bits, ping-ponging with `scratch` (at least `items.count` elements, overwritten).
+@inline(__always)
+private func lsdRadixSort<T>(_ items: UnsafeMutableBufferPointer<T>, scratch: UnsafeMutableBufferPointer<T>,
+                             key: (T) -> UInt32) {
+    let n = items.count
     if n < 2 { return }
     precondition(scratch.count >= n)
-    var src = keys.baseAddress!
+    var src = items.baseAddress!
     var dst = scratch.baseAddress!
     var counts = [Int](repeating: 0, count: 3 * 2048)
     counts.withUnsafeMutableBufferPointer { c in
         for i in 0..<n {
-            let k = src[i]
+            let k = key(src[i])
             c[Int(k & 0x7FF)] += 1
             c[2048 + Int((k >> 11) & 0x7FF)] += 1
             c[4096 + Int(k >> 22)] += 1
@@ -53,52 +67,8 @@ public func radixSort(_ keys: UnsafeMutableBufferPointer<UInt32>, scratch: Unsaf
             }
             if distinctDigits == 1 { continue }
             for i in 0..<n {
-                let k = src[i]
-                let d = base + Int((k >> shift) & 0x7FF)
-                dst[c[d]] = k
-                c[d] += 1
-            }
-            swap(&src, &dst)
-            inScratch.toggle()
-        }
-        if inScratch {
-            keys.baseAddress!.update(from: scratch.baseAddress!, count: n)
-        }
-    }
-}
-
-/// Sorts `items` ascending by their upper 32 bits in place (stable LSD radix sort);
-/// the lower 32 bits are a payload carried along. `scratch` must hold `items.count`.
-public func radixSortByHighWord(_ items: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>) {
-    let n = items.count
-    if n < 2 { return }
-    precondition(scratch.count >= n)
-    var src = items.baseAddress!
-    var dst = scratch.baseAddress!
-    var counts = [Int](repeating: 0, count: 3 * 2048)
-    counts.withUnsafeMutableBufferPointer { c in
-        for i in 0..<n {
-            let k = UInt32(truncatingIfNeeded: src[i] >> 32)
-            c[Int(k & 0x7FF)] += 1
-            c[2048 + Int((k >> 11) & 0x7FF)] += 1
-            c[4096 + Int(k >> 22)] += 1
-        }
-        var inScratch = false
-        for pass in 0..<3 {
-            let base = pass * 2048
-            let shift = UInt64(32 + pass * 11)
-            var distinctDigits = 0
-            var total = 0
-            for d in 0..<2048 {
-                let cnt = c[base + d]
-                if cnt != 0 { distinctDigits += 1 }
-                c[base + d] = total
-                total += cnt
-            }
-            if distinctDigits == 1 { continue }
-            for i in 0..<n {
                 let v = src[i]
-                let d = base + Int((v >> shift) & 0x7FF)
+                let d = base + Int((key(v) >> shift) & 0x7FF)
                 dst[c[d]] = v
                 c[d] += 1
             }

@@ -164,8 +164,8 @@ public final class BoundaryGuidedTrainer {
 
         // One stream for the image order, one per level for its vector order: a level's
         // training does not depend on how many other levels there are.
-        var rng = SeededGenerator(seed: cfg.seed ^ 0x5851_F42D_4C95_7F2D)
-        var levelRng = (0..<levels.count).map { SeededGenerator(seed: (cfg.seed &+ UInt64($0) &* 0x2545_F491_4F6C_DD1D) ^ 0x1405_7B7E_F767_814F) }
+        var rng = SeededRandom(seed: cfg.seed ^ 0x5851_F42D_4C95_7F2D)
+        var levelRng = (0..<levels.count).map { SeededRandom(seed: (cfg.seed &+ UInt64($0) &* 0x2545_F491_4F6C_DD1D) ^ 0x1405_7B7E_F767_814F) }
         let totalSteps = plan.levelSteps.reduce(0, +)
         var done = 0
         var levelDone = [Int](repeating: 0, count: levels.count)

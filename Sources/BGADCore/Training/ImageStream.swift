@@ -13,7 +13,7 @@ struct ImageStream {
     }
 
     /// Replaces `batch` with the next `size` (≤ count) distinct indices.
-    mutating func next(_ size: Int, into batch: inout [Int], rng: inout SeededGenerator) {
+    mutating func next(_ size: Int, into batch: inout [Int], rng: inout SeededRandom) {
         batch.removeAll(keepingCapacity: true)
         while batch.count < size {
             if position == order.count {

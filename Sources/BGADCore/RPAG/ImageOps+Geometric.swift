@@ -11,10 +11,17 @@
 import Glibc
 #endif
 
-/// The augmentations of RPAG, with explicit parameters (random draws live in `RPAG`).
-public enum Augment {}
+/// The image operations RPAG's augmentations are made of, with explicit parameters (an
+/// `Augmentation` is one operation of the pool; `RPAG.apply` draws its parameters and calls
+/// these). Geometric ones transform an image and its mask together, photometric ones the
+/// image only.
+public enum ImageOps {}
 
-extension Augment {
+/// `ImageOps` under its former name.
+@available(*, deprecated, renamed: "ImageOps")
+public typealias Augment = ImageOps
+
+extension ImageOps {
     /// Mirrors index `i` into `0..<n` (BORDER_REFLECT_101: …, 2, 1, | 0, 1, …, n-1 | n-2, …).
     @inlinable @inline(__always)
     static func reflect101(_ i: Int, _ n: Int) -> Int {
@@ -66,21 +73,31 @@ extension Augment {
     static func permute(_ image: Image, _ mask: [UInt8], outHeight oh: Int, outWidth ow: Int,
                         _ source: (Int, Int) -> (Int, Int)) -> (Image, [UInt8]) {
         let w = image.width, c = image.channels
-        var out = Image(height: oh, width: ow, channels: c)
+        return transform(image, mask, outHeight: oh, outWidth: ow) { src, m, dst, dm in
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let (si, sj) = source(i, j)
+                    let s = si * w + sj, d = i * ow + j
+                    dm[d] = m[s]
+                    for ch in 0..<c { dst[d * c + ch] = src[s * c + ch] }
+                }
+            }
+        }
+    }
+
+    /// A new `outHeight × outWidth` image (the input's channels) and mask, filled by `body`
+    /// from the input's samples and mask: the buffers of every geometric operation.
+    @inline(__always)
+    static func transform(_ image: Image, _ mask: [UInt8], outHeight oh: Int, outWidth ow: Int,
+                          _ body: (_ src: UnsafeBufferPointer<UInt8>, _ mask: UnsafeBufferPointer<UInt8>,
+                                   _ dst: UnsafeMutableBufferPointer<UInt8>, _ dstMask: UnsafeMutableBufferPointer<UInt8>) -> Void)
+        -> (Image, [UInt8]) {
+        var out = Image(height: oh, width: ow, channels: image.channels)
         var outMask = [UInt8](repeating: 0, count: oh * ow)
         image.pixels.withUnsafeBufferPointer { src in
             mask.withUnsafeBufferPointer { m in
                 out.pixels.withUnsafeMutableBufferPointer { dst in
-                    outMask.withUnsafeMutableBufferPointer { dm in
-                        for i in 0..<oh {
-                            for j in 0..<ow {
-                                let (si, sj) = source(i, j)
-                                let s = si * w + sj, d = i * ow + j
-                                dm[d] = m[s]
-                                for ch in 0..<c { dst[d * c + ch] = src[s * c + ch] }
-                            }
-                        }
-                    }
+                    outMask.withUnsafeMutableBufferPointer { dm in body(src, m, dst, dm) }
                 }
             }
         }
@@ -170,27 +187,18 @@ extension Augment {
     /// every output pixel (row-major maps of the image's size), mirroring at the border.
     public static func remap(_ image: Image, _ mask: [UInt8], mapX: [Float], mapY: [Float]) -> (Image, [UInt8]) {
         let h = image.height, w = image.width, c = image.channels
-        var out = Image(height: h, width: w, channels: c)
-        var outMask = [UInt8](repeating: 0, count: h * w)
-        image.pixels.withUnsafeBufferPointer { src in
-            mask.withUnsafeBufferPointer { m in
-                out.pixels.withUnsafeMutableBufferPointer { dst in
-                    outMask.withUnsafeMutableBufferPointer { dm in
-                        mapX.withUnsafeBufferPointer { mx in
-                            mapY.withUnsafeBufferPointer { my in
-                                // The channel count as a literal lets the compiler unroll the inner loop.
-                                if c == 3 {
-                                    remapKernel(src, m, dst, dm, mx, my, h, w, 3)
-                                } else {
-                                    remapKernel(src, m, dst, dm, mx, my, h, w, 1)
-                                }
-                            }
-                        }
+        return transform(image, mask, outHeight: h, outWidth: w) { src, m, dst, dm in
+            mapX.withUnsafeBufferPointer { mx in
+                mapY.withUnsafeBufferPointer { my in
+                    // The channel count as a literal lets the compiler unroll the inner loop.
+                    if c == 3 {
+                        remapKernel(src, m, dst, dm, mx, my, h, w, 3)
+                    } else {
+                        remapKernel(src, m, dst, dm, mx, my, h, w, 1)
                     }
                 }
             }
         }
-        return (out, outMask)
     }
 
     @inline(__always)

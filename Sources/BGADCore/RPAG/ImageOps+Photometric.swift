@@ -5,13 +5,13 @@
 import Glibc
 #endif
 
-extension Augment {
+extension ImageOps {
     @inlinable @inline(__always)
     static func clamp8(_ v: Float) -> UInt8 { UInt8(min(255, max(0, v + 0.5))) }
 
     /// Adds independent `N(0, sigma²)` noise to every sample (all channels), drawn from `rng`
     /// (inverse transform sampling on 65 536 quantiles, see `addNoise`), rounded and clamped.
-    public static func gaussianNoise(_ image: Image, sigma: Double, rng: inout SplitMix64) -> Image {
+    public static func gaussianNoise(_ image: Image, sigma: Double, rng: inout SeededRandom) -> Image {
         var out = image
         out.pixels.withUnsafeMutableBufferPointer { o in addNoise(o, Float(sigma), &rng) }
         return out
@@ -42,7 +42,7 @@ extension Augment {
     /// sampling: 16 random bits pick one of the 65 536 equiprobable quantiles
     /// `Φ⁻¹((k + ½) / 65 536)` (tails cut at ±4.3σ; after rounding to 8 bits with σ ≤ 8
     /// this is indistinguishable from exact sampling), four samples per 64-bit draw.
-    static func addNoise(_ o: UnsafeMutableBufferPointer<UInt8>, _ sd: Float, _ g: inout SplitMix64) {
+    static func addNoise(_ o: UnsafeMutableBufferPointer<UInt8>, _ sd: Float, _ g: inout SeededRandom) {
         let n = o.count
         normalQuantiles.withUnsafeBufferPointer { q in
             var i = 0

@@ -1,15 +1,22 @@
+import CBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Parallel regions (`runParallel`, `runSlices`) and the engine's thread count, which is
+/// OpenBLAS's (`bgad_set_num_threads`).
+
+/// Number of threads OpenBLAS uses (at least 1).
+public var blasThreadCount: Int {
+    get { Int(openblas_get_num_threads()) }
+    set { openblas_set_num_threads(Int32(max(1, newValue))) }
+}
 
 /// Runs `body(0) … body(count − 1)` concurrently (`runThreads`, `body(0)` on the calling
 /// thread); returns when all have finished. During the region OpenBLAS is set to one
 /// thread (every worker calls `sgemm` on its own slice) and restored afterwards.
 public func runParallel(_ count: Int, _ body: @escaping (Int) -> Void) {
-    if count <= 1 {
-        body(0)
-        return
-    }
+    guard count > 1 else { return runThreads(count, body) }
     BLASOverride.enter()
     defer { BLASOverride.leave() }
     runThreads(count, body)
