@@ -96,36 +96,36 @@ extension ConditionalFlow {
         var used = 0
         let table = try tapeTable.reserve(min(condRows, n) * condDim)
         tapeUsedRow.withUnsafeMutableBufferPointer { usedRowBuffer in
-        let usedRow = usedRowBuffer.baseAddress!
-        rowMap.withUnsafeMutableBufferPointer { map in
-            tapeIndex.withUnsafeMutableBufferPointer { idx in
-                tapePerm.withUnsafeMutableBufferPointer { perm in
-                    rowStart.withUnsafeMutableBufferPointer { start in
-                        for i in 0..<n {
-                            let r = Int(condIndex[i])
-                            if map[r] < 0 {
-                                map[r] = Int32(used)
-                                usedRow[used] = Int32(r)
-                                (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
-                                start[used] = 0
-                                used += 1
+            let usedRow = usedRowBuffer.baseAddress!
+            rowMap.withUnsafeMutableBufferPointer { map in
+                tapeIndex.withUnsafeMutableBufferPointer { idx in
+                    tapePerm.withUnsafeMutableBufferPointer { perm in
+                        rowStart.withUnsafeMutableBufferPointer { start in
+                            for i in 0..<n {
+                                let r = Int(condIndex[i])
+                                if map[r] < 0 {
+                                    map[r] = Int32(used)
+                                    usedRow[used] = Int32(r)
+                                    (table + used * condDim).update(from: condTable + r * condDim, count: condDim)
+                                    start[used] = 0
+                                    used += 1
+                                }
+                                start[Int(map[r])] += 1
                             }
-                            start[Int(map[r])] += 1
+                            var acc = 0
+                            for r in 0..<used { let c = start[r]; start[r] = acc; acc += c }
+                            for i in 0..<n {
+                                let r = Int(map[Int(condIndex[i])])
+                                let p = start[r]
+                                start[r] = p + 1
+                                perm[p] = Int32(i)
+                                idx[p] = Int32(r)
+                            }
+                            for i in 0..<n { map[Int(condIndex[i])] = -1 }
                         }
-                        var acc = 0
-                        for r in 0..<used { let c = start[r]; start[r] = acc; acc += c }
-                        for i in 0..<n {
-                            let r = Int(map[Int(condIndex[i])])
-                            let p = start[r]
-                            start[r] = p + 1
-                            perm[p] = Int32(i)
-                            idx[p] = Int32(r)
-                        }
-                        for i in 0..<n { map[Int(condIndex[i])] = -1 }
                     }
                 }
             }
-        }
         }
         return used
     }
