@@ -5,6 +5,23 @@ import Glibc
 /// Inference (`docs/FLOW.md`, "The flow"): forward to `z`, `ℓ = log p / C`, and the inverse,
 /// on vectors split over the workers in chunks, with the condition shares cached.
 extension ConditionalFlow {
+    /// Workspaces of one worker thread: `a`, `b` (chunk × C, the current and next vectors),
+    /// `r`, `q` (the subnet's layers), `logdet`; training's backward pass adds its gradient
+    /// sums (`grads`, `carry`) and the slice's `dl`, `dy`, `dx`, `dq`, `dr`.
+    final class Worker {
+        let a = FloatBuffer(), b = FloatBuffer(), r = FloatBuffer(), q = FloatBuffer(), logdet = FloatBuffer()
+        let grads = FloatBuffer(), carry = FloatBuffer(), dl = FloatBuffer()
+        let dy = FloatBuffer(), dx = FloatBuffer(), dq = FloatBuffer(), dr = FloatBuffer()
+    }
+
+    /// Number of worker threads for `n` vectors (the BLAS thread setting, fewer for small
+    /// batches); makes the missing workers.
+    func workerCount(_ n: Int) -> Int {
+        let w = max(1, min(engineThreadCount, n / ConditionalFlow.minRowsPerWorker))
+        while workers.count < w { workers.append(Worker()) }
+        return w
+    }
+
     // MARK: - Condition shares
 
     /// Fills `share` (blocks × rows × hidden) with every block's condition share, rows split over workers.

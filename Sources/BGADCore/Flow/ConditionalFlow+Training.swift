@@ -5,6 +5,39 @@ import Glibc
 /// Training (`docs/FLOW.md`, "The flow"): the forward pass with a tape, the hand-written
 /// backward pass into every trainable tensor and the input, and the optimiser step.
 extension ConditionalFlow {
+    /// The training tape: what `forwardForTraining` keeps for `backward`, valid until the
+    /// parameters change (`version`). Its buffers are reused from step to step.
+    final class Tape {
+        /// Per block x (n·C), r (n·hid), tanh (n·len2), exp (n·len2), u (n·C), then z (n·C) (`tapeStride`).
+        let values = FloatBuffer()
+        /// The batch's used condition rows (renumbered in order of first use), copied.
+        let table = FloatBuffer()
+        /// Renumbered condition row of each sorted vector (non-decreasing).
+        var index: [Int32] = []
+        /// Original position of each sorted vector.
+        var perm: [Int32] = []
+        /// Counting sort's scratch: table row → renumbered row (−1 between calls), rows' starts.
+        var rowMap: [Int32] = [], rowStart: [Int] = []
+        /// Original table row of each used (renumbered) row.
+        var usedRow: [Int32] = []
+        /// Every block's condition share of the used rows (blocks × rows × hidden).
+        let share = FloatBuffer()
+        /// Per block and used row, the sum of dL/d(first-layer pre-activation) (`backward`).
+        let perRow = FloatBuffer()
+        /// Per-vector log-determinants of the forward pass.
+        let logdet = FloatBuffer()
+        /// Vectors, used rows and worker slices of the taped batch; the parameter version it
+        /// was taken at (−1: none).
+        var count = 0, rows = 0, workers = 1, version = -1
+        /// The separable grid of the batch's rows, when that path is taken (`prepareGrid`):
+        /// the table's column halves (W × D/2) then row halves (H × D/2), each used row's grid
+        /// column and row, and the per-block scratch.
+        var grid: SeparableGrid?
+        let gridTable = FloatBuffer()
+        var colOf: [Int32] = [], rowOf: [Int32] = []
+        let gridScratch = FloatBuffer()
+    }
+
     /// Per-block tape layout for `n` vectors: x (n·C), r (n·hid), tanh (n·len2), exp (n·len2), u (n·C).
     func tapeStride(_ n: Int) -> Int {
         let b = blocks[0]
@@ -23,19 +56,19 @@ extension ConditionalFlow {
             throw BGADError(.outOfMemory, "a training tape for \(n) vectors does not fit in memory")
         }
         prepareAffine()
-        tapeVersion = -1
+        tape.version = -1
         let b0 = blocks[0]
         let hidden = b0.hidden, len2 = b0.len2, dim = self.dim
         let step = tapeStride(n)
-        let t = try tape.reserve(blockCount * step + n * dim)
+        let t = try tape.values.reserve(blockCount * step + n * dim)
         let rows = try sortByConditionRow(condIndex: condIndex, count: n, condTable: condTable, condRows: condRows)
-        let table = tapeTable.pointer
-        let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
-        let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
-        let share = try trainShare.reserve(blockCount * rows * hidden)
-        tapeGrid = nil
+        let table = tape.table.pointer
+        let index = tape.index.withUnsafeBufferPointer { $0.baseAddress! }
+        let perm = tape.perm.withUnsafeBufferPointer { $0.baseAddress! }
+        let share = try tape.share.reserve(blockCount * rows * hidden)
+        tape.grid = nil
         if separableConditions {
-            let grid = tapeUsedRow.withUnsafeBufferPointer {
+            let grid = tape.usedRow.withUnsafeBufferPointer {
                 SeparableGrid.detect(table: condTable, rows: condRows, dim: condDim, used: $0.baseAddress!, usedCount: rows)
             }
             // Worth it when the grid has fewer rows and columns than the batch has positions.
@@ -50,7 +83,7 @@ extension ConditionalFlow {
         }
         let parts = workerCount(n)
         for w in 0..<parts { try workers[w].q.reserve((n / parts + 1) * max(b0.outDim, 1)) }
-        let ld = try tapeLogdet.reserve(n)
+        let ld = try tape.logdet.reserve(n)
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let blockCount = self.blockCount
         runParallel(parts) { w in
@@ -74,33 +107,33 @@ extension ConditionalFlow {
             ConditionalFlow.writeEll(dim: dim, z: t + blockCount * step + o * dim, logdet: ldw, count: m, ell: ellw)
             for i in 0..<m { ell[Int(perm[o + i])] = ellw[i] }
         }
-        tapeCount = n
-        tapeRows = rows
-        tapeWorkers = parts
-        tapeVersion = version
+        tape.count = n
+        tape.rows = rows
+        tape.workers = parts
+        tape.version = version
     }
 
     /// Keeps only the condition rows the batch's `n` vectors use (renumbered in order of first
-    /// use; copied to `tapeTable`, their table rows in `tapeUsedRow`) and orders the vectors by
-    /// condition row with a counting sort (`tapePerm`: original position of each sorted vector,
-    /// `tapeIndex`: its renumbered row, non-decreasing): the condition's first-layer work and
+    /// use; copied to `tape.table`, their table rows in `tape.usedRow`) and orders the vectors by
+    /// condition row with a counting sort (`tape.perm`: original position of each sorted vector,
+    /// `tape.index`: its renumbered row, non-decreasing): the condition's first-layer work and
     /// weight gradient then scale with the number of rows, and the per-row gradient sums are
     /// written row after row, with no scatter. Returns the number of used rows.
     private func sortByConditionRow(condIndex: UnsafePointer<Int32>, count n: Int, condTable: UnsafePointer<Float>,
                                     condRows: Int) throws(BGADError) -> Int {
         let condDim = self.condDim
-        if tapeIndex.count < n { tapeIndex = [Int32](repeating: 0, count: n); tapePerm = tapeIndex }
-        if rowMap.count < condRows { rowMap = [Int32](repeating: -1, count: condRows) }
-        if rowStart.count < min(condRows, n) + 1 { rowStart = [Int](repeating: 0, count: min(condRows, n) + 1) }
-        if tapeUsedRow.count < min(condRows, n) { tapeUsedRow = [Int32](repeating: 0, count: min(condRows, n)) }
+        if tape.index.count < n { tape.index = [Int32](repeating: 0, count: n); tape.perm = tape.index }
+        if tape.rowMap.count < condRows { tape.rowMap = [Int32](repeating: -1, count: condRows) }
+        if tape.rowStart.count < min(condRows, n) + 1 { tape.rowStart = [Int](repeating: 0, count: min(condRows, n) + 1) }
+        if tape.usedRow.count < min(condRows, n) { tape.usedRow = [Int32](repeating: 0, count: min(condRows, n)) }
         var used = 0
-        let table = try tapeTable.reserve(min(condRows, n) * condDim)
-        tapeUsedRow.withUnsafeMutableBufferPointer { usedRowBuffer in
+        let table = try tape.table.reserve(min(condRows, n) * condDim)
+        tape.usedRow.withUnsafeMutableBufferPointer { usedRowBuffer in
             let usedRow = usedRowBuffer.baseAddress!
-            rowMap.withUnsafeMutableBufferPointer { map in
-                tapeIndex.withUnsafeMutableBufferPointer { idx in
-                    tapePerm.withUnsafeMutableBufferPointer { perm in
-                        rowStart.withUnsafeMutableBufferPointer { start in
+            tape.rowMap.withUnsafeMutableBufferPointer { map in
+                tape.index.withUnsafeMutableBufferPointer { idx in
+                    tape.perm.withUnsafeMutableBufferPointer { perm in
+                        tape.rowStart.withUnsafeMutableBufferPointer { start in
                             for i in 0..<n {
                                 let r = Int(condIndex[i])
                                 if map[r] < 0 {
@@ -134,15 +167,15 @@ extension ConditionalFlow {
     /// the stored parameter gradients (read them with `parameterGradient(_:)`) and the input
     /// gradient (`inputGradient`).
     public func backward(gradEll: UnsafePointer<Float>) throws(BGADError) {
-        guard tapeCount > 0, tapeVersion == version else {
+        guard tape.count > 0, tape.version == version else {
             throw .invalid("backward needs a forwardForTraining after the last parameter change")
         }
-        let n = tapeCount, rows = tapeRows, parts = tapeWorkers
+        let n = tape.count, rows = tape.rows, parts = tape.workers
         if let i = firstNonFinite(gradEll, count: n) { throw .invalid("gradEll: element \(i) is \(gradEll[i])") }
         let b0 = blocks[0]
         let hidden = b0.hidden, len2 = b0.len2, outDim = b0.outDim, dim = self.dim
         let step = tapeStride(n)
-        let t = tape.pointer
+        let t = tape.values.pointer
         let slice = (n + parts - 1) / parts
         for w in 0..<parts {
             let wk = workers[w]
@@ -151,12 +184,12 @@ extension ConditionalFlow {
             try wk.grads.reserve(trainableCount)
             try wk.carry.reserve(blockCount * hidden)
         }
-        let perRow = try tapePerRow.reserve(blockCount * rows * hidden)
-        let perm = tapePerm.withUnsafeBufferPointer { $0.baseAddress! }
+        let perRow = try tape.perRow.reserve(blockCount * rows * hidden)
+        let perm = tape.perm.withUnsafeBufferPointer { $0.baseAddress! }
         let gx = try inputGrad.reserve(n * dim)
         let params = self.params.pointer, blocks = self.blocks, workers = self.workers
         let blockCount = self.blockCount
-        let index = tapeIndex.withUnsafeBufferPointer { $0.baseAddress! }
+        let index = tape.index.withUnsafeBufferPointer { $0.baseAddress! }
         runParallel(parts) { w in
             let range = partRange(w, of: parts, total: n)
             let m = range.count, o = range.lowerBound
@@ -194,9 +227,9 @@ extension ConditionalFlow {
             (g + o).update(from: workers[0].grads.pointer + o, count: range.count)
             for w in 1..<max(parts, 1) { addInPlace(g + o, workers[w].grads.pointer + o, count: range.count) }
         }
-        let table = tapeTable.pointer
+        let table = tape.table.pointer
         // `prepareGrid` sized the scratch for one slice per block.
-        let separable = separableBatch(rows: rows), scratch = gridScratch.pointer
+        let separable = separableBatch(rows: rows), scratch = tape.gridScratch.pointer
         let blockParts = min(parts, blockCount)
         runParallel(blockParts) { w in
             var k = w

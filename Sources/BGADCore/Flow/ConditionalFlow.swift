@@ -49,38 +49,19 @@ public final class ConditionalFlow {
     let affine: FloatBuffer
     var affineVersion = -1
 
-    /// Workspaces of one worker thread.
-    final class Worker {
-        let a = FloatBuffer(), b = FloatBuffer(), r = FloatBuffer(), q = FloatBuffer(), logdet = FloatBuffer()
-        let grads = FloatBuffer(), carry = FloatBuffer(), dl = FloatBuffer()
-        let dy = FloatBuffer(), dx = FloatBuffer(), dq = FloatBuffer(), dr = FloatBuffer()
-    }
+    /// Workspaces of the worker threads (`Worker`, in `+Inference`).
     var workers: [Worker] = [Worker()]
 
     // Cached condition shares for inference.
     let shareCache = FloatBuffer(), cachedTable = FloatBuffer()
     var cachedRows = -1, cachedVersion = -1
 
-    // Training tape (valid after forwardForTraining until backward or a parameter change).
-    let tape = FloatBuffer()
-    let tapeTable = FloatBuffer()
-    var tapeIndex: [Int32] = []      // condition row of each sorted vector (non-decreasing)
-    var tapePerm: [Int32] = []       // original position of each sorted vector
-    var rowMap: [Int32] = []
-    var rowStart: [Int] = []
-    let tapePerRow = FloatBuffer()
-    var tapeCount = 0, tapeRows = 0, tapeVersion = -1, tapeWorkers = 1
-    let trainShare = FloatBuffer()
+    /// What `forwardForTraining` keeps for `backward` (`Tape`, in `+Training`).
+    let tape = Tape()
     /// Use the separable form of the condition when the batch's rows have it
     /// (`SeparableGrid`: a positional encoding); on by default. The results agree with the
     /// general path to rounding.
     public var separableConditions = true
-    var tapeGrid: SeparableGrid?
-    var tapeUsedRow: [Int32] = []    // original table row of each used (renumbered) row
-    var tapeColOf: [Int32] = [], tapeRowOf: [Int32] = []
-    let tapeGridTable = FloatBuffer()   // W × D/2 column halves, then H × D/2 row halves
-    let gridScratch = FloatBuffer()
-    let tapeLogdet = FloatBuffer()
     /// dL/dx of the last `backward` (count × dim).
     let inputGrad = FloatBuffer()
     var inputGradCount = 0
@@ -185,12 +166,5 @@ public final class ConditionalFlow {
             b.prepareAffine(params: params.pointer, wp: rotation(k), affine: foldedAffine(k))
         }
         affineVersion = version
-    }
-
-    /// Number of worker threads for `n` vectors (the BLAS thread setting, fewer for small batches).
-    func workerCount(_ n: Int) -> Int {
-        let w = max(1, min(engineThreadCount, n / ConditionalFlow.minRowsPerWorker))
-        while workers.count < w { workers.append(Worker()) }
-        return w
     }
 }

@@ -123,31 +123,31 @@ extension ConditionalFlow {
     /// `backward`) and each used row's grid column and row.
     func prepareGrid(_ grid: SeparableGrid, condTable: UnsafePointer<Float>, rows: Int) throws(BGADError) {
         let half = condDim / 2, hidden = blocks[0].hidden
-        let halves = try tapeGridTable.reserve((grid.width + grid.height) * half)
+        let halves = try tape.gridTable.reserve((grid.width + grid.height) * half)
         for w in 0..<grid.width { (halves + w * half).update(from: condTable + w * condDim, count: half) }
         let rowHalves = halves + grid.width * half
         for h in 0..<grid.height {
             (rowHalves + h * half).update(from: condTable + h * grid.width * condDim + half, count: half)
         }
-        if tapeColOf.count < rows { tapeColOf = [Int32](repeating: 0, count: rows); tapeRowOf = tapeColOf }
+        if tape.colOf.count < rows { tape.colOf = [Int32](repeating: 0, count: rows); tape.rowOf = tape.colOf }
         for u in 0..<rows {
-            let r = Int(tapeUsedRow[u])
-            tapeColOf[u] = Int32(r % grid.width)
-            tapeRowOf[u] = Int32(r / grid.width)
+            let r = Int(tape.usedRow[u])
+            tape.colOf[u] = Int32(r % grid.width)
+            tape.rowOf[u] = Int32(r / grid.width)
         }
         // One slice per block at most: the forward and backward passes split the blocks
         // over at most that many workers, whatever the thread setting is by then.
-        try gridScratch.reserve(blockCount * (grid.width + grid.height) * hidden)
-        tapeGrid = grid
+        try tape.gridScratch.reserve(blockCount * (grid.width + grid.height) * hidden)
+        tape.grid = grid
     }
 
     /// The separable view of the taped batch's `rows` used rows, when `prepareGrid` made one.
     func separableBatch(rows: Int) -> SeparableBatch? {
-        guard let grid = tapeGrid else { return nil }
-        let halves = tapeGridTable.pointer
+        guard let grid = tape.grid else { return nil }
+        let halves = tape.gridTable.pointer
         return SeparableBatch(grid: grid, colHalves: halves, rowHalves: halves + grid.width * (condDim / 2),
-                              colOf: tapeColOf.withUnsafeBufferPointer { $0.baseAddress! },
-                              rowOf: tapeRowOf.withUnsafeBufferPointer { $0.baseAddress! }, rows: rows)
+                              colOf: tape.colOf.withUnsafeBufferPointer { $0.baseAddress! },
+                              rowOf: tape.rowOf.withUnsafeBufferPointer { $0.baseAddress! }, rows: rows)
     }
 
     /// `computeShares` on a separable batch, blocks split over workers.
@@ -155,7 +155,7 @@ extension ConditionalFlow {
         let hidden = blocks[0].hidden
         let parts = max(1, min(engineThreadCount, blockCount))
         let params = self.params.pointer, blocks = self.blocks, blockCount = self.blockCount
-        let scratch = gridScratch.pointer
+        let scratch = tape.gridScratch.pointer
         runParallel(parts) { w in
             var k = w
             while k < blockCount {
