@@ -104,7 +104,7 @@ public struct CouplingBlock {
             for k in 0..<dim { acc += params[o + k] * wp[j * dim + k] }
             ob[j] = acc
         }
-        sigma[dim] = Float(logSum)
+        affine[logSigmaSumOffset] = Float(logSum)
     }
 
     /// The folded affine of the parameters `params` and rotation `wp` as arrays — `M`
@@ -112,11 +112,14 @@ public struct CouplingBlock {
     func foldedAffine(params: UnsafePointer<Float>, wp: UnsafePointer<Float>) -> (m: [Float], ob: [Float], logSum: Float) {
         var a = [Float](repeating: 0, count: affineSize)
         a.withUnsafeMutableBufferPointer { prepareAffine(params: params, wp: wp, affine: $0.baseAddress!) }
-        return (Array(a[0..<(dim * dim)]), Array(a[(dim * dim)..<(dim * dim + dim)]), a[dim * dim + 2 * dim])
+        return (Array(a[0..<(dim * dim)]), Array(a[(dim * dim)..<(dim * dim + dim)]), a[logSigmaSumOffset])
     }
 
     /// σ of the folded affine (C floats).
     func sigma(_ affine: UnsafePointer<Float>) -> UnsafePointer<Float> { affine + dim * dim + dim }
+
+    /// Where the folded affine keeps `Σ log σ`.
+    var logSigmaSumOffset: Int { dim * dim + 2 * dim }
 
     /// Forward global affine and rotation of `n` vectors: `y = u·M + o·Wpᵀ`; adds `Σ log σ`
     /// to each `logdet`.
@@ -124,7 +127,7 @@ public struct CouplingBlock {
         _ affine: UnsafePointer<Float>, u: UnsafePointer<Float>, count n: Int,
         y: UnsafeMutablePointer<Float>, logdet: UnsafeMutablePointer<Float>
     ) {
-        let ob = affine + dim * dim, logSigmaSum = affine[dim * dim + 2 * dim]
+        let ob = affine + dim * dim, logSigmaSum = affine[logSigmaSumOffset]
         for i in 0..<n { (y + i * dim).update(from: ob, count: dim) }
         sgemm(m: n, n: dim, k: dim, u, lda: dim, affine, ldb: dim, beta: 1, y, ldc: dim)
         for i in 0..<n { logdet[i] += logSigmaSum }
@@ -135,7 +138,7 @@ public struct CouplingBlock {
         _ affine: UnsafePointer<Float>, params: UnsafePointer<Float>, wp: UnsafePointer<Float>,
         y: UnsafePointer<Float>, count n: Int, u: UnsafeMutablePointer<Float>, logdet: UnsafeMutablePointer<Float>
     ) {
-        let sg = sigma(affine), logSigmaSum = affine[dim * dim + 2 * dim], o = params + self.o
+        let sg = sigma(affine), logSigmaSum = affine[logSigmaSumOffset], o = params + self.o
         sgemm(m: n, n: dim, k: dim, y, lda: dim, wp, ldb: dim, beta: 0, u, ldc: dim)
         for i in 0..<n {
             let row = u + i * dim
