@@ -111,19 +111,7 @@ extension Detector {
             let dim = flow.dim
             for (k, block) in flow.blocks.enumerated() {
                 // The engine's own folding (`CouplingBlock.prepareAffine`), into fresh buffers.
-                let folded = { () -> (m: [Float], ob: [Float], logSum: Float) in
-                    var m = [Float](repeating: 0, count: dim * dim), ob = [Float](repeating: 0, count: dim)
-                    var sigma = [Float](repeating: 0, count: dim)
-                    let logSum = m.withUnsafeMutableBufferPointer { mb in
-                        ob.withUnsafeMutableBufferPointer { obb in
-                            sigma.withUnsafeMutableBufferPointer { sb in
-                                block.prepareAffine(params: flow.params.pointer, wp: flow.rotations.pointer + k * dim * dim,
-                                                    m: mb.baseAddress!, ob: obb.baseAddress!, sigma: sb.baseAddress!)
-                            }
-                        }
-                    }
-                    return (m, ob, logSum)
-                }
+                let folded = { block.foldedAffine(params: flow.params.pointer, wp: flow.rotation(k)) }
                 let q = p + "flow.module_list.\(k).affine."
                 add(q + "matrix", [dim, dim]) { folded().m }
                 add(q + "offset", [dim]) { folded().ob }

@@ -27,7 +27,7 @@ extension ConditionalFlow {
         let dim = self.dim, key = (height: gridHeight, width: gridWidth)
         try positional!.table.withUnsafeBufferPointer { table throws(BGADError) in
             try positional!.index.withUnsafeBufferPointer { index throws(BGADError) in
-                try run(x: x, count: count, condTable: table.baseAddress!, condRows: count, condIndex: index.baseAddress!,
+                try run(x, count: count, condTable: table.baseAddress!, condRows: count, condIndex: index.baseAddress!,
                         positionalGrid: key) { start, n, zc, ld in
                     ConditionalFlow.writeEll(dim: dim, z: zc, logdet: ld, count: n, ell: ell + start)
                 }
@@ -44,7 +44,7 @@ extension ConditionalFlow {
             let per = b0.packedCount
             let out = try packedWeights.reserve(blocks.count * per)
             for (k, b) in blocks.enumerated() {
-                b.pack(params: params.pointer, m: affineM.pointer + k * dim * dim, into: out + k * per)
+                b.pack(params: params.pointer, m: foldedAffine(k), into: out + k * per)
             }
             packedVersion = version
         }

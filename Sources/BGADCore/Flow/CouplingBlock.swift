@@ -22,7 +22,8 @@ import BGADKernelsAVX2
 /// condition row and multiplied once (`backward`).
 ///
 /// The block owns no memory: it is the geometry (sizes and offsets into the flow's flat
-/// parameter buffer) plus the kernels of the forward, inverse and backward passes.
+/// parameter buffer, the layout of its folded global affine) plus the kernels of the
+/// forward, inverse and backward passes, log-determinant included.
 public struct CouplingBlock {
     /// Input width `C`.
     public let dim: Int
@@ -44,6 +45,9 @@ public struct CouplingBlock {
     public let w1: Int, b1: Int, w2: Int, b2: Int, g: Int, o: Int
     /// Number of trainable floats of this block.
     public let trainableCount: Int
+    /// Floats of this block's folded global affine (`prepareAffine`): `M` (C × C), `o·Wpᵀ`
+    /// (C), `σ` (C), `Σ log σ` (1), padded to a multiple of 64 bytes.
+    let affineSize: Int
 
     /// Creates the geometry of a block whose trainable parameters start at `offset`.
     public init(dim: Int, condDim: Int, clamp: Float, offset: Int) {
@@ -62,6 +66,7 @@ public struct CouplingBlock {
         g = b2 + outDim
         o = g + dim
         trainableCount = o + dim - offset
+        affineSize = (dim * dim + 2 * dim + 1 + 15) / 16 * 16
     }
 
     /// σ = 0.2·log(1 + exp(g/2)) — PyTorch's `0.1·Softplus(β=0.5)`, linear when g/2 > 20.
@@ -78,12 +83,14 @@ public struct CouplingBlock {
         return h > 20 ? 0.1 : 0.1 / (1 + expf(-h))
     }
 
-    /// Fills `m` (C × C) with `diag(σ)·Wpᵀ`, `ob` (C) with `o·Wpᵀ`, `sigma` (C) with σ and
-    /// returns `Σ log σ`.
-    func prepareAffine(
-        params: UnsafePointer<Float>, wp: UnsafePointer<Float>,
-        m: UnsafeMutablePointer<Float>, ob: UnsafeMutablePointer<Float>, sigma: UnsafeMutablePointer<Float>
-    ) -> Float {
+    // MARK: - Global affine
+    // `y = (u ⊙ σ + o)·Wpᵀ`, folded per parameter version into `y = u·M + o·Wpᵀ` with
+    // `M = diag(σ)·Wpᵀ`: one product per chunk. `affine` is this block's `affineSize` floats.
+
+    /// Folds the global affine of the current parameters into `affine`: `M`, `o·Wpᵀ`, `σ`
+    /// and `Σ log σ` (the affine's share of every vector's log-determinant).
+    func prepareAffine(params: UnsafePointer<Float>, wp: UnsafePointer<Float>, affine: UnsafeMutablePointer<Float>) {
+        let m = affine, ob = affine + dim * dim, sigma = ob + dim
         var logSum: Double = 0
         for k in 0..<dim {
             sigma[k] = CouplingBlock.globalScale(params[g + k])
@@ -97,8 +104,58 @@ public struct CouplingBlock {
             for k in 0..<dim { acc += params[o + k] * wp[j * dim + k] }
             ob[j] = acc
         }
-        return Float(logSum)
+        affine[logSigmaSumOffset] = Float(logSum)
     }
+
+    /// The folded affine of the parameters `params` and rotation `wp` as arrays — `M`
+    /// (C × C), `o·Wpᵀ` (C) and `Σ log σ` — for exporters of the engine's own folding.
+    func foldedAffine(params: UnsafePointer<Float>, wp: UnsafePointer<Float>) -> (m: [Float], ob: [Float], logSum: Float) {
+        var a = [Float](repeating: 0, count: affineSize)
+        a.withUnsafeMutableBufferPointer { prepareAffine(params: params, wp: wp, affine: $0.baseAddress!) }
+        return (Array(a[0..<(dim * dim)]), Array(a[(dim * dim)..<(dim * dim + dim)]), a[logSigmaSumOffset])
+    }
+
+    /// σ of the folded affine (C floats).
+    func sigma(_ affine: UnsafePointer<Float>) -> UnsafePointer<Float> { affine + dim * dim + dim }
+
+    /// Where the folded affine keeps `Σ log σ`.
+    var logSigmaSumOffset: Int { dim * dim + 2 * dim }
+
+    /// Forward global affine and rotation of `n` vectors: `y = u·M + o·Wpᵀ`; adds `Σ log σ`
+    /// to each `logdet`.
+    /// With `packed` (the block's weights packed by `pack`), the AVX-512 direct product runs
+    /// with `o·Wpᵀ` as its start.
+    func applyAffine(
+        _ affine: UnsafePointer<Float>, u: UnsafePointer<Float>, count n: Int,
+        y: UnsafeMutablePointer<Float>, logdet: UnsafeMutablePointer<Float>, packed: UnsafePointer<Float>? = nil
+    ) {
+        let ob = affine + dim * dim, logSigmaSum = affine[logSigmaSumOffset]
+        if let packed {
+            var start = PackedGemmEpilogue()
+            start.bias = ob
+            packedGemm(m: n, n: dim, k: dim, u, lda: dim, packed: packed + packedAffineOffset, start, y, ldc: dim)
+        } else {
+            for i in 0..<n { (y + i * dim).update(from: ob, count: dim) }
+            sgemm(m: n, n: dim, k: dim, u, lda: dim, affine, ldb: dim, beta: 1, y, ldc: dim)
+        }
+        for i in 0..<n { logdet[i] += logSigmaSum }
+    }
+
+    /// Inverse of `applyAffine`: `u = (y·Wp − o) / σ`; subtracts `Σ log σ` from each `logdet`.
+    func invertAffine(
+        _ affine: UnsafePointer<Float>, params: UnsafePointer<Float>, wp: UnsafePointer<Float>,
+        y: UnsafePointer<Float>, count n: Int, u: UnsafeMutablePointer<Float>, logdet: UnsafeMutablePointer<Float>
+    ) {
+        let sg = sigma(affine), logSigmaSum = affine[logSigmaSumOffset], o = params + self.o
+        sgemm(m: n, n: dim, k: dim, y, lda: dim, wp, ldb: dim, beta: 0, u, ldc: dim)
+        for i in 0..<n {
+            let row = u + i * dim
+            for j in 0..<dim { row[j] = (row[j] - o[j]) / sg[j] }
+            logdet[i] -= logSigmaSum
+        }
+    }
+
+    // MARK: - Subnet and coupling
 
     /// `share = condTable·W1cᵀ + b1` (`rows × hidden`): the condition's part of the first layer.
     func conditionShare(
@@ -128,7 +185,7 @@ public struct CouplingBlock {
     var packedAffineOffset: Int { packedSecondOffset + PackedMatrix.alignedCount(hidden * outDim) }
 
     /// Packs W1xᵀ (len1 × hidden), W2ᵀ (hidden × outDim) and `m` (the affine's C × C matrix,
-    /// `ConditionalFlow.prepareAffine`) into `out` (`packedCount` floats) for `packedGemm`.
+    /// the first `C × C` floats of the folded affine, `prepareAffine`) into `out` (`packedCount` floats) for `packedGemm`.
     func pack(params: UnsafePointer<Float>, m: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         PackedMatrix.pack(params + w1, rows: len1, columns: hidden, ld: inDim, transposed: true, into: out)
         PackedMatrix.pack(params + w2, rows: hidden, columns: outDim, ld: hidden, transposed: true,
@@ -282,9 +339,12 @@ public struct CouplingBlock {
         }
     }
 
+    // MARK: - Backward
+
     /// Backward of one block over a slice of the vectors.
     ///
     /// - Parameters:
+    ///   - wp, affine: the rotation and the folded affine the forward pass used.
     ///   - dy: dL/dy (n × dim), read only.
     ///   - dLogdet: dL/d(logdet) per vector (n).
     ///   - x: the block's input (n × dim), r: stored ReLU output, th/ex: stored tanh(a_s)/exp(s),
@@ -299,7 +359,7 @@ public struct CouplingBlock {
     ///   - dx: receives dL/dx (n × dim).
     ///   - dq: scratch n × outDim; dr: scratch n × hidden.
     func backward(
-        params: UnsafePointer<Float>, wp: UnsafePointer<Float>, sigma: UnsafePointer<Float>,
+        params: UnsafePointer<Float>, wp: UnsafePointer<Float>, affine: UnsafePointer<Float>,
         count n: Int, index: UnsafePointer<Int32>,
         dy: UnsafePointer<Float>, dLogdet: UnsafePointer<Float>,
         x: UnsafePointer<Float>, r: UnsafePointer<Float>, th: UnsafePointer<Float>, ex: UnsafePointer<Float>,
@@ -310,6 +370,7 @@ public struct CouplingBlock {
     ) {
         // dv = dy·Wp (y = v·Wpᵀ), written to dx; then do += dv, dσ += dv ⊙ u, du = dv ⊙ σ in place.
         sgemm(m: n, n: dim, k: dim, dy, lda: dim, wp, ldb: dim, beta: 0, dx, ldc: dim)
+        let sigma = self.sigma(affine)
         let dg = grads + g, dof = grads + o
         dg.update(repeating: 0, count: dim)
         dof.update(repeating: 0, count: dim)

@@ -5,7 +5,8 @@ import Glibc
 /// The losses of BGAD as functions of the per-dimension log-likelihood `ℓ = log p(x) / C`,
 /// each with its gradient `dL/dℓ` (the flow back-propagates it).
 ///
-/// Paper: Eq. (5) maximum likelihood, Eq. (8) boundary guided semi-push-pull (BG-SPP),
+/// Paper: Eq. (5) maximum likelihood (`maximumLikelihoodLoss`, kept in Flow: the flow's own
+/// `trainStep` uses it too), Eq. (8) boundary guided semi-push-pull (BG-SPP),
 /// Eq. (9) total loss. Where the paper is silent this follows the authors' code:
 /// the boundary index `⌊n_normal · β⌋`, the normalizer α_n, the asymmetric focal weights.
 /// Boundaries and focal weights are constants (no gradient flows through them). A mean
@@ -107,18 +108,6 @@ public struct ChunkLoss: Equatable, Sendable {
     public var boundaries: ExplicitBoundaries? = nil
 }
 
-/// `−log σ(ℓ)` computed without overflow: `log(1 + e^{−ℓ})`.
-@inlinable
-func negativeLogSigmoid(_ l: Double) -> Double {
-    l > 0 ? log1p(exp(-l)) : -l + log1p(exp(l))
-}
-
-/// `σ(−ℓ) = 1 / (1 + e^{ℓ})`, the magnitude of `d(−log σ(ℓ))/dℓ`.
-@inlinable
-func sigmoidOfNegative(_ l: Double) -> Double {
-    l > 0 ? exp(-l) / (1 + exp(-l)) : 1 / (1 + exp(l))
-}
-
 /// Evaluates `L = L_ml + λ · (s_n · L_n + s_a · L_a)` for given, fixed boundaries and
 /// weights and writes `dL/dℓ` into `gradient` (every element is written).
 ///
@@ -149,19 +138,17 @@ public func boundaryGuidedLoss(
         }
     }
     out.boundaries = boundaries
-    let invN = out.normalCount > 0 ? 1 / Double(out.normalCount) : 0
     let pullScale = nPull > 0 ? lambda / Double(nPull) : 0
     let pushScale = nPush > 0 ? lambda / Double(nPush) : 0
-    var ml = 0.0, pull = 0.0, push = 0.0
-    for i in 0..<n {
+    var pull = 0.0, push = 0.0
+    // L_ml and its gradient (Flow's `maximumLikelihoodLoss`), plus the BG-SPP terms per vector.
+    out.maximumLikelihood = maximumLikelihoodLoss(ell: ell, labels: labels, weights: normalWeights) { i, gML in
         let l = ell[i]
         let ld = Double(l)
-        var g = 0.0
+        var g = gML
         if labels[i] == 0 {
-            let w = Double(normalWeights?[i] ?? 1)
-            ml += w * negativeLogSigmoid(ld)
-            g -= w * sigmoidOfNegative(ld) * invN
             if let b = boundaries, l / Float(normalizer) <= b.normal {
+                let w = Double(normalWeights?[i] ?? 1)
                 pull += w * (Double(b.normal) - ld / normalizer)
                 g -= w * pullScale / normalizer
             }
@@ -172,7 +159,6 @@ public func boundaryGuidedLoss(
         }
         gradient[i] = Float(g)
     }
-    out.maximumLikelihood = ml * invN
     out.semiPull = nPull > 0 ? pull / Double(nPull) : 0
     out.semiPush = nPush > 0 ? push / Double(nPush) : 0
     out.total = out.maximumLikelihood + lambda * (out.semiPull + out.semiPush)
