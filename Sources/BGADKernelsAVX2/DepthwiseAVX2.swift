@@ -47,21 +47,21 @@ private func run<Shape: KernelShape>(
     let k = Shape.k, s = Shape.s
     var j = 0
     while j + 8 <= n {
-        group8(k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
+        group(8, k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
         j += 8
     }
     if j + 4 <= n {
-        group4(k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
+        group(4, k, s, input + j * s * c, rows, rowStride, c, weights, bias, out + j * c)
         j += 4
     }
     return j
 }
 
-/// Eight output pixels (see `depthwiseRowAVX2`); `k` and `s` are constants at every call,
-/// so the tap code unrolls and the accumulators stay in registers.
-@inline(__always)
-private func group8(
-    _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
+/// `count` (8 or 4) output pixels (see `depthwiseRowAVX2`); `count`, `k` and `s` are
+/// constants at every call, so the tap code unrolls and the accumulators stay in registers.
+@_transparent
+private func group(
+    _ count: Int, _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
     _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
 ) {
     var ch = 0
@@ -70,18 +70,19 @@ private func group8(
         var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
         var pin = input + ch, pw = weights + ch
         for _ in 0..<rows {
-            @inline(__always) func tap(_ kx: Int) {
+            for kx in 0..<k {
                 let w = ld(pw + kx * c)
                 a0 = a0.addingProduct(ld(pin + kx * c), w)
                 a1 = a1.addingProduct(ld(pin + (kx + s) * c), w)
                 a2 = a2.addingProduct(ld(pin + (kx + 2 * s) * c), w)
                 a3 = a3.addingProduct(ld(pin + (kx + 3 * s) * c), w)
-                a4 = a4.addingProduct(ld(pin + (kx + 4 * s) * c), w)
-                a5 = a5.addingProduct(ld(pin + (kx + 5 * s) * c), w)
-                a6 = a6.addingProduct(ld(pin + (kx + 6 * s) * c), w)
-                a7 = a7.addingProduct(ld(pin + (kx + 7 * s) * c), w)
+                if count == 8 {
+                    a4 = a4.addingProduct(ld(pin + (kx + 4 * s) * c), w)
+                    a5 = a5.addingProduct(ld(pin + (kx + 5 * s) * c), w)
+                    a6 = a6.addingProduct(ld(pin + (kx + 6 * s) * c), w)
+                    a7 = a7.addingProduct(ld(pin + (kx + 7 * s) * c), w)
+                }
             }
-            for kx in 0..<k { tap(kx) }
             pin += rowStride
             pw += k * c
         }
@@ -89,41 +90,12 @@ private func group8(
         st(relu6(a1), out + c + ch)
         st(relu6(a2), out + 2 * c + ch)
         st(relu6(a3), out + 3 * c + ch)
-        st(relu6(a4), out + 4 * c + ch)
-        st(relu6(a5), out + 5 * c + ch)
-        st(relu6(a6), out + 6 * c + ch)
-        st(relu6(a7), out + 7 * c + ch)
-        ch += 8
-    }
-}
-
-/// Four output pixels (see `group8`).
-@_transparent
-private func group4(
-    _ k: Int, _ s: Int, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
-    _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
-) {
-    var ch = 0
-    while ch < c {
-        let b = ld(bias + ch)
-        var a0 = b, a1 = b, a2 = b, a3 = b
-        var pin = input + ch, pw = weights + ch
-        for _ in 0..<rows {
-            @inline(__always) func tap(_ kx: Int) {
-                let w = ld(pw + kx * c)
-                a0 = a0.addingProduct(ld(pin + kx * c), w)
-                a1 = a1.addingProduct(ld(pin + (kx + s) * c), w)
-                a2 = a2.addingProduct(ld(pin + (kx + 2 * s) * c), w)
-                a3 = a3.addingProduct(ld(pin + (kx + 3 * s) * c), w)
-            }
-            for kx in 0..<k { tap(kx) }
-            pin += rowStride
-            pw += k * c
+        if count == 8 {
+            st(relu6(a4), out + 4 * c + ch)
+            st(relu6(a5), out + 5 * c + ch)
+            st(relu6(a6), out + 6 * c + ch)
+            st(relu6(a7), out + 7 * c + ch)
         }
-        st(relu6(a0), out + ch)
-        st(relu6(a1), out + c + ch)
-        st(relu6(a2), out + 2 * c + ch)
-        st(relu6(a3), out + 3 * c + ch)
         ch += 8
     }
 }
