@@ -81,7 +81,8 @@ extension EfficientNetLite {
             epilogue.skip = skip
             epilogue.skipStride = c
             epilogue.clamp = relu6 ? 2 : 0
-            packedGemm(m: rows, n: c, k: k, a, lda: k, packed: packedStorage + (w - UnsafePointer(storage)), epilogue, out, ldc: c)
+            packedGemm(m: rows, n: c, k: k, a, lda: k, packed: packedStorage.pointer + (w - UnsafePointer(storage.pointer)),
+                       epilogue, out, ldc: c)
             return
         }
         let avx2 = VectorISA.useAVX2

@@ -39,11 +39,11 @@ public final class EfficientNetLite {
     public let variant: Variant
     /// The variant's blocks (`variant.blocks`), kept for the forward pass.
     let blocks: [Block]
-    let storage: UnsafeMutablePointer<Float>
-    let storageCount: Int
+    /// Every tensor, each starting on a 64-byte boundary (`PackedMatrix.alignedCount`).
+    let storage: FloatBuffer
     /// The 1×1 convolution weights again, packed for `packedGemm` at the same offsets as in
     /// `storage` (nil on CPUs without AVX-512; the other tensors' ranges stay unused).
-    let packedStorage: UnsafeMutablePointer<Float>?
+    let packedStorage: FloatBuffer?
     struct BlockWeights {
         var expand: UnsafeMutablePointer<Float>?, expandBias: UnsafeMutablePointer<Float>?
         var depthwise: UnsafeMutablePointer<Float>, depthwiseBias: UnsafeMutablePointer<Float>
@@ -91,18 +91,17 @@ public final class EfficientNetLite {
         for (i, (t, s)) in zip(tensors, shapes).enumerated() where t.count != s.reduce(1, *) {
             throw BGADError(.format, "tensor \(i) has \(t.count) values, expected shape \(s)")
         }
-        // Each tensor starts on a 64-byte boundary (16 floats), in `storage` and in its packed copy.
-        func aligned(_ n: Int) -> Int { (n + 15) & ~15 }
-        storageCount = tensors.reduce(0) { $0 + aligned($1.count) }
-        let base = EfficientNetLite.allocateAligned(storageCount)
-        storage = base
+        // Each tensor starts on a 64-byte boundary, in `storage` and in its packed copy (the
+        // buffers are 64-byte aligned and zero-filled).
+        let storageCount = tensors.reduce(0) { $0 + PackedMatrix.alignedCount($1.count) }
+        storage = try FloatBuffer(capacity: storageCount)
+        let base = storage.pointer
         var pointers: [UnsafeMutablePointer<Float>] = []
         var p = base
         for t in tensors {
             t.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: t.count) }
-            (p + t.count).update(repeating: 0, count: aligned(t.count) - t.count)
             pointers.append(p)
-            p += aligned(t.count)
+            p += PackedMatrix.alignedCount(t.count)
         }
         var i = 0
         func next() -> UnsafeMutablePointer<Float> { i += 1; return pointers[i - 1] }
@@ -118,7 +117,7 @@ public final class EfficientNetLite {
         classifier = (next(), next())
         blockWeights = weights
         if VectorISA.cpuHasAVX512 {
-            let packed = EfficientNetLite.allocateAligned(storageCount)
+            let buffer = try FloatBuffer(capacity: storageCount), packed = buffer.pointer
             func pack(_ w: UnsafeMutablePointer<Float>, inputs k: Int, outputs n: Int) {
                 if PackedMatrix.canPack(rows: k, columns: n) {
                     PackedMatrix.pack(w, rows: k, columns: n, ld: n, transposed: false, into: packed + (w - base))
@@ -130,24 +129,10 @@ public final class EfficientNetLite {
                 pack(bw.project, inputs: b.middleChannels, outputs: b.outputChannels)
             }
             pack(head.w, inputs: blocks[blocks.count - 1].outputChannels, outputs: EfficientNetLite.headChannels)
-            packedStorage = packed
+            packedStorage = buffer
         } else {
             packedStorage = nil
         }
-    }
-
-    deinit {
-        storage.deallocate()
-        packedStorage?.deallocate()
-    }
-
-    /// `count` floats on a 64-byte boundary (a cache line: the direct product's vector loads
-    /// of packed weights never straddle two), zero-filled.
-    static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
-        let p = raw.bindMemory(to: Float.self, capacity: max(1, count))
-        p.initialize(repeating: 0, count: max(1, count))
-        return p
     }
 
     // MARK: - Public entry points

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Turns per-vector condition rows into a table of distinct rows plus an index, so that the
 /// flow computes each distinct condition's share of the first layer once.
 ///
@@ -38,4 +42,40 @@ public func deduplicateConditions(rows: UnsafePointer<Float>, count: Int, dim: I
         for j in 0..<dim { table[t * dim + j] = rows[i * dim + j] }
     }
     return (table, index)
+}
+
+/// What a cache of a condition table's first-layer shares was built from: a copy of the
+/// table, its row count, the flow's parameter version, and, when the table is the flow's own
+/// positional condition, its grid size (`ConditionalFlow.logLikelihood(x:gridHeight:…)`).
+struct ConditionCacheKey {
+    private let table = FloatBuffer()
+    private var rows = -1, version = -1
+    private var grid: (height: Int, width: Int)?
+
+    /// Whether the cache holds `condTable` (`rows × dim`) at `version`: known without
+    /// comparing tables when both are the positional condition of the same `grid`, else by
+    /// content (a hit then remembers `grid`).
+    mutating func holds(_ condTable: UnsafePointer<Float>, rows: Int, dim: Int, version: Int,
+                        grid: (height: Int, width: Int)?) -> Bool {
+        guard self.version == version, self.rows == rows else { return false }
+        if let grid, let built = self.grid, built == grid { return true }
+        guard memcmp(table.pointer, condTable, rows * dim * MemoryLayout<Float>.stride) == 0 else { return false }
+        self.grid = grid
+        return true
+    }
+
+    /// Forgets the table, before the cache is overwritten (so that a failure part way leaves no stale hit).
+    mutating func invalidate() {
+        version = -1
+        grid = nil
+    }
+
+    /// Records that the cache now holds `condTable` at `version`.
+    mutating func record(_ condTable: UnsafePointer<Float>, rows: Int, dim: Int, version: Int,
+                         grid: (height: Int, width: Int)?) throws(BGADError) {
+        try table.reserve(rows * dim).update(from: condTable, count: rows * dim)
+        self.rows = rows
+        self.version = version
+        self.grid = grid
+    }
 }

@@ -47,23 +47,16 @@ extension ConditionalFlow {
     func inferenceShares(condTable: UnsafePointer<Float>, condRows: Int,
                          grid: (height: Int, width: Int)? = nil) throws(BGADError) -> UnsafeMutablePointer<Float> {
         let hidden = blocks[0].hidden
-        let tableCount = condRows * condDim
         if condRows.multipliedReportingOverflow(by: blockCount * hidden).overflow {
             throw BGADError(.outOfMemory, "condition shares for \(condRows) rows do not fit in memory")
         }
-        if cachedVersion == version, cachedRows == condRows, let grid, let built = sharesFor, built == grid {
+        if sharesKey.holds(condTable, rows: condRows, dim: condDim, version: version, grid: grid) {
             return shareCache.pointer
         }
-        sharesFor = grid
-        if cachedVersion == version, cachedRows == condRows,
-           memcmp(cachedTable.pointer, condTable, tableCount * MemoryLayout<Float>.stride) == 0 {
-            return shareCache.pointer
-        }
+        sharesKey.invalidate()
         let share = try shareCache.reserve(blockCount * condRows * hidden)
         computeShares(condTable: condTable, rows: condRows, share: share)
-        try cachedTable.reserve(tableCount).update(from: condTable, count: tableCount)
-        cachedRows = condRows
-        cachedVersion = version
+        try sharesKey.record(condTable, rows: condRows, dim: condDim, version: version, grid: grid)
         return share
     }
 

@@ -15,11 +15,8 @@ extension ConditionalFlow {
             throw .invalid("grid must be at least 1×1, got \(gridHeight)×\(gridWidth)")
         }
         let (count, overflow) = gridHeight.multipliedReportingOverflow(by: gridWidth)
-        let (total, overflow2) = count.multipliedReportingOverflow(by: dim)
-        if overflow || overflow2 { throw .invalid("x: \(gridHeight) × \(gridWidth) × \(dim) overflows") }
-        if let i = firstNonFinite(x, count: total) {
-            throw .invalid("x: element \(i) (vector \(i / dim), channel \(i % dim)) is \(x[i])")
-        }
+        if overflow { throw .invalid("grid: \(gridHeight) × \(gridWidth) overflows") }
+        try validateVectors(x, count: count)
         if positional == nil || positional!.height != gridHeight || positional!.width != gridWidth {
             positional = (gridHeight, gridWidth, positionalEncoding(height: gridHeight, width: gridWidth, dim: condDim),
                           (0..<Int32(count)).map { $0 })
@@ -59,15 +56,10 @@ extension ConditionalFlow {
     func inferenceGridShares(condTable: UnsafePointer<Float>, condRows: Int,
                              grid key: (height: Int, width: Int)? = nil) throws(BGADError)
         -> (grid: SeparableGrid, parts: UnsafePointer<Float>)? {
-        let tableCount = condRows * condDim
-        if gridVersion == version, gridRows == condRows, let key, let built = gridSharesFor, built == key {
+        if gridKey.holds(condTable, rows: condRows, dim: condDim, version: version, grid: key) {
             return inferenceGrid.map { ($0, UnsafePointer(gridShares.pointer)) }
         }
-        gridSharesFor = key
-        if gridVersion == version, gridRows == condRows,
-           memcmp(gridTable.pointer, condTable, tableCount * MemoryLayout<Float>.stride) == 0 {
-            return inferenceGrid.map { ($0, UnsafePointer(gridShares.pointer)) }
-        }
+        gridKey.invalidate()
         let all = [Int32](unsafeUninitializedCapacity: condRows) { buf, n in
             for r in 0..<condRows { buf[r] = Int32(r) }
             n = condRows
@@ -85,10 +77,8 @@ extension ConditionalFlow {
                                  colPart: out + k * per, rowPart: out + k * per + grid.width * hidden)
             }
         }
-        try gridTable.reserve(tableCount).update(from: condTable, count: tableCount)
-        gridRows = condRows
-        gridVersion = version
         inferenceGrid = grid
+        try gridKey.record(condTable, rows: condRows, dim: condDim, version: version, grid: key)
         return grid.map { ($0, UnsafePointer(gridShares.pointer)) }
     }
 

@@ -52,21 +52,20 @@ public final class ConditionalFlow {
     /// Workspaces of the worker threads (`Worker`, in `+Inference`).
     var workers: [Worker] = [Worker()]
 
-    // Cached condition shares for inference.
-    let shareCache = FloatBuffer(), cachedTable = FloatBuffer()
-    var cachedRows = -1, cachedVersion = -1
+    // Cached condition shares for inference, and what they were built from.
+    let shareCache = FloatBuffer()
+    var sharesKey = ConditionCacheKey()
 
     // Inference on AVX-512 CPUs (`+Packed`): per block W1xᵀ, W2ᵀ and the folded affine's M
     // packed for `packedGemm` at `packedVersion`; the separable condition shares (per block
-    // the grid's column part then its row part) for `gridTable`; the positional condition of
-    // the last grid size scored, and the size each share cache was last built for (nil: a
-    // caller's table, checked by content).
+    // the grid's column part then its row part; `inferenceGrid` nil when the table has no
+    // such form) and what they were built from; the positional condition of the last grid
+    // size scored.
     let packedWeights = FloatBuffer()
     var packedVersion = -1
-    let gridShares = FloatBuffer(), gridTable = FloatBuffer()
-    var gridRows = -1, gridVersion = -1, inferenceGrid: SeparableGrid?
+    let gridShares = FloatBuffer()
+    var gridKey = ConditionCacheKey(), inferenceGrid: SeparableGrid?
     var positional: (height: Int, width: Int, table: [Float], index: [Int32])?
-    var gridSharesFor: (height: Int, width: Int)?, sharesFor: (height: Int, width: Int)?
 
     /// What `forwardForTraining` keeps for `backward` (`Tape`, in `+Training`).
     let tape = Tape()
@@ -143,17 +142,22 @@ public final class ConditionalFlow {
 
     /// Throws unless `count` vectors of `x` and the condition table are finite, the sizes do
     /// not overflow and every `condIndex` names a row of the table.
+    /// Checks `count` vectors of `x` (count × C): the size does not overflow, every value is finite.
+    func validateVectors(_ x: UnsafePointer<Float>, count: Int, name: String = "x") throws(BGADError) {
+        let (total, overflow) = count.multipliedReportingOverflow(by: dim)
+        if overflow { throw .invalid("\(name): \(count) × \(dim) overflows") }
+        if let i = firstNonFinite(x, count: total) {
+            throw .invalid("\(name): element \(i) (vector \(i / dim), channel \(i % dim)) is \(x[i])")
+        }
+    }
+
     func validate(x: UnsafePointer<Float>, count: Int, condTable: UnsafePointer<Float>, condRows: Int,
                   condIndex: UnsafePointer<Int32>, name: String = "x") throws(BGADError) {
         guard count >= 0 else { throw .invalid("count must be ≥ 0, got \(count)") }
         guard condRows >= 1 else { throw .invalid("condRows must be ≥ 1, got \(condRows)") }
-        let (total, overflow) = count.multipliedReportingOverflow(by: dim)
-        if overflow { throw .invalid("\(name): \(count) × \(dim) overflows") }
-        let (tableTotal, overflow2) = condRows.multipliedReportingOverflow(by: condDim)
-        if overflow2 { throw .invalid("cond: \(condRows) × \(condDim) overflows") }
-        if let i = firstNonFinite(x, count: total) {
-            throw .invalid("\(name): element \(i) (vector \(i / dim), channel \(i % dim)) is \(x[i])")
-        }
+        try validateVectors(x, count: count, name: name)
+        let (tableTotal, overflow) = condRows.multipliedReportingOverflow(by: condDim)
+        if overflow { throw .invalid("cond: \(condRows) × \(condDim) overflows") }
         if let i = firstNonFinite(condTable, count: tableTotal) {
             throw .invalid("cond: element \(i) (row \(i / condDim), channel \(i % condDim)) is \(condTable[i])")
         }
