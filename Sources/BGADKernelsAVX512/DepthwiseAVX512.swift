@@ -15,8 +15,9 @@ private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
 
 /// `count` consecutive output pixels of one row of a depthwise k×k, stride-s convolution
 /// with bias and ReLU6, channels-last, for pixels whose kernel rows lie inside the input
-/// (the contract of `depthwiseRowAVX2`). Eight pixels (then four, then one) share each weight
-/// load and, at stride 1, each input load.
+/// (the contract of `depthwiseRowAVX2`). Eight pixels (then four) share each weight load
+/// and, at stride 1, each input load; the last one to three go as a group of four that
+/// overlaps the previous pixels (or one at a time when `count` < 4).
 public func depthwiseRowAVX512(
     kernel k: Int, stride s: Int, input: UnsafePointer<Float>, rows: Int, rowStride: Int, channels c: Int,
     weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int
@@ -43,8 +44,8 @@ enum Taps3Stride2: DepthwiseShape { static var k: Int { 3 }; static var s: Int {
 enum Taps5Stride1: DepthwiseShape { static var k: Int { 5 }; static var s: Int { 1 } }
 enum Taps5Stride2: DepthwiseShape { static var k: Int { 5 }; static var s: Int { 2 } }
 
-/// The row's pixels in eights, then at most one four; returns how many of the `n` pixels
-/// it did.
+/// The row's pixels in eights, then at most one four, then (when `n` ≥ 4) the rest as a
+/// four that overlaps; returns how many of the `n` pixels it did.
 @inline(never)
 private func pixels<Shape: DepthwiseShape>(
     _: Shape.Type, _ input: UnsafePointer<Float>, _ rows: Int, _ rowStride: Int, _ c: Int,
@@ -58,6 +59,13 @@ private func pixels<Shape: DepthwiseShape>(
     if j + 4 <= n {
         group(4, Shape.k, Shape.s, input + j * Shape.s * c, rows, rowStride, c, weights, bias, out + j * c)
         j += 4
+    }
+    if j < n && n >= 4 {
+        // The last pixels as one more group of four ending at `n`: the pixels computed twice
+        // get the same values, and the output overlaps no input.
+        j = n - 4
+        group(4, Shape.k, Shape.s, input + j * Shape.s * c, rows, rowStride, c, weights, bias, out + j * c)
+        j = n
     }
     return j
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BGADKernelsAVX2
+import BGADKernelsAVX512
 
 /// One affine coupling block of the flow, FrEIA 0.2's `AllInOneBlock` in BGAD's
 /// configuration (`docs/FLOW.md`, "One block"). Rows are vectors; `C` = `dim`.
@@ -205,6 +206,10 @@ public struct CouplingBlock {
         logdet: UnsafeMutablePointer<Float>,
         tanhOut: UnsafeMutablePointer<Float>? = nil, expOut: UnsafeMutablePointer<Float>? = nil
     ) {
+        if len2 >= 16 && VectorISA.useAVX512 && tanhOut == nil && expOut == nil {
+            couplingForwardAVX512(x: x, q: q, count: n, len1: len1, len2: len2, clamp: clamp, logdet: logdet)
+            return
+        }
         if len2 >= 8 && VectorISA.useAVX2 {
             couplingForwardAVX2(x: x, q: q, count: n, len1: len1, len2: len2, clamp: clamp, logdet: logdet,
                                 tanhOut: tanhOut, expOut: expOut)

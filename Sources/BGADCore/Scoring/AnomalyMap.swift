@@ -53,6 +53,7 @@ public final class AnomalyMapper {
     public let width: Int
     private var tables: [Int: (LinearResizeTable, LinearResizeTable)] = [:]
     private var normality: [Float] = []
+    private var alongX: [Float] = []  // a grid's rows resized along x (accumulateNormality)
 
     /// A mapper producing `height × width` maps.
     public init(height: Int, width: Int) {
@@ -113,25 +114,39 @@ public final class AnomalyMapper {
     }
 
     /// Adds `bilinear(exp(ℓ − reference))` of one level's `gridHeight × gridWidth` grid to
-    /// the normality sum `sum` (`height × width`).
+    /// the normality sum `sum` (`height × width`): `a·(p·v00 + q·v01) + b·(p·v10 + q·v11)`
+    /// per pixel, with the bracketed row terms computed once per grid row and output column
+    /// (a pass along x over the grid's rows), then the sum along y over whole output rows.
     public func accumulateNormality(
         ell: UnsafePointer<Float>, gridHeight: Int, gridWidth: Int, reference: Float,
         into sum: UnsafeMutablePointer<Float>
     ) {
         let (ty, tx) = table(gridHeight: gridHeight, gridWidth: gridWidth)
-        let n = gridHeight * gridWidth
+        let n = gridHeight * gridWidth, width = self.width
         if normality.count < n { normality = [Float](repeating: 0, count: n) }
-        normality.withUnsafeMutableBufferPointer { v in
-            for i in 0..<n { v[i] = expf(ell[i] - reference) }
-            for y in 0..<height {
-                let r0 = v.baseAddress! + ty.lower[y] * gridWidth
-                let r1 = v.baseAddress! + ty.upper[y] * gridWidth
-                let b = ty.weight[y], a = 1 - b
-                let out = sum + y * width
-                for x in 0..<width {
-                    let c0 = tx.lower[x], c1 = tx.upper[x]
-                    let q = tx.weight[x], p = 1 - q
-                    out[x] += a * (p * r0[c0] + q * r0[c1]) + b * (p * r1[c0] + q * r1[c1])
+        if alongX.count < gridHeight * width { alongX = [Float](repeating: 0, count: gridHeight * width) }
+        normality.withUnsafeMutableBufferPointer { vb in
+            alongX.withUnsafeMutableBufferPointer { hb in
+                let v = vb.baseAddress!, h = hb.baseAddress!
+                for i in 0..<n { v[i] = expf(ell[i] - reference) }
+                tx.lower.withUnsafeBufferPointer { lower in
+                    tx.upper.withUnsafeBufferPointer { upper in
+                        tx.weight.withUnsafeBufferPointer { weight in
+                            for g in 0..<gridHeight {
+                                let r = v + g * gridWidth, out = h + g * width
+                                for x in 0..<width {
+                                    let q = weight[x], p = 1 - q
+                                    out[x] = p * r[lower[x]] + q * r[upper[x]]
+                                }
+                            }
+                        }
+                    }
+                }
+                for y in 0..<height {
+                    let h0 = UnsafePointer(h + ty.lower[y] * width), h1 = UnsafePointer(h + ty.upper[y] * width)
+                    let b = ty.weight[y], a = 1 - b
+                    let out = sum + y * width
+                    for x in 0..<width { out[x] += a * h0[x] + b * h1[x] }
                 }
             }
         }
