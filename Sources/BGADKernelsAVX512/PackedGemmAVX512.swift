@@ -123,14 +123,15 @@ struct Lanes {
         if W.narrow { y = start.value(row: row, col: col + 16 * W.wide, SIMD8<Float>.self) }
     }
 
-    /// `self += a · b`, one fused multiply-add per lane.
+    /// `self += a · b`, one fused multiply-add per lane (the 8-float part too unless
+    /// `narrow` is false: then the caller adds it).
     @_transparent
-    mutating func add<W: PanelWidth>(_ a: Float, times b: Lanes, _: W.Type) {
+    mutating func add<W: PanelWidth>(_ a: Float, times b: Lanes, _: W.Type, narrow: Bool = true) {
         let s = SIMD16<Float>(repeating: a)
         if W.wide > 0 { z0 = z0.addingProduct(s, b.z0) }
         if W.wide > 1 { z1 = z1.addingProduct(s, b.z1) }
         if W.wide > 2 { z2 = z2.addingProduct(s, b.z2) }
-        if W.narrow { y = y.addingProduct(SIMD8<Float>(repeating: a), b.y) }
+        if W.narrow && narrow { y = y.addingProduct(SIMD8<Float>(repeating: a), b.y) }
     }
 
     /// Stores the clamped row at `p`.
@@ -155,16 +156,32 @@ private func tile6<W: PanelWidth>(
     var c4 = Lanes(start: start, row: i + 4, col: j, W.self), c5 = Lanes(start: start, row: i + 5, col: j, W.self)
     let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
     let width = 16 * W.wide + (W.narrow ? 8 : 0)
+    // The 8-float parts of two rows share one 16-lane register (rows 0|1, 2|3, 4|5): one
+    // multiply-add instead of two half-width ones, whose issue slots cost the same.
+    var y01 = SIMD16<Float>(lowHalf: c0.y, highHalf: c1.y), y23 = SIMD16<Float>(lowHalf: c2.y, highHalf: c3.y)
+    var y45 = SIMD16<Float>(lowHalf: c4.y, highHalf: c5.y)
     var p = b
     for kk in 0..<k {
         let bk = Lanes(p, W.self)
-        c0.add(a0[kk], times: bk, W.self)
-        c1.add(a1[kk], times: bk, W.self)
-        c2.add(a2[kk], times: bk, W.self)
-        c3.add(a3[kk], times: bk, W.self)
-        c4.add(a4[kk], times: bk, W.self)
-        c5.add(a5[kk], times: bk, W.self)
+        let x0 = a0[kk], x1 = a1[kk], x2 = a2[kk], x3 = a3[kk], x4 = a4[kk], x5 = a5[kk]
+        c0.add(x0, times: bk, W.self, narrow: false)
+        c1.add(x1, times: bk, W.self, narrow: false)
+        c2.add(x2, times: bk, W.self, narrow: false)
+        c3.add(x3, times: bk, W.self, narrow: false)
+        c4.add(x4, times: bk, W.self, narrow: false)
+        c5.add(x5, times: bk, W.self, narrow: false)
+        if W.narrow {
+            let bb = SIMD16<Float>(lowHalf: bk.y, highHalf: bk.y)
+            y01 = y01.addingProduct(SIMD16<Float>(lowHalf: SIMD8(repeating: x0), highHalf: SIMD8(repeating: x1)), bb)
+            y23 = y23.addingProduct(SIMD16<Float>(lowHalf: SIMD8(repeating: x2), highHalf: SIMD8(repeating: x3)), bb)
+            y45 = y45.addingProduct(SIMD16<Float>(lowHalf: SIMD8(repeating: x4), highHalf: SIMD8(repeating: x5)), bb)
+        }
         p += width
+    }
+    if W.narrow {
+        c0.y = y01.lowHalf; c1.y = y01.highHalf
+        c2.y = y23.lowHalf; c3.y = y23.highHalf
+        c4.y = y45.lowHalf; c5.y = y45.highHalf
     }
     let o = c + i * ldc + j
     c0.store(o, clampMode: clampMode, W.self)
