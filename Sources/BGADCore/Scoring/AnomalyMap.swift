@@ -80,8 +80,21 @@ public final class AnomalyMapper {
     public func imageScore(sum: UnsafePointer<Float>, ell: [UnsafePointer<Float>], grids: [(Int, Int)],
                            references: [Float]) -> Double {
         let hw = height * width
+        // The minimum, 8 lanes at a time (compare-and-select: NaN never wins, as in the
+        // scalar loop for the rest).
+        var lanes = SIMD8<Float>(repeating: sum[0])
+        var q = 0
+        while q + 8 <= hw {
+            let v = UnsafeRawPointer(sum + q).loadUnaligned(as: SIMD8<Float>.self)
+            lanes = lanes.replacing(with: v, where: v .< lanes)
+            q += 8
+        }
         var lo = sum[0]
-        for q in 1..<hw where sum[q] < lo { lo = sum[q] }
+        for l in 0..<8 where lanes[l] < lo { lo = lanes[l] }
+        while q < hw {
+            if sum[q] < lo { lo = sum[q] }
+            q += 1
+        }
         if lo >= AnomalyMapper.exactBelow { return -log(Double(lo)) }
         let tabs = grids.map { table(gridHeight: $0.0, gridWidth: $0.1) }
         var minLog = Double.infinity
