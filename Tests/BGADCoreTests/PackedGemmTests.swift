@@ -165,8 +165,11 @@ final class PackedGemmTests: XCTestCase {
     func testDepthwiseAVX512EqualsAVX2() {
         let saved = VectorISA.useAVX512
         defer { VectorISA.useAVX512 = saved }
+        // Widths whose interior leaves 0–7 pixels after the groups of eight (the last ones go
+        // as an overlapping group of four), rows shorter than four pixels.
         for (i, (h, w, c, k, s)) in [(9, 13, 32, 3, 1), (8, 21, 48, 5, 1), (11, 10, 64, 5, 2), (7, 30, 96, 3, 2),
-                                      (2, 3, 16, 5, 1)].enumerated() {
+                                      (2, 3, 16, 5, 1), (5, 7, 16, 3, 1), (6, 12, 32, 5, 1), (4, 19, 16, 3, 2),
+                                      (3, 6, 48, 3, 1)].enumerated() {
             let x = randomFloats(h * w * c, seed: UInt64(30 + i)).map { $0 * 3 }
             let wts = randomFloats(k * k * c, seed: UInt64(40 + i)), bias = randomFloats(c, seed: UInt64(50 + i))
             let oh = (h + s - 1) / s, ow = (w + s - 1) / s
@@ -180,6 +183,49 @@ final class PackedGemmTests: XCTestCase {
             }
             XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "case \(i)")
             XCTAssertGreaterThan(outs[0].filter { $0 > 0 && $0 < 6 }.count, outs[0].count / 4)
+        }
+    }
+
+    /// The AVX-512 inference coupling against the AVX2 kernel (the coupled values bit for
+    /// bit: same exp and tanh per lane) and against a float64 evaluation of the formula
+    /// (`s = α·tanh(0.1·q_s)`, `x2 ← x2·eˢ + 0.1·q_t`, `logdet += Σ s`), for active halves
+    /// that are whole, part and more than one 16-lane unit, odd and even row counts, and
+    /// pre-activations far beyond tanh's range.
+    func testCouplingAVX512MatchesAVX2AndTheFormula() {
+        let saved = VectorISA.useAVX512
+        defer { VectorISA.useAVX512 = saved }
+        for (t, len2) in [16, 20, 24, 28, 40, 56, 60, 160].enumerated() {
+            for n in [1, 2, 7] {
+                let block = CouplingBlock(dim: 2 * len2 + 1, condDim: 4, clamp: 1.9, offset: 0)
+                let dim = block.dim, len1 = block.len1
+                XCTAssertEqual(block.len2, len2)
+                let x0 = randomFloats(n * dim, seed: UInt64(60 + t)).map { $0 * 3 }
+                // 0.1·q up to ±40: tanh saturates, its exp argument is capped.
+                let q = randomFloats(n * 2 * len2, seed: UInt64(70 + t)).map { $0 * 400 }
+                var results: [(x: [Float], logdet: [Float])] = []
+                for on in [true, false] {
+                    VectorISA.useAVX512 = on
+                    var x = x0
+                    var logdet = [Float](repeating: 0.5, count: n)
+                    block.couple(x: &x, q: q, count: n, logdet: &logdet)
+                    results.append((x, logdet))
+                }
+                XCTAssertEqual(results[0].x.map(\.bitPattern), results[1].x.map(\.bitPattern), "len2 \(len2), n \(n)")
+                for i in 0..<n {
+                    var sum = 0.5
+                    for j in 0..<len2 {
+                        let sj = 1.9 * tanh(0.1 * Double(q[i * 2 * len2 + j]))
+                        sum += sj
+                        let scaled = Double(x0[i * dim + len1 + j]) * exp(sj), shift = 0.1 * Double(q[i * 2 * len2 + len2 + j])
+                        // Float rounding of both terms (they may nearly cancel).
+                        XCTAssertEqual(Double(results[0].x[i * dim + len1 + j]), scaled + shift,
+                                       accuracy: 2e-6 * (1 + abs(scaled) + abs(shift)))
+                    }
+                    for j in 0..<len1 { XCTAssertEqual(results[0].x[i * dim + j], x0[i * dim + j]) }
+                    XCTAssertEqual(Double(results[0].logdet[i]), sum, accuracy: 2e-6 * (1 + abs(sum)), "len2 \(len2)")
+                    XCTAssertEqual(results[0].logdet[i], results[1].logdet[i], accuracy: 1e-6 * (1 + abs(results[1].logdet[i])))
+                }
+            }
         }
     }
 
