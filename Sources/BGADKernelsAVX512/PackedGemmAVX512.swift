@@ -134,6 +134,17 @@ struct Lanes {
         if W.narrow && narrow { y = y.addingProduct(SIMD8<Float>(repeating: a), b.y) }
     }
 
+    /// `self + other`, lane by lane.
+    @_transparent
+    func plus<W: PanelWidth>(_ o: Lanes, _: W.Type) -> Lanes {
+        var r = self
+        if W.wide > 0 { r.z0 += o.z0 }
+        if W.wide > 1 { r.z1 += o.z1 }
+        if W.wide > 2 { r.z2 += o.z2 }
+        if W.narrow { r.y += o.y }
+        return r
+    }
+
     /// Stores the clamped row at `p`.
     @_transparent
     func store<W: PanelWidth>(_ p: UnsafeMutablePointer<Float>, clampMode: Int, _: W.Type) {
@@ -151,9 +162,29 @@ private func tile6<W: PanelWidth>(
     _: W.Type, row i: Int, col j: Int, k: Int, a: UnsafePointer<Float>, lda: Int, panel b: UnsafePointer<Float>,
     start: Start, clampMode: Int, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    var c0 = Lanes(start: start, row: i, col: j, W.self), c1 = Lanes(start: start, row: i + 1, col: j, W.self)
-    var c2 = Lanes(start: start, row: i + 2, col: j, W.self), c3 = Lanes(start: start, row: i + 3, col: j, W.self)
-    var c4 = Lanes(start: start, row: i + 4, col: j, W.self), c5 = Lanes(start: start, row: i + 5, col: j, W.self)
+    var c0: Lanes, c1: Lanes, c2: Lanes, c3: Lanes, c4: Lanes, c5: Lanes
+    if let table = start.table, let index = start.index, let table2 = start.table2, let index2 = start.index2,
+       start.skip == nil {
+        // A flow's condition shares: the second table's rows (the image row's part) repeat
+        // along the tile (its six pixels lie on one or two image rows), so they are loaded
+        // once each and added to each row's first-table row, as `Start.value` does.
+        let first = index2[i], last = index2[i + 5], ldt = start.ldt
+        let sharedFirst = Lanes(table2 + Int(first) * ldt + j, W.self)
+        let sharedLast = Lanes(table2 + Int(last) * ldt + j, W.self)
+        @_transparent
+        func row(_ r: Int) -> Lanes {
+            let own = Lanes(table + Int(index[r]) * ldt + j, W.self)
+            let h = index2[r]
+            if h == first { return own.plus(sharedFirst, W.self) }
+            if h == last { return own.plus(sharedLast, W.self) }
+            return own.plus(Lanes(table2 + Int(h) * ldt + j, W.self), W.self)
+        }
+        c0 = row(i); c1 = row(i + 1); c2 = row(i + 2); c3 = row(i + 3); c4 = row(i + 4); c5 = row(i + 5)
+    } else {
+        c0 = Lanes(start: start, row: i, col: j, W.self); c1 = Lanes(start: start, row: i + 1, col: j, W.self)
+        c2 = Lanes(start: start, row: i + 2, col: j, W.self); c3 = Lanes(start: start, row: i + 3, col: j, W.self)
+        c4 = Lanes(start: start, row: i + 4, col: j, W.self); c5 = Lanes(start: start, row: i + 5, col: j, W.self)
+    }
     let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
     let width = 16 * W.wide + (W.narrow ? 8 : 0)
     // The 8-float parts of two rows share one 16-lane register (rows 0|1, 2|3, 4|5): one

@@ -44,7 +44,9 @@ final class PackedGemmTests: XCTestCase {
             let bias = randomFloats(n, seed: UInt64(10 * s + 3)).map { $0 * 3 }
             let rows = 4
             let table = randomFloats(rows * n, seed: UInt64(10 * s + 4)), table2 = randomFloats(rows * n, seed: UInt64(10 * s + 5))
-            let index = (0..<m).map { Int32(($0 * 3) % rows) }, index2 = (0..<m).map { Int32(($0 + 1) % rows) }
+            let index = (0..<m).map { Int32(($0 * 3) % rows) }, index2Cycle = (0..<m).map { Int32(($0 + 1) % rows) }
+            // A grid's row parts: runs of 5 equal rows, so six-row tiles lie on one or two runs.
+            let index2Runs = (0..<m).map { Int32(($0 / 5) % rows) }
             let skip = randomFloats(m * n, seed: UInt64(10 * s + 6))
             var packed = [Float](repeating: .nan, count: k * n)
             b.withUnsafeBufferPointer { PackedMatrix.pack($0.baseAddress!, rows: k, columns: n, ld: n, transposed: false,
@@ -55,9 +57,11 @@ final class PackedGemmTests: XCTestCase {
             bt.withUnsafeBufferPointer { PackedMatrix.pack($0.baseAddress!, rows: k, columns: n, ld: k, transposed: true,
                                                            into: &packedT) }
             XCTAssertEqual(packed, packedT, "shape \(s)")
-            for variant in 0..<5 {
+            for variant in 0..<6 {
                 let clamp = variant % 3
-                let useBias = variant == 1, useTable = variant >= 2, useTable2 = variant == 3, useSkip = variant == 4
+                let useBias = variant == 1, useTable = variant >= 2, useTable2 = variant == 3 || variant == 5
+                let useSkip = variant == 4
+                let index2 = variant == 5 ? index2Runs : index2Cycle
                 var c = [Float](repeating: .nan, count: m * n)
                 bias.withUnsafeBufferPointer { bp in table.withUnsafeBufferPointer { tp in
                     table2.withUnsafeBufferPointer { t2 in index.withUnsafeBufferPointer { ip in
