@@ -9,16 +9,6 @@
 /// The code avoids what Swift does not vectorise on 16 lanes (mask selects with shared
 /// masks, `lowHalf`/`highHalf`): signs and kept lanes go through bit operations.
 
-@_transparent
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@_transparent
-private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// `exp(x)` per lane, `expAVX2`'s arithmetic on 16 lanes: Cody–Waite reduction
 /// `x = k·ln2 + r`, degree-7 Taylor polynomial, `2^k` built in the exponent bits. Without
 /// `expAVX2`'s clamp of `x` to [−87.3, 88.7]: the callers' arguments lie in [−40, 40] (or

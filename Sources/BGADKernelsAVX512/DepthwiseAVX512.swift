@@ -3,16 +3,6 @@
 /// `depthwisePixelAVX2` of `BGADKernelsAVX2` on 16 channels per vector, the same taps in the
 /// same order, so both give the same values per channel. `c` must be a multiple of 16.
 
-@_transparent
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@_transparent
-private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// `count` consecutive output pixels of one row of a depthwise k×k, stride-s convolution
 /// with bias and ReLU6, channels-last, for pixels whose kernel rows lie inside the input
 /// (the contract of `depthwiseRowAVX2`). Eight pixels (then four) share each weight load
